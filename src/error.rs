@@ -1,0 +1,41 @@
+//! The crate's one error type.
+//!
+//! Every variant names what was asked for and the limit it ran into, so a log line is enough to
+//! see what went wrong without a debugger.
+
+use thiserror::Error;
+
+/// Everything that can go wrong in `jdb_alloc`.
+///
+/// `#[non_exhaustive]`: new failure modes (for example from new memory backings) can be added
+/// without breaking a `match`; keep a `_ =>` arm.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The requested size cannot be a buffer at all: rounded up to whole pages it exceeds the
+    /// largest size any allocation can have (`isize::MAX` rounded down to [`crate::ALIGNMENT`]).
+    #[error("cannot allocate {requested} bytes: the largest possible buffer is {max} bytes")]
+    TooLarge {
+        /// Bytes asked for.
+        requested: usize,
+        /// Largest capacity this crate can allocate.
+        max: usize,
+    },
+
+    /// The allocator or the operating system refused the memory (out of memory, or an address
+    /// space or overcommit limit).
+    #[error("allocation of {size} bytes failed: out of memory")]
+    AllocFailed {
+        /// Capacity, in bytes, that could not be allocated.
+        size: usize,
+    },
+
+    /// Appending would exceed the buffer's fixed capacity; the buffer is left as it was.
+    ///
+    /// Fields: the length the buffer would have needed, then its capacity.
+    #[error("buffer overflow: {0} bytes needed but the capacity is {1} bytes")]
+    Overflow(usize, usize),
+}
+
+/// `Result` with this crate's [`enum@Error`].
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,748 @@
+#![cfg_attr(docsrs, feature(doc_cfg))]
+//! 4 KiB-aligned buffers for Direct I/O (`O_DIRECT`) through the [compio] runtime.
+//!
+//! - [`AlignedBuf`] owns an [`ALIGNMENT`]-aligned block and frees it on drop.
+//! - [`RawIoBuf`] is a non-owning, `Copy` view of such memory, for buffer-pool frames that are
+//!   handed to async I/O while the pool keeps its own reference.
+//!
+//! Both implement compio's buffer traits, so `file.read_at(buf, pos)` and
+//! `file.write_at(buf, pos)` take them directly.
+//!
+//! ```
+//! use jdb_alloc::{AlignedBuf, ALIGNMENT, PAGE_SIZE};
+//!
+//! let mut buf = AlignedBuf::with_cap(100).unwrap();
+//! assert_eq!(buf.cap(), PAGE_SIZE); // capacities are whole pages
+//! assert_eq!(buf.as_ptr() as usize % ALIGNMENT, 0);
+//! buf.extend(b"record").unwrap();
+//! assert_eq!(&buf[..], b"record");
+//! ```
+//!
+//! # Invariants
+//!
+//! ```text
+//!   ptr (ALIGNMENT-aligned)
+//!   │
+//!   ▼
+//!   ┌──────────────── initialised ───────────────┬──────── spare ────────┐
+//!   │ bytes [0, len): readable, Deref<[u8]>       │ [len, cap): maybe     │
+//!   │                                             │ uninitialised         │
+//!   └─────────────────────────────────────────────┴───────────────────────┘
+//!   ◄──────────────────────────────── cap (k × PAGE_SIZE, k ≥ 1) ─────────►
+//! ```
+//!
+//! For an [`AlignedBuf`], at all times:
+//! 1. `ptr` is non-null, [`ALIGNMENT`]-aligned, and owns a live block of exactly `cap` bytes;
+//! 2. `cap` is a whole number of pages, at least one ([`PAGE_SIZE`] `..=` isize::MAX);
+//! 3. `len <= cap`, and bytes `[0, len)` are initialised.
+//!
+//! The backing of a block is chosen from `cap` alone, so a block can be released knowing only
+//! its capacity (see [`AlignedBuf::into_raw_parts`]).
+//!
+//! A [`RawIoBuf`] holds the same three fields but owns nothing: the code that creates it (an
+//! `unsafe` constructor) promises that invariants 1 and 3 hold (without the whole-page rule)
+//! for as long as the view or any copy of it is used. That promise is what lets its safe
+//! methods ([`RawIoBuf::as_slice`], the compio traits) touch the memory.
+//!
+//! # Length after a read
+//!
+//! compio reads into `[0, cap)` of a buffer and then calls `set_buf_init(n)` with the number of
+//! bytes read. Both types set their length to exactly `n` (not `max(len, n)`), so after a read
+//! `len()` is the number of bytes read, including a short read at end of file.
+//!
+//! # Features
+//!
+//! - `compio-buf-07` (default): compio-buf 0.7 traits `IoBuf`, `IoBufMut`, `SetBufInit`, as used
+//!   by compio 0.16 and 0.17.
+//!
+//! [compio]: https://docs.rs/compio
+
+mod error;
+mod mem;
+
+use std::{
+    fmt,
+    mem::ManuallyDrop,
+    ops::{Deref, DerefMut},
+    ptr::{self, NonNull},
+    slice,
+};
+
+pub use error::{Error, Result};
+use mem::Fill;
+
+/// Page size assumed for buffers: 4 KiB. Every capacity is a whole number of pages.
+pub const PAGE_SIZE: usize = 4096;
+
+/// Address alignment of every buffer, and the unit `slice_into_raws` chunks must be a multiple
+/// of: 4 KiB, which satisfies `O_DIRECT` on both 512-byte and 4 KiB logical-block devices.
+pub const ALIGNMENT: usize = 4096;
+
+const ALIGN_MASK: usize = ALIGNMENT - 1;
+
+// ============================================================================
+// AlignedBuf
+// ============================================================================
+
+/// An owned, [`ALIGNMENT`]-aligned buffer of `cap` bytes with `len` initialised bytes.
+///
+/// Its capacity is fixed at creation and is always a whole number of pages (at least one), so a
+/// read into the full capacity is always a valid `O_DIRECT` length. It never reallocates:
+/// [`extend`](Self::extend) past the capacity is an [`Error::Overflow`].
+///
+/// # Thread safety
+///
+/// `AlignedBuf` is `Send` and `Sync` for the same reasons as `Box<[u8]>`: it is the only owner of
+/// its block, mutation needs `&mut self`, and `&self` only hands out `&[u8]` and raw pointers.
+/// The `unsafe` escape hatches ([`as_raw_view`](Self::as_raw_view)) put synchronisation on their
+/// caller.
+pub struct AlignedBuf {
+    ptr: NonNull<u8>,
+    len: usize,
+    cap: usize,
+}
+
+// SAFETY: `AlignedBuf` uniquely owns its block (like `Box<[u8]>`); moving it to another thread
+// moves that ownership, and the block is not tied to the allocating thread.
+unsafe impl Send for AlignedBuf {}
+// SAFETY: through `&AlignedBuf` safe code can only read (`Deref<Target = [u8]>`, `as_ptr`);
+// every write path takes `&mut self` or is an `unsafe fn` whose caller must synchronise.
+unsafe impl Sync for AlignedBuf {}
+
+impl AlignedBuf {
+    /// An empty buffer (`len == 0`) that can hold at least `cap` bytes.
+    ///
+    /// The capacity is `cap` rounded up to whole pages, at least one page. The memory is not
+    /// initialised; fill it with [`extend`](Self::extend) or a read.
+    ///
+    /// # Errors
+    /// [`Error::TooLarge`] if `cap` rounded up exceeds the largest possible allocation,
+    /// [`Error::AllocFailed`] if the memory cannot be had.
+    ///
+    /// ```
+    /// let buf = jdb_alloc::AlignedBuf::with_cap(5000).unwrap();
+    /// assert_eq!((buf.len(), buf.cap()), (0, 8192));
+    /// assert!(jdb_alloc::AlignedBuf::with_cap(usize::MAX).is_err());
+    /// ```
+    #[inline]
+    pub fn with_cap(cap: usize) -> Result<Self> {
+        let cap = mem::capacity_for(cap)?;
+        let ptr = mem::allocate(cap, Fill::Uninit)?;
+        Ok(Self { ptr, len: 0, cap })
+    }
+
+    /// A buffer of `size` zero bytes (`len == size`), its capacity `size` rounded up to whole
+    /// pages (at least one).
+    ///
+    /// # Errors
+    /// As [`with_cap`](Self::with_cap).
+    ///
+    /// ```
+    /// let buf = jdb_alloc::AlignedBuf::zeroed(10).unwrap();
+    /// assert_eq!(&buf[..], &[0; 10]);
+    /// assert_eq!(buf.cap(), 4096);
+    /// ```
+    #[inline]
+    pub fn zeroed(size: usize) -> Result<Self> {
+        let cap = mem::capacity_for(size)?;
+        let ptr = mem::allocate(cap, Fill::Zeroed)?;
+        Ok(Self {
+            ptr,
+            len: size,
+            cap,
+        })
+    }
+
+    /// One zeroed page: `len == cap == PAGE_SIZE`.
+    ///
+    /// # Errors
+    /// [`Error::AllocFailed`] if the memory cannot be had.
+    #[inline]
+    pub fn page() -> Result<Self> {
+        let ptr = mem::allocate(PAGE_SIZE, Fill::Zeroed)?;
+        Ok(Self {
+            ptr,
+            len: PAGE_SIZE,
+            cap: PAGE_SIZE,
+        })
+    }
+
+    /// Splits the whole capacity into `cap / chunk` frames of `chunk` bytes, in address order,
+    /// each an empty [`RawIoBuf`] (`len == 0`, `cap == chunk`) ready to be read into.
+    ///
+    /// A tail shorter than `chunk` is not handed out.
+    ///
+    /// # Panics
+    /// If `chunk` is zero or not a multiple of [`ALIGNMENT`] (frames must stay aligned for
+    /// `O_DIRECT`); the message names the chunk.
+    ///
+    /// # Safety
+    /// The frames are views of this buffer's memory. The caller must
+    /// - not use any frame (or copy of one) after this buffer is dropped, moved out of with
+    ///   [`into_raw_parts`](Self::into_raw_parts), or otherwise released;
+    /// - not access a frame's bytes through the frame while the same bytes are accessed through
+    ///   `self` (for example through `Deref`) or another view, unless all accesses are reads;
+    /// - give each frame at most one user at a time (frames are `Copy`; copies share memory).
+    ///
+    /// Frames start with `len == 0`, so they never claim uninitialised bytes are initialised.
+    pub unsafe fn slice_into_raws(&self, chunk: usize) -> impl Iterator<Item = RawIoBuf> + '_ {
+        assert!(
+            chunk != 0 && chunk & ALIGN_MASK == 0,
+            "slice_into_raws: chunk {chunk} must be a non-zero multiple of ALIGNMENT ({ALIGNMENT})"
+        );
+        let base = self.ptr.as_ptr();
+        (0..self.cap / chunk).map(move |i| {
+            // SAFETY: `i * chunk + chunk <= cap`, so the frame lies inside this live block; its start
+            // is `base` (aligned) plus a multiple of ALIGNMENT. Validity for as long as the frame is
+            // used, and exclusive access, are the duties this function's caller accepted.
+            unsafe { RawIoBuf::new(base.add(i * chunk), chunk) }
+        })
+    }
+
+    /// A [`RawIoBuf`] view of the whole buffer (same `len` and `cap`), for I/O through code that
+    /// wants a `Copy` handle.
+    ///
+    /// # Safety
+    /// The caller must not use the view (or a copy of it) after this buffer is dropped or
+    /// released, nor use `self` while the view is used to write. A length change made through
+    /// the view (for example by a read) is not seen by `self`; use [`set_len`](Self::set_len).
+    #[inline]
+    pub unsafe fn as_raw(&mut self) -> RawIoBuf {
+        RawIoBuf {
+            ptr: self.ptr.as_ptr(),
+            len: self.len,
+            cap: self.cap,
+        }
+    }
+
+    /// A [`RawIoBuf`] view of the whole buffer from a shared reference.
+    ///
+    /// # Safety
+    /// As [`as_raw`](Self::as_raw), and more: since `self` is only borrowed shared, others may
+    /// read it concurrently. The caller must synchronise (for example with the buffer pool's
+    /// latch) so that no write through the view overlaps any other access.
+    #[inline]
+    pub unsafe fn as_raw_view(&self) -> RawIoBuf {
+        RawIoBuf {
+            ptr: self.ptr.as_ptr(),
+            len: self.len,
+            cap: self.cap,
+        }
+    }
+
+    /// Gives up ownership: returns `(ptr, len, cap)` and does not free the memory.
+    ///
+    /// Rebuild with [`from_raw_parts`](Self::from_raw_parts) to free it; otherwise it leaks.
+    #[inline]
+    pub fn into_raw_parts(self) -> (NonNull<u8>, usize, usize) {
+        let me = ManuallyDrop::new(self);
+        (me.ptr, me.len, me.cap)
+    }
+
+    /// Rebuilds a buffer from [`into_raw_parts`](Self::into_raw_parts).
+    ///
+    /// # Safety
+    /// `ptr` and `cap` must be exactly as returned by one call to `into_raw_parts` of this crate,
+    /// and that block must not have been rebuilt before (it would be freed twice). `len` must be
+    /// at most `cap`, with bytes `[0, len)` initialised (the returned `len` always qualifies).
+    #[inline]
+    pub unsafe fn from_raw_parts(ptr: NonNull<u8>, len: usize, cap: usize) -> Self {
+        debug_assert!(len <= cap, "from_raw_parts: len {len} > cap {cap}");
+        Self { ptr, len, cap }
+    }
+
+    /// Number of initialised bytes.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Capacity in bytes: a whole number of pages, fixed for the buffer's life.
+    #[inline]
+    pub fn cap(&self) -> usize {
+        self.cap
+    }
+
+    /// `true` when `len() == 0`.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Pointer to the first byte; [`ALIGNMENT`]-aligned.
+    #[inline]
+    pub fn as_ptr(&self) -> *const u8 {
+        self.ptr.as_ptr()
+    }
+
+    /// Mutable pointer to the first byte; [`ALIGNMENT`]-aligned, valid for `cap` bytes.
+    #[inline]
+    pub fn as_mut_ptr(&mut self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    /// Sets the length to zero; the capacity and memory stay.
+    #[inline]
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// Shortens the buffer to `len` bytes; does nothing if `len >= self.len()` (as `Vec`).
+    #[inline]
+    pub fn truncate(&mut self, len: usize) {
+        if len < self.len {
+            self.len = len;
+        }
+    }
+
+    /// Sets the length without touching the memory, for example after writing through
+    /// [`as_mut_ptr`](Self::as_mut_ptr).
+    ///
+    /// # Safety
+    /// `len <= self.cap()`, and bytes `[0, len)` must be initialised.
+    #[inline]
+    pub unsafe fn set_len(&mut self, len: usize) {
+        debug_assert!(len <= self.cap, "set_len: len {len} > cap {}", self.cap);
+        self.len = len;
+    }
+
+    /// A copy with the same capacity and contents; an error instead of an abort when memory runs
+    /// out.
+    ///
+    /// # Errors
+    /// [`Error::AllocFailed`] if the memory cannot be had.
+    pub fn try_clone(&self) -> Result<Self> {
+        let ptr = mem::allocate(self.cap, Fill::Uninit)?;
+        // SAFETY: the source holds `len` initialised bytes; the new block is a distinct live
+        // allocation of `cap >= len` bytes, so the ranges are valid and do not overlap.
+        unsafe { ptr::copy_nonoverlapping(self.ptr.as_ptr(), ptr.as_ptr(), self.len) };
+        Ok(Self {
+            ptr,
+            len: self.len,
+            cap: self.cap,
+        })
+    }
+
+    /// Appends `data`.
+    ///
+    /// # Errors
+    /// [`Error::Overflow`]`(needed, cap)` if `len + data.len()` exceeds the capacity; the buffer
+    /// is then unchanged.
+    ///
+    /// ```
+    /// let mut buf = jdb_alloc::AlignedBuf::with_cap(4096).unwrap();
+    /// buf.extend(&[1; 4000]).unwrap();
+    /// assert!(buf.extend(&[2; 100]).is_err());
+    /// assert_eq!(buf.len(), 4000);
+    /// ```
+    #[inline]
+    pub fn extend(&mut self, data: &[u8]) -> Result<()> {
+        let spare = self.cap - self.len;
+        if data.len() > spare {
+            return Err(Error::Overflow(
+                self.len.saturating_add(data.len()),
+                self.cap,
+            ));
+        }
+        // SAFETY: `len + data.len() <= cap`, so the destination lies inside our block; `data` is a
+        // shared borrow, so it cannot overlap the block we hold `&mut` to.
+        unsafe {
+            ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.as_ptr().add(self.len), data.len())
+        };
+        self.len += data.len();
+        Ok(())
+    }
+}
+
+impl Drop for AlignedBuf {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: by invariant 1 `ptr` is a live block from `mem::allocate(cap, _)` that this
+        // buffer owns; it is released once, here.
+        unsafe { mem::release(self.ptr, self.cap) }
+    }
+}
+
+impl Deref for AlignedBuf {
+    type Target = [u8];
+
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        // SAFETY: invariants 1 and 3: `ptr` is valid for `cap >= len` bytes, `[0, len)` is
+        // initialised, and the borrow of `self` keeps the block alive and unaliased by `&mut`.
+        unsafe { slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl DerefMut for AlignedBuf {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `deref`, and `&mut self` makes this the only access.
+        unsafe { slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl AsRef<[u8]> for AlignedBuf {
+    #[inline]
+    fn as_ref(&self) -> &[u8] {
+        self
+    }
+}
+
+impl AsMut<[u8]> for AlignedBuf {
+    #[inline]
+    fn as_mut(&mut self) -> &mut [u8] {
+        self
+    }
+}
+
+impl Clone for AlignedBuf {
+    /// As [`try_clone`](Self::try_clone), but out of memory ends the process through
+    /// [`std::alloc::handle_alloc_error`], as `Vec::clone` does.
+    fn clone(&self) -> Self {
+        self.try_clone()
+            .unwrap_or_else(|_| std::alloc::handle_alloc_error(mem::oom_layout(self.cap)))
+    }
+}
+
+impl fmt::Debug for AlignedBuf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AlignedBuf")
+            .field("ptr", &self.ptr)
+            .field("len", &self.len)
+            .field("cap", &self.cap)
+            .finish()
+    }
+}
+
+// ============================================================================
+// RawIoBuf
+// ============================================================================
+
+/// A non-owning, `Copy` view `(ptr, len, cap)` of aligned memory, for buffer-pool frames.
+///
+/// A buffer pool keeps its frames' memory in an arena ([`AlignedBuf`]) and hands a frame to
+/// compio by value; because the view is `Copy`, the pool keeps its own copy meanwhile.
+///
+/// # The contract
+///
+/// A `RawIoBuf` can only be made through `unsafe` constructors. Whoever makes one promises
+/// that, for as long as it or any copy is used:
+/// - `ptr` is valid for reads and writes of `cap` bytes (the memory outlives every copy);
+/// - `len <= cap` and bytes `[0, len)` are initialised;
+/// - no two copies are used to access the same bytes at the same time unless all accesses are
+///   reads, and the memory is not accessed through other paths meanwhile.
+///
+/// The safe methods ([`as_slice`](Self::as_slice), [`as_mut_slice`](Self::as_mut_slice), the
+/// compio traits) rely on that promise. Safe methods that change the view keep it:
+/// [`with_len`](Self::with_len) refuses `len > cap`.
+///
+/// # Thread safety
+///
+/// `Send` and `Sync`, like the `&mut [u8]` it stands for: moving a view to another thread is
+/// how a frame reaches an I/O thread. Keeping accesses from different threads apart is part
+/// of the contract above (a buffer pool does it with its frame latches).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct RawIoBuf {
+    ptr: *mut u8,
+    len: usize,
+    cap: usize,
+}
+
+// SAFETY: a `RawIoBuf` is a pointer plus lengths; the memory it views is shared only under the
+// contract its creator accepted, which requires non-overlapping use across all copies,
+// whichever threads they are on.
+unsafe impl Send for RawIoBuf {}
+// SAFETY: `&RawIoBuf` allows reads only (`as_slice`), again under the creator's contract.
+unsafe impl Sync for RawIoBuf {}
+
+impl RawIoBuf {
+    /// An empty view (`len == 0`) of `cap` bytes at `ptr`.
+    ///
+    /// # Safety
+    /// The caller accepts the [contract](Self#the-contract): `ptr` valid for reads and writes of
+    /// `cap` bytes for as long as the view or a copy is used, and no conflicting access.
+    /// For `O_DIRECT`, `ptr` should also be [`ALIGNMENT`]-aligned (the kernel checks it).
+    #[inline]
+    pub const unsafe fn new(ptr: *mut u8, cap: usize) -> Self {
+        Self { ptr, len: 0, cap }
+    }
+
+    /// The same view with length `len` (chainable).
+    ///
+    /// # Panics
+    /// If `len > self.cap()`: a view may never claim bytes beyond its memory.
+    ///
+    /// The first `len` bytes must be initialised for [`as_slice`](Self::as_slice) to be
+    /// meaningful; memory from [`AlignedBuf::zeroed`] always is.
+    #[inline]
+    pub const fn with_len(mut self, len: usize) -> Self {
+        assert!(len <= self.cap, "RawIoBuf::with_len: len exceeds cap");
+        self.len = len;
+        self
+    }
+
+    /// A view from its parts.
+    ///
+    /// # Safety
+    /// The [contract](Self#the-contract), including `len <= cap` with bytes `[0, len)`
+    /// initialised.
+    #[inline]
+    pub const unsafe fn from_raw_parts(ptr: NonNull<u8>, len: usize, cap: usize) -> Self {
+        Self {
+            ptr: ptr.as_ptr(),
+            len,
+            cap,
+        }
+    }
+
+    /// A full view (`len == cap == slice.len()`) of `slice`.
+    ///
+    /// # Safety
+    /// The view is not tied to the borrow it came from. The caller must not use it (or a copy)
+    /// after the slice's memory is freed or moved, nor while the memory is accessed through
+    /// another path (see the [contract](Self#the-contract)). `unsafe` since 0.2: in 0.1.4 this
+    /// was safe and let safe code reach freed memory.
+    #[inline]
+    pub unsafe fn from_slice(slice: &mut [u8]) -> Self {
+        Self {
+            ptr: slice.as_mut_ptr(),
+            len: slice.len(),
+            cap: slice.len(),
+        }
+    }
+
+    /// Checks that `[offset, offset + len)` lies within the view and starts aligned.
+    #[inline]
+    #[track_caller]
+    fn check_sub(&self, what: &str, offset: usize, len: usize) {
+        let in_bounds = matches!(offset.checked_add(len), Some(end) if end <= self.cap);
+        assert!(
+            in_bounds,
+            "RawIoBuf::{what}: range offset {offset} + len {len} exceeds cap {}",
+            self.cap
+        );
+        assert!(
+            (self.ptr as usize).wrapping_add(offset) & ALIGN_MASK == 0,
+            "RawIoBuf::{what}: offset {offset} (len {len}, cap {}) is not {ALIGNMENT}-aligned",
+            self.cap
+        );
+    }
+
+    /// An empty sub-view (`len == 0`, `cap == len`) at `offset`, for reading into.
+    ///
+    /// # Panics
+    /// If `offset + len > self.cap()` or `ptr + offset` is not [`ALIGNMENT`]-aligned, in release
+    /// builds too; the message names offset, len and cap.
+    ///
+    /// # Safety
+    /// The sub-view shares memory with `self` and its copies: the caller keeps the
+    /// [contract](Self#the-contract) for it too.
+    #[inline]
+    #[track_caller]
+    pub unsafe fn slice(self, offset: usize, len: usize) -> Self {
+        self.check_sub("slice", offset, len);
+        Self {
+            // SAFETY: `offset <= cap` (checked), so the result stays in (or one past) the block.
+            ptr: unsafe { self.ptr.add(offset) },
+            len: 0,
+            cap: len,
+        }
+    }
+
+    /// A full sub-view (`len == cap == len`) at `offset`, for writing out bytes already there.
+    ///
+    /// # Panics
+    /// As [`slice`](Self::slice).
+    ///
+    /// # Safety
+    /// As [`slice`](Self::slice), and bytes `[offset, offset + len)` must be initialised.
+    #[inline]
+    #[track_caller]
+    pub unsafe fn slice_data(self, offset: usize, len: usize) -> Self {
+        self.check_sub("slice_data", offset, len);
+        Self {
+            // SAFETY: `offset <= cap` (checked), so the result stays in (or one past) the block.
+            ptr: unsafe { self.ptr.add(offset) },
+            len,
+            cap: len,
+        }
+    }
+
+    /// As [`slice`](Self::slice) without any check, for hot paths that proved the range already.
+    ///
+    /// # Safety
+    /// `offset + len <= self.cap()` (anything else is undefined behaviour), the alignment the I/O
+    /// needs, and the [contract](Self#the-contract) for the sub-view.
+    #[inline]
+    pub unsafe fn slice_unchecked(self, offset: usize, len: usize) -> Self {
+        Self {
+            // SAFETY: the caller guarantees `offset + len <= cap`, so this stays in the block.
+            ptr: unsafe { self.ptr.add(offset) },
+            len: 0,
+            cap: len,
+        }
+    }
+
+    /// Number of initialised bytes.
+    #[inline]
+    pub const fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Size of the viewed memory in bytes.
+    #[inline]
+    pub const fn cap(&self) -> usize {
+        self.cap
+    }
+
+    /// `true` when `len() == 0`.
+    #[inline]
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Pointer to the first byte.
+    #[inline]
+    pub const fn as_ptr(&self) -> *const u8 {
+        self.ptr
+    }
+
+    /// Mutable pointer to the first byte. Takes `&self` because the view does not own the
+    /// memory; writing through it is subject to the [contract](Self#the-contract).
+    #[inline]
+    pub const fn as_mut_ptr(&self) -> *mut u8 {
+        self.ptr
+    }
+
+    /// The initialised bytes `[0, len)`.
+    #[inline]
+    pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: the creator's contract: `ptr` valid for `cap >= len` bytes, `[0, len)`
+        // initialised, and no conflicting write while this shared borrow is used.
+        unsafe { slice::from_raw_parts(self.ptr, self.len) }
+    }
+
+    /// The initialised bytes `[0, len)`, mutably.
+    #[inline]
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: the creator's contract, which includes exclusive use of these bytes while this
+        // mutable borrow is used.
+        unsafe { slice::from_raw_parts_mut(self.ptr, self.len) }
+    }
+
+    /// Sets the length without touching the memory.
+    ///
+    /// # Safety
+    /// `len <= self.cap()`, and bytes `[0, len)` must be initialised.
+    #[inline]
+    pub unsafe fn set_len(&mut self, len: usize) {
+        debug_assert!(len <= self.cap, "set_len: len {len} > cap {}", self.cap);
+        self.len = len;
+    }
+}
+
+impl fmt::Debug for RawIoBuf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawIoBuf")
+            .field("ptr", &self.ptr)
+            .field("len", &self.len)
+            .field("cap", &self.cap)
+            .finish()
+    }
+}
+
+// ============================================================================
+// compio-buf 0.7 (compio 0.16, 0.17)
+// ============================================================================
+
+#[cfg(feature = "compio-buf-07")]
+mod compio_buf_07_impls {
+    use compio_buf_07::{IoBuf, IoBufMut, SetBufInit};
+
+    use super::{AlignedBuf, RawIoBuf};
+
+    // SAFETY: `as_buf_ptr` is valid for `buf_capacity() == cap` bytes with `[0, buf_len())`
+    // initialised (invariants 1 and 3); the block is heap memory that does not move when the
+    // `AlignedBuf` value moves.
+    unsafe impl IoBuf for AlignedBuf {
+        #[inline]
+        fn as_buf_ptr(&self) -> *const u8 {
+            self.ptr.as_ptr()
+        }
+
+        #[inline]
+        fn buf_len(&self) -> usize {
+            self.len
+        }
+
+        #[inline]
+        fn buf_capacity(&self) -> usize {
+            self.cap
+        }
+    }
+
+    // SAFETY: as for `IoBuf`; the pointer stays valid while the runtime holds the buffer, since
+    // the block is released only when the buffer drops.
+    unsafe impl IoBufMut for AlignedBuf {
+        #[inline]
+        fn as_buf_mut_ptr(&mut self) -> *mut u8 {
+            self.ptr.as_ptr()
+        }
+    }
+
+    /// Sets the length to exactly `len`, so after a read `len()` is the number of bytes read.
+    impl SetBufInit for AlignedBuf {
+        #[inline]
+        unsafe fn set_buf_init(&mut self, len: usize) {
+            debug_assert!(
+                len <= self.cap,
+                "set_buf_init: len {len} > cap {}",
+                self.cap
+            );
+            self.len = len;
+        }
+    }
+
+    // SAFETY: the creator of the view promised `ptr` valid for `cap` bytes with `[0, len)`
+    // initialised while any copy is used; the pointer does not depend on where the view lives.
+    unsafe impl IoBuf for RawIoBuf {
+        #[inline]
+        fn as_buf_ptr(&self) -> *const u8 {
+            self.ptr
+        }
+
+        #[inline]
+        fn buf_len(&self) -> usize {
+            self.len
+        }
+
+        #[inline]
+        fn buf_capacity(&self) -> usize {
+            self.cap
+        }
+    }
+
+    // SAFETY: as for `IoBuf`; the memory is not owned by the view, and stays valid and in place
+    // for as long as the creator's contract says.
+    unsafe impl IoBufMut for RawIoBuf {
+        #[inline]
+        fn as_buf_mut_ptr(&mut self) -> *mut u8 {
+            self.ptr
+        }
+    }
+
+    /// Sets the length to exactly `len`, so after a read `len()` is the number of bytes read.
+    impl SetBufInit for RawIoBuf {
+        #[inline]
+        unsafe fn set_buf_init(&mut self, len: usize) {
+            debug_assert!(
+                len <= self.cap,
+                "set_buf_init: len {len} > cap {}",
+                self.cap
+            );
+            self.len = len;
+        }
+    }
+}

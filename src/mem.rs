@@ -1,0 +1,90 @@
+//! Where a buffer's memory comes from, and how it goes back.
+//!
+//! Every buffer in this crate owns a block that is [`ALIGNMENT`]-aligned and a whole number of
+//! pages long. The block is allocated and released through this module only, and the choice of
+//! backing is a function of the capacity alone, so any `(ptr, cap)` pair produced by
+//! [`allocate`] can be handed back to [`release`] by code that knows nothing but `cap`
+//! (this is what makes `AlignedBuf::into_raw_parts` / `from_raw_parts` round-trip).
+
+use std::{
+    alloc::{Layout, alloc, alloc_zeroed, dealloc},
+    ptr::NonNull,
+};
+
+use crate::{ALIGNMENT, Error, PAGE_SIZE, Result};
+
+/// Largest capacity a buffer can have: `isize::MAX` rounded down to a whole page, the largest
+/// size a `Layout` with [`ALIGNMENT`] accepts.
+pub(crate) const MAX_CAP: usize = (isize::MAX as usize) & !(PAGE_SIZE - 1);
+
+/// Whether a fresh block must read as zeroes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Fill {
+    /// Contents unspecified (never read before being written).
+    Uninit,
+    /// Every byte reads as zero.
+    Zeroed,
+}
+
+/// The capacity that holds `size` bytes: rounded up to whole pages, at least one page.
+#[inline]
+pub(crate) const fn capacity_for(size: usize) -> Result<usize> {
+    if size <= PAGE_SIZE {
+        return Ok(PAGE_SIZE);
+    }
+    if size > MAX_CAP {
+        return Err(Error::TooLarge {
+            requested: size,
+            max: MAX_CAP,
+        });
+    }
+    // Cannot overflow: size <= MAX_CAP = usize::MAX / 2 rounded down.
+    Ok((size + PAGE_SIZE - 1) & !(PAGE_SIZE - 1))
+}
+
+/// The layout of a block of `cap` bytes.
+///
+/// `cap` must be a whole number of pages in `PAGE_SIZE..=MAX_CAP` (as [`capacity_for`] returns).
+#[inline]
+fn layout(cap: usize) -> Layout {
+    debug_assert!((PAGE_SIZE..=MAX_CAP).contains(&cap) && cap % PAGE_SIZE == 0);
+    match Layout::from_size_align(cap, ALIGNMENT) {
+        Ok(layout) => layout,
+        // Unreachable for capacities from `capacity_for`; never reached with a valid `cap`.
+        Err(_) => panic!("capacity {cap} is not a valid layout"),
+    }
+}
+
+/// Allocates a block of `cap` bytes, [`ALIGNMENT`]-aligned.
+///
+/// `cap` must come from [`capacity_for`].
+#[inline]
+pub(crate) fn allocate(cap: usize, fill: Fill) -> Result<NonNull<u8>> {
+    let layout = layout(cap);
+    // SAFETY: `layout` has a non-zero size (at least one page), as `alloc` requires.
+    let ptr = unsafe {
+        match fill {
+            Fill::Uninit => alloc(layout),
+            Fill::Zeroed => alloc_zeroed(layout),
+        }
+    };
+    NonNull::new(ptr).ok_or(Error::AllocFailed { size: cap })
+}
+
+/// Returns a block to where it came from.
+///
+/// # Safety
+/// `ptr` must have been returned by [`allocate`] with this same `cap`, and not released since.
+#[inline]
+pub(crate) unsafe fn release(ptr: NonNull<u8>, cap: usize) {
+    // SAFETY: the caller guarantees `ptr` came from `allocate(cap, _)`, which allocated it with
+    // `layout(cap)` through the global allocator, and that it is still live.
+    unsafe { dealloc(ptr.as_ptr(), layout(cap)) }
+}
+
+/// The layout reported to `handle_alloc_error` when an infallible API (`Clone`) cannot get
+/// memory.
+#[inline]
+pub(crate) fn oom_layout(cap: usize) -> Layout {
+    layout(cap)
+}
