@@ -184,7 +184,9 @@ impl AlignedBuf {
     ///   `self` (for example through `Deref`) or another view, unless all accesses are reads;
     /// - give each frame at most one user at a time (frames are `Copy`; copies share memory).
     ///
-    /// Frames start with `len == 0`, so they never claim uninitialised bytes are initialised.
+    /// Frames start with `len == 0`, so they never claim unwritten bytes. They take on the
+    /// [`RawIoBuf` contract](RawIoBuf#the-contract): on a [`with_cap`](Self::with_cap) arena,
+    /// do not raise a frame's length over bytes nobody wrote.
     pub unsafe fn slice_into_raws(&self, chunk: usize) -> impl Iterator<Item = RawIoBuf> + '_ {
         assert!(
             chunk != 0 && chunk & ALIGN_MASK == 0,
@@ -429,13 +431,19 @@ impl fmt::Debug for AlignedBuf {
 /// A `RawIoBuf` can only be made through `unsafe` constructors. Whoever makes one promises
 /// that, for as long as it or any copy is used:
 /// - `ptr` is valid for reads and writes of `cap` bytes (the memory outlives every copy);
-/// - `len <= cap` and bytes `[0, len)` are initialised;
+/// - `len <= cap` and bytes `[0, len)` are initialised, now and after every length change:
+///   the view (or a copy) is never given a length, through [`with_len`](Self::with_len) or
+///   otherwise, that covers bytes nobody has written (a compio read writes the bytes before it
+///   sets the length, so I/O always keeps this);
 /// - no two copies are used to access the same bytes at the same time unless all accesses are
 ///   reads, and the memory is not accessed through other paths meanwhile.
 ///
 /// The safe methods ([`as_slice`](Self::as_slice), [`as_mut_slice`](Self::as_mut_slice), the
-/// compio traits) rely on that promise. Safe methods that change the view keep it:
-/// [`with_len`](Self::with_len) refuses `len > cap`.
+/// compio traits) rely on that promise. Like the promise made to `String::as_mut_vec`, it also
+/// binds what the creator later does with safe methods: [`with_len`](Self::with_len) is safe
+/// and checks `len <= cap` itself, but trusts the creator that the bytes it claims are written.
+/// Memory from [`AlignedBuf::zeroed`] is written (with zeroes) from the start, so any length up
+/// to `cap` is fine there; memory from [`AlignedBuf::with_cap`] is not.
 ///
 /// # Thread safety
 ///
@@ -474,8 +482,9 @@ impl RawIoBuf {
     /// # Panics
     /// If `len > self.cap()`: a view may never claim bytes beyond its memory.
     ///
-    /// The first `len` bytes must be initialised for [`as_slice`](Self::as_slice) to be
-    /// meaningful; memory from [`AlignedBuf::zeroed`] always is.
+    /// Bytes `[0, len)` must have been written: that is part of the
+    /// [contract](Self#the-contract) the view's creator accepted. Memory from
+    /// [`AlignedBuf::zeroed`] always is.
     #[inline]
     pub const fn with_len(mut self, len: usize) -> Self {
         assert!(len <= self.cap, "RawIoBuf::with_len: len exceeds cap");
