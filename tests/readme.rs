@@ -119,13 +119,14 @@ fn chinese_readme_has_the_same_code() {
 
 #[test]
 fn the_two_commands_come_first() {
+    // Later sections may add commands (benchmarks, say), but not before these.
     let commands: Vec<&str> = blocks(EN)
         .iter()
         .filter(|b| b.lang == "bash")
         .flat_map(|b| b.lines.iter().copied())
         .collect();
     assert_eq!(
-        commands,
+        commands[..3.min(commands.len())],
         [
             "cargo add jdb_alloc",
             "cargo run --release --example direct_io",
