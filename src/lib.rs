@@ -755,3 +755,18 @@ mod compio_buf_07_impls {
         }
     }
 }
+
+/// The READMEs' Rust examples, compiled and run by `cargo test --doc` so they cannot drift from
+/// the code. Only built for doctests, and only with the default feature, since the examples pass
+/// buffers to compio 0.17.
+#[cfg(all(doctest, feature = "compio-buf-07"))]
+mod readme_doctests {
+    #[doc = include_str!("../README.md")]
+    struct Readme;
+
+    #[doc = include_str!("../readme/en.md")]
+    struct ReadmeEn;
+
+    #[doc = include_str!("../readme/zh.md")]
+    struct ReadmeZh;
+}

@@ -1,0 +1,149 @@
+//! Keeps the three READMEs in step: `README.md` is `readme/en.md` (but for the link to the
+//! Chinese version), and `readme/zh.md` carries the same code as `readme/en.md`. The Rust blocks
+//! themselves are run as doctests (see the end of `src/lib.rs`).
+
+const README: &str = include_str!("../README.md");
+const EN: &str = include_str!("../readme/en.md");
+const ZH: &str = include_str!("../readme/zh.md");
+
+/// Info strings a block may have: Rust blocks run as doctests, the others must be tagged so
+/// rustdoc does not try to compile them.
+const LANGS: &[&str] = &["rust", "rust,should_panic", "bash", "text", "mermaid"];
+
+/// A fenced code block: its info string and its lines.
+#[derive(Debug, PartialEq)]
+struct Block<'a> {
+    lang: &'a str,
+    lines: Vec<&'a str>,
+}
+
+fn blocks(md: &str) -> Vec<Block<'_>> {
+    let mut out = Vec::new();
+    let mut open: Option<Block<'_>> = None;
+    for line in md.lines() {
+        match (line.strip_prefix("```"), open.take()) {
+            (Some(""), Some(block)) => out.push(block),
+            (Some(lang), None) => {
+                open = Some(Block {
+                    lang,
+                    lines: Vec::new(),
+                })
+            }
+            (Some(fence), Some(_)) => panic!("fence ```{fence} opened inside a code block"),
+            (None, Some(mut block)) => {
+                block.lines.push(line);
+                open = Some(block);
+            }
+            (None, None) => {}
+        }
+    }
+    assert!(open.is_none(), "unclosed code block: {open:?}");
+    out
+}
+
+/// `line` without its `//` comment (outside string literals) and trailing blanks.
+fn strip_rust_comment(line: &str) -> &str {
+    let bytes = line.as_bytes();
+    let (mut in_str, mut i) = (false, 0);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' if in_str => i += 1,
+            b'"' => in_str = !in_str,
+            b'/' if !in_str && bytes.get(i + 1) == Some(&b'/') => return line[..i].trim_end(),
+            _ => {}
+        }
+        i += 1;
+    }
+    line.trim_end()
+}
+
+/// The code of a block with comments and blank lines left out, so that translated comments
+/// compare equal.
+fn code<'a>(block: &Block<'a>) -> Vec<&'a str> {
+    block
+        .lines
+        .iter()
+        .map(|line| match block.lang {
+            "bash" => line.trim_end(),
+            _ => strip_rust_comment(line),
+        })
+        .filter(|line| !line.is_empty())
+        .collect()
+}
+
+#[test]
+fn readme_is_the_english_readme() {
+    let from_en = EN.replacen("[中文](zh.md)", "[中文](readme/zh.md)", 1);
+    assert_ne!(from_en, EN, "readme/en.md lost its link to zh.md");
+    assert!(
+        README == from_en,
+        "README.md must equal readme/en.md with the Chinese link pointing to readme/zh.md"
+    );
+}
+
+#[test]
+fn every_block_is_tagged() {
+    for (name, md) in [("readme/en.md", EN), ("readme/zh.md", ZH)] {
+        let blocks = blocks(md);
+        assert!(
+            blocks.len() >= 10,
+            "{name}: only {} code blocks",
+            blocks.len()
+        );
+        for block in &blocks {
+            assert!(
+                LANGS.contains(&block.lang),
+                "{name}: block tagged {:?}: {block:?}",
+                block.lang
+            );
+        }
+    }
+}
+
+#[test]
+fn chinese_readme_has_the_same_code() {
+    let (en, zh) = (blocks(EN), blocks(ZH));
+    assert_eq!(
+        en.iter().map(|b| b.lang).collect::<Vec<_>>(),
+        zh.iter().map(|b| b.lang).collect::<Vec<_>>(),
+        "the code blocks differ in number, order or language"
+    );
+    for (i, (en, zh)) in en.iter().zip(&zh).enumerate() {
+        // Diagrams are translated; code must match but for its comments.
+        if matches!(en.lang, "text" | "mermaid") {
+            continue;
+        }
+        assert_eq!(code(en), code(zh), "code block {i} ({}) differs", en.lang);
+    }
+}
+
+#[test]
+fn the_two_commands_come_first() {
+    // Later sections may add commands (benchmarks, say), but not before these.
+    let commands: Vec<&str> = blocks(EN)
+        .iter()
+        .filter(|b| b.lang == "bash")
+        .flat_map(|b| b.lines.iter().copied())
+        .collect();
+    assert_eq!(
+        commands[..3.min(commands.len())],
+        [
+            "cargo add jdb_alloc",
+            "cargo run --release --example direct_io",
+            "cargo test --all-features",
+        ]
+    );
+    // CI runs the first line that starts with `cargo test`.
+    let test_line = README.lines().find(|l| l.starts_with("cargo test"));
+    assert_eq!(test_line, Some("cargo test --all-features"));
+}
+
+#[test]
+fn comment_stripping_keeps_strings() {
+    assert_eq!(
+        strip_rust_comment(r#"let s = "a // b"; // note"#),
+        r#"let s = "a // b";"#
+    );
+    assert_eq!(strip_rust_comment(r#"f("\"//"); // x"#), r#"f("\"//");"#);
+    assert_eq!(strip_rust_comment("    // only a comment"), "");
+}
