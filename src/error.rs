@@ -23,7 +23,8 @@ pub enum Error {
     },
 
     /// The allocator or the operating system refused the memory (out of memory, or an address
-    /// space or overcommit limit).
+    /// space or overcommit limit). Large buffers are anonymous mappings on Unix (see
+    /// [`crate::MAP_THRESHOLD`]); a failed `mmap` is reported here too, never as an abort.
     #[error("allocation of {size} bytes failed: out of memory")]
     AllocFailed {
         /// Capacity, in bytes, that could not be allocated.
