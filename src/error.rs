@@ -31,6 +31,17 @@ pub enum Error {
         size: usize,
     },
 
+    /// [`HugePages::On`](crate::HugePages::On) was asked for and the kernel will not give huge
+    /// pages; nothing was allocated. [`HugePages::Try`](crate::HugePages::Try) falls back instead.
+    #[error("huge pages for an arena of {size} bytes are unavailable: {reason}")]
+    HugePagesUnavailable {
+        /// Capacity, in bytes, of the arena that was asked for.
+        size: usize,
+        /// What refused: the system setting (and its file), the per-process switch, or the
+        /// `madvise` error.
+        reason: String,
+    },
+
     /// Appending would exceed the buffer's fixed capacity; the buffer is left as it was.
     ///
     /// Fields: the length the buffer would have needed, then its capacity.

@@ -103,16 +103,28 @@ pub(crate) fn allocate(cap: usize, fill: Fill) -> Result<NonNull<u8>> {
     NonNull::new(ptr).ok_or(Error::AllocFailed { size: cap })
 }
 
+/// Allocates a zero-reading block of `cap` bytes starting at a multiple of `align`, that
+/// [`release`]`(ptr, cap)` takes back like any other.
+///
+/// `cap` must come from [`capacity_for`], be at least [`MAP_THRESHOLD`] and a multiple of
+/// `align`, a power of two. Linux only: the one platform where the crate asks for huge pages.
+#[cfg(target_os = "linux")]
+pub(crate) fn allocate_aligned(cap: usize, align: usize) -> Result<NonNull<u8>> {
+    debug_assert!(is_mapped(cap));
+    crate::os_mem::map_aligned(cap, align)
+}
+
 /// Returns a block to where it came from.
 ///
 /// # Safety
-/// `ptr` must have been returned by [`allocate`] with this same `cap`,
+/// `ptr` must have been returned by [`allocate`] (or `allocate_aligned`) with this same `cap`,
 /// and not released since.
 #[inline]
 pub(crate) unsafe fn release(ptr: NonNull<u8>, cap: usize) {
     #[cfg(unix)]
     if is_mapped(cap) {
-        // SAFETY: a block of `cap >= MAP_THRESHOLD` bytes from `allocate` is a whole mapping of exactly `[ptr, ptr + cap)`, live (the caller's promise), and
+        // SAFETY: a block of `cap >= MAP_THRESHOLD` bytes from `allocate` or `allocate_aligned`
+        // is a whole mapping of exactly `[ptr, ptr + cap)`, live (the caller's promise), and
         // released once, here; the caller holds no reference into it any more.
         return unsafe { crate::os_mem::unmap(ptr, cap) };
     }
