@@ -33,8 +33,9 @@ pub(crate) const MAX_CAP: usize = (isize::MAX as usize) & !(PAGE_SIZE - 1);
 /// times faster than fresh pages faulted in one by one; a lower threshold would win only for
 /// buffers that stay mostly untouched, and lose badly for those that do not.
 ///
-/// The threshold is part of the ABI of [`AlignedBuf::into_raw_parts`](crate::AlignedBuf) (a
-/// block is released by the backing its capacity selects), so it is a constant.
+/// Elsewhere than Unix every size uses the global allocator. The threshold is part of the
+/// contract of [`AlignedBuf::into_raw_parts`](crate::AlignedBuf::into_raw_parts) (a block is
+/// released by the backing its capacity selects), so it is a constant.
 pub const MAP_THRESHOLD: usize = 32 << 20;
 
 /// Whether a block of `cap` bytes is an anonymous mapping of its own (else: global allocator).

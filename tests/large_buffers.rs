@@ -49,6 +49,12 @@ fn threshold_is_a_whole_number_of_huge_pages() {
 }
 
 #[test]
+fn backings_add_no_field_to_the_buffer() {
+    // ptr, len, cap: the backing is derived from cap, huge or not, never stored.
+    assert_eq!(size_of::<AlignedBuf>(), 3 * size_of::<usize>());
+}
+
+#[test]
 fn zeroed_round_trips_through_raw_parts_across_the_threshold() {
     for size in STRADDLING {
         let mut buf = AlignedBuf::zeroed(size).unwrap();
