@@ -23,11 +23,23 @@ pub enum Error {
     },
 
     /// The allocator or the operating system refused the memory (out of memory, or an address
-    /// space or overcommit limit).
+    /// space or overcommit limit). Large buffers are anonymous mappings on Unix (see
+    /// [`crate::MAP_THRESHOLD`]); a failed `mmap` is reported here too, never as an abort.
     #[error("allocation of {size} bytes failed: out of memory")]
     AllocFailed {
         /// Capacity, in bytes, that could not be allocated.
         size: usize,
+    },
+
+    /// [`HugePages::On`](crate::HugePages::On) was asked for and the kernel will not give huge
+    /// pages; nothing was allocated. [`HugePages::Try`](crate::HugePages::Try) falls back instead.
+    #[error("huge pages for an arena of {size} bytes are unavailable: {reason}")]
+    HugePagesUnavailable {
+        /// Capacity, in bytes, of the arena that was asked for.
+        size: usize,
+        /// What refused: the system setting (and its file), the per-process switch, or the
+        /// `madvise` error.
+        reason: String,
     },
 
     /// Appending would exceed the buffer's fixed capacity; the buffer is left as it was.
