@@ -58,6 +58,7 @@
 //! [compio]: https://docs.rs/compio
 
 mod align;
+mod dio_align;
 mod error;
 mod mem;
 
@@ -70,6 +71,7 @@ use std::{
 };
 
 pub use align::{align_down, align_down_u64, align_up, align_up_u64, is_aligned, is_aligned_u64};
+pub use dio_align::{DioAlign, DioSource, dio_align};
 pub use error::{Error, Result};
 use mem::Fill;
 
