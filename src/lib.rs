@@ -54,10 +54,15 @@
 //!
 //! - `compio-buf-07` (default): compio-buf 0.7 traits `IoBuf`, `IoBufMut`, `SetBufInit`, as used
 //!   by compio 0.16 and 0.17.
+//! - `compio-buf-08`: compio-buf 0.8 traits `IoBuf`, `IoBufMut`, `SetLen`, as used by compio 0.18
+//!   and 0.19; works alone (`default-features = false`) or together with `compio-buf-07`. The
+//!   length after a read is exact there too (`SetLen::advance_to` sets it, see the impl docs).
 //!
 //! [compio]: https://docs.rs/compio
 
 mod align;
+#[cfg(feature = "compio-buf-08")]
+mod compio_buf_08;
 mod dio_align;
 mod error;
 mod mem;
