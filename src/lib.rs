@@ -71,9 +71,16 @@
 //!
 //! - `compio-buf-07` (default): compio-buf 0.7 traits `IoBuf`, `IoBufMut`, `SetBufInit`, as used
 //!   by compio 0.16 and 0.17.
+//! - `compio-buf-08`: compio-buf 0.8 traits `IoBuf`, `IoBufMut`, `SetLen`, as used by compio 0.18
+//!   and 0.19; works alone (`default-features = false`) or together with `compio-buf-07`. The
+//!   length after a read is exact there too (`SetLen::advance_to` sets it, see the impl docs).
 //!
 //! [compio]: https://docs.rs/compio
 
+mod align;
+#[cfg(feature = "compio-buf-08")]
+mod compio_buf_08;
+mod dio_align;
 mod error;
 mod huge;
 mod mem;
@@ -88,6 +95,8 @@ use std::{
     slice,
 };
 
+pub use align::{align_down, align_down_u64, align_up, align_up_u64, is_aligned, is_aligned_u64};
+pub use dio_align::{DioAlign, DioSource, dio_align};
 pub use error::{Error, Result};
 pub use huge::{HUGE_PAGE_SIZE, HugePageStatus, HugePages};
 use mem::Fill;
@@ -101,6 +110,10 @@ pub const PAGE_SIZE: usize = 4096;
 pub const ALIGNMENT: usize = 4096;
 
 const ALIGN_MASK: usize = ALIGNMENT - 1;
+
+// Whole-page capacities are then whole multiples of ALIGNMENT, which is what makes
+// `AlignedBuf::pad_to_alignment` infallible.
+const _: () = assert!(PAGE_SIZE % ALIGNMENT == 0);
 
 // ============================================================================
 // AlignedBuf
@@ -422,6 +435,37 @@ impl AlignedBuf {
         };
         self.len += data.len();
         Ok(())
+    }
+}
+
+impl AlignedBuf {
+    /// Zero-fills from `len` up to the next multiple of [`ALIGNMENT`] and makes that the length;
+    /// returns the new length.
+    ///
+    /// This is the last step before writing a partial tail (say, the end of a record log) with
+    /// `O_DIRECT`, which needs a whole number of blocks. Bytes before `len` are untouched; an
+    /// already aligned length (including 0 and `cap`) is left as it is.
+    ///
+    /// It cannot fail: the capacity is a whole number of pages, hence of [`ALIGNMENT`]s, so the
+    /// next multiple at or above `len <= cap` is at most `cap`.
+    ///
+    /// ```
+    /// let mut buf = jdb_alloc::AlignedBuf::with_cap(8192).unwrap();
+    /// buf.extend(b"record 1\n").unwrap();
+    /// assert_eq!(buf.pad_to_alignment(), 4096);
+    /// assert_eq!(&buf[..9], b"record 1\n");
+    /// assert!(buf[9..].iter().all(|&b| b == 0));
+    /// assert_eq!(buf.pad_to_alignment(), 4096); // already aligned: unchanged
+    /// ```
+    pub fn pad_to_alignment(&mut self) -> usize {
+        // No overflow: len <= cap <= isize::MAX.
+        let padded = (self.len + ALIGN_MASK) & !ALIGN_MASK;
+        debug_assert!(padded <= self.cap);
+        // SAFETY: `len <= padded <= cap` (cap is a multiple of ALIGNMENT, see above), so
+        // `[len, padded)` lies inside our live block, which `&mut self` lets us write.
+        unsafe { ptr::write_bytes(self.ptr.as_ptr().add(self.len), 0, padded - self.len) };
+        self.len = padded;
+        padded
     }
 }
 

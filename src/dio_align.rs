@@ -1,0 +1,284 @@
+//! What alignment direct I/O (`O_DIRECT`) needs for a given file, asked at open time rather
+//! than learned from an `EINVAL` at the first read.
+//!
+//! On Linux the filesystem's own answer comes from `statx(2)` with `STATX_DIOALIGN` (Linux
+//! 6.1+, for the filesystems that implement it, such as ext4, xfs and f2fs, and for regular
+//! files). Where it is not reported (older kernels, other filesystems, directories), the
+//! fallback is the classic rule: buffer address, file offset and length aligned to the logical
+//! block size of the block device that holds the file, read from sysfs. [`DioAlign::source`]
+//! says which of the two answered.
+
+use std::{io, path::Path};
+
+use crate::ALIGNMENT;
+
+/// Where a [`DioAlign`] came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DioSource {
+    /// The filesystem, through `statx(2)` `STATX_DIOALIGN`. Authoritative for this file: zeroes
+    /// mean the filesystem refuses direct I/O for it (for example ext4 with `data=journal`).
+    Statx,
+    /// The logical block size of the block device under the file
+    /// (`/sys/dev/block/MAJ:MIN/queue/logical_block_size`, on the parent disk for a
+    /// partition), used for both `mem` and `offset`. The filesystem did not report; this is the
+    /// classic `O_DIRECT` rule, but does not know if the filesystem refuses direct I/O for
+    /// this particular file.
+    BlockDevice,
+    /// Neither answered: no `STATX_DIOALIGN`, and no block device behind the file (tmpfs,
+    /// overlay, network and FUSE filesystems, btrfs on kernels that do not report). `mem` and
+    /// `offset` are 0: unknown, to be treated as unsupported. (tmpfs on Linux 6.6+ does accept
+    /// `O_DIRECT` opens, with no alignment rule, but does not report it.)
+    Unknown,
+}
+
+/// Alignment that direct I/O needs for one file; 0 means no direct I/O.
+///
+/// ```
+/// use jdb_alloc::{DioAlign, DioSource};
+///
+/// let nvme = DioAlign { mem: 4, offset: 512, source: DioSource::Statx };
+/// assert!(nvme.is_supported() && nvme.is_satisfied_by_alignment());
+/// let none = DioAlign { mem: 0, offset: 0, source: DioSource::Unknown };
+/// assert!(!none.is_supported() && !none.is_satisfied_by_alignment());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DioAlign {
+    /// Required alignment of the buffer's address, in bytes (a power of two), or 0.
+    pub mem: usize,
+    /// Required alignment of the file offset and of the transfer length, in bytes (a power of
+    /// two), or 0.
+    pub offset: usize,
+    /// Who answered; see [`DioSource`].
+    pub source: DioSource,
+}
+
+impl DioAlign {
+    /// `true` if direct I/O is known to be possible: both alignments are non-zero.
+    #[inline]
+    #[must_use]
+    pub const fn is_supported(&self) -> bool {
+        self.mem != 0 && self.offset != 0
+    }
+
+    /// `true` if buffers, offsets and lengths that are multiples of `align` meet this
+    /// requirement: direct I/O is supported and `align` is a multiple of both `mem` and
+    /// `offset`.
+    ///
+    /// ```
+    /// use jdb_alloc::{DioAlign, DioSource};
+    ///
+    /// let disk = DioAlign { mem: 4096, offset: 4096, source: DioSource::BlockDevice };
+    /// assert!(disk.is_satisfied_by(8192));
+    /// assert!(!disk.is_satisfied_by(512));
+    /// ```
+    #[inline]
+    #[must_use]
+    pub const fn is_satisfied_by(&self, align: usize) -> bool {
+        self.is_supported() && align % self.mem == 0 && align % self.offset == 0
+    }
+
+    /// `true` if this crate's buffers ([`ALIGNMENT`]-aligned, whole pages) with
+    /// [`ALIGNMENT`]-aligned offsets and lengths meet this requirement.
+    #[inline]
+    #[must_use]
+    pub const fn is_satisfied_by_alignment(&self) -> bool {
+        self.is_satisfied_by(ALIGNMENT)
+    }
+}
+
+/// The direct I/O alignment for the file or directory at `path` (symlinks followed).
+///
+/// For a directory, filesystems do not report through `statx`, so the answer is the block
+/// device's ([`DioSource::BlockDevice`]), which is what a new file there gets unless the
+/// filesystem refuses direct I/O for it; ask again about the file once it exists for the
+/// filesystem's own word. A block device path (`/dev/nvme0n1`) is answered for that device.
+///
+/// # Errors
+/// The operating system's error if `path` cannot be examined (for example
+/// [`io::ErrorKind::NotFound`]), or if sysfs exists but cannot be read;
+/// [`io::ErrorKind::Unsupported`] on platforms other than Linux.
+///
+/// ```
+/// # fn main() -> std::io::Result<()> {
+/// # if cfg!(not(target_os = "linux")) { return Ok(()); }
+/// let dir = std::env::current_dir()?;
+/// let align = jdb_alloc::dio_align(&dir)?;
+/// if !align.is_satisfied_by_alignment() {
+///     eprintln!("no direct I/O with 4 KiB buffers in {}: {align:?}", dir.display());
+/// }
+/// assert_eq!(
+///     jdb_alloc::dio_align(dir.join("no such file")).unwrap_err().kind(),
+///     std::io::ErrorKind::NotFound,
+/// );
+/// # Ok(())
+/// # }
+/// ```
+pub fn dio_align(path: impl AsRef<Path>) -> io::Result<DioAlign> {
+    imp::dio_align(path.as_ref())
+}
+
+#[cfg(target_os = "linux")]
+mod imp {
+    use std::{
+        fs,
+        io::{self, ErrorKind},
+        os::unix::fs::{FileTypeExt, MetadataExt},
+        path::Path,
+    };
+
+    use rustix::{
+        fs::{AtFlags, CWD, StatxFlags, major, minor, statx},
+        io::Errno,
+    };
+
+    use super::{DioAlign, DioSource};
+
+    const SYS_DEV_BLOCK: &str = "/sys/dev/block";
+
+    pub(super) fn dio_align(path: &Path) -> io::Result<DioAlign> {
+        match statx(CWD, path, AtFlags::empty(), StatxFlags::DIOALIGN) {
+            Ok(st) if StatxFlags::from_bits_retain(st.stx_mask).contains(StatxFlags::DIOALIGN) => {
+                return Ok(DioAlign {
+                    mem: st.stx_dio_mem_align as usize,
+                    offset: st.stx_dio_offset_align as usize,
+                    source: DioSource::Statx,
+                });
+            }
+            Ok(_) => {}
+            // No statx at all: a kernel before 4.11, or a seccomp filter that refuses it.
+            Err(Errno::NOSYS | Errno::PERM) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let meta = fs::metadata(path)?;
+        let dev = if meta.file_type().is_block_device() {
+            meta.rdev()
+        } else {
+            meta.dev()
+        };
+        Ok(
+            match logical_block_size(Path::new(SYS_DEV_BLOCK), major(dev), minor(dev))? {
+                Some(size) => DioAlign {
+                    mem: size,
+                    offset: size,
+                    source: DioSource::BlockDevice,
+                },
+                None => DioAlign {
+                    mem: 0,
+                    offset: 0,
+                    source: DioSource::Unknown,
+                },
+            },
+        )
+    }
+
+    /// The logical block size of device `maj:min` from a `/sys/dev/block`-shaped tree, or
+    /// `None` if the tree has no block device by that number (including no sysfs at all).
+    ///
+    /// A partition has no `queue` directory of its own (it has a `partition` file instead); its
+    /// queue is its disk's, the parent directory once the `maj:min` link is followed.
+    pub(super) fn logical_block_size(
+        sys_dev_block: &Path,
+        maj: u32,
+        min: u32,
+    ) -> io::Result<Option<usize>> {
+        let dev = sys_dev_block.join(format!("{maj}:{min}"));
+        let file = if dev.join("queue").is_dir() {
+            dev.join("queue/logical_block_size")
+        } else if dev.join("partition").is_file() {
+            dev.join("../queue/logical_block_size")
+        } else {
+            return Ok(None);
+        };
+        let text = match fs::read_to_string(&file) {
+            Ok(text) => text,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        text.trim().parse().map(Some).map_err(|_| {
+            io::Error::new(
+                ErrorKind::InvalidData,
+                format!("{}: expected a block size, found {text:?}", file.display()),
+            )
+        })
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod imp {
+    use std::{io, path::Path};
+
+    use super::DioAlign;
+
+    pub(super) fn dio_align(_: &Path) -> io::Result<DioAlign> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "dio_align: direct I/O alignment discovery is implemented for Linux only",
+        ))
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use std::{fs, os::unix::fs::symlink, path::PathBuf};
+
+    use super::imp::logical_block_size;
+
+    /// A fake `/sys/dev/block` in a fresh directory, removed on drop.
+    struct FakeSysfs(PathBuf);
+
+    impl FakeSysfs {
+        fn new() -> Self {
+            let root = std::env::temp_dir().join(format!("jdb_alloc_sysfs_{}", std::process::id()));
+            let _ = fs::remove_dir_all(&root);
+            let file = |rel: &str, text: &str| {
+                let path = root.join(rel);
+                fs::create_dir_all(path.parent().unwrap()).unwrap();
+                fs::write(path, text).unwrap();
+            };
+            // A disk with 4 KiB blocks and one partition, a 512-byte disk, a bad value, and a
+            // device with neither a queue nor a partition file.
+            file("devices/sda/queue/logical_block_size", "4096\n");
+            file("devices/sda/sda1/partition", "1\n");
+            file("devices/vdb/queue/logical_block_size", "512\n");
+            file("devices/bad/queue/logical_block_size", "lots\n");
+            file("devices/odd/dev", "9:0\n");
+            fs::create_dir_all(root.join("block")).unwrap();
+            for (link, target) in [
+                ("8:0", "sda"),
+                ("8:1", "sda/sda1"),
+                ("254:16", "vdb"),
+                ("1:1", "bad"),
+                ("9:0", "odd"),
+            ] {
+                symlink(
+                    format!("../devices/{target}"),
+                    root.join("block").join(link),
+                )
+                .unwrap();
+            }
+            Self(root)
+        }
+    }
+
+    impl Drop for FakeSysfs {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn reads_disks_partitions_and_refuses_the_rest() {
+        let sys = FakeSysfs::new();
+        let block = sys.0.join("block");
+        assert_eq!(logical_block_size(&block, 8, 0).unwrap(), Some(4096));
+        assert_eq!(logical_block_size(&block, 8, 1).unwrap(), Some(4096));
+        assert_eq!(logical_block_size(&block, 254, 16).unwrap(), Some(512));
+        assert_eq!(logical_block_size(&block, 9, 0).unwrap(), None);
+        assert_eq!(logical_block_size(&block, 0, 42).unwrap(), None);
+        assert_eq!(logical_block_size(&sys.0.join("none"), 8, 0).unwrap(), None);
+        let err = logical_block_size(&block, 1, 1).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+        assert!(err.to_string().contains("lots"), "{err}");
+    }
+}

@@ -1,0 +1,178 @@
+//! Real `O_DIRECT` I/O through a compio 0.19 runtime (compio-buf 0.8 traits), byte for byte.
+#![cfg(all(feature = "compio-buf-08", target_os = "linux"))]
+
+use std::path::PathBuf;
+
+use compio_19::{
+    BufResult,
+    fs::{File, OpenOptions},
+    io::{AsyncReadAt, AsyncWriteAt},
+    runtime::Runtime,
+};
+use jdb_alloc::{AlignedBuf, PAGE_SIZE, RawIoBuf};
+
+/// A file under the target's temporary directory (a real disk, where `O_DIRECT` works),
+/// removed on drop.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new(name: &str) -> Self {
+        Self(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("compio_19_{name}")))
+    }
+
+    async fn open_direct(&self) -> File {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(&self.0)
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn run<F: Future>(future: F) -> F::Output {
+    Runtime::new().unwrap().block_on(future)
+}
+
+/// Distinct, position-dependent bytes, so a misplaced page cannot compare equal.
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8 ^ seed).collect()
+}
+
+async fn write_all_at<B: compio_19::buf::IoBuf>(file: &mut File, buf: B, pos: u64) -> B {
+    let len = buf.buf_len();
+    let BufResult(n, buf) = file.write_at(buf, pos).await;
+    assert_eq!(n.unwrap(), len, "short O_DIRECT write at {pos}");
+    buf
+}
+
+#[test]
+fn arena_frames_written_and_read_back() {
+    const FRAMES: usize = 4;
+    let tmp = TempFile::new("arena");
+    let data = pattern(FRAMES * PAGE_SIZE, 0x5a);
+    run(async {
+        let mut file = tmp.open_direct().await;
+        let mut src = AlignedBuf::with_cap(data.len()).unwrap();
+        src.extend(&data).unwrap();
+        // SAFETY: `src` outlives the views and is not touched while they are in flight.
+        let whole = unsafe { src.as_raw_view() };
+        // Write the frames in reverse order, each at its own offset.
+        for i in (0..FRAMES).rev() {
+            // SAFETY: as above; [i * PAGE_SIZE, +PAGE_SIZE) is initialised.
+            let frame = unsafe { whole.slice_data(i * PAGE_SIZE, PAGE_SIZE) };
+            write_all_at(&mut file, frame, (i * PAGE_SIZE) as u64).await;
+        }
+
+        let dst = AlignedBuf::with_cap(data.len()).unwrap();
+        // SAFETY: `dst` outlives the frames; each frame is used by one read at a time and
+        // `dst` is only read after all of them completed.
+        let frames: Vec<RawIoBuf> = unsafe { dst.slice_into_raws(PAGE_SIZE) }.collect();
+        for (i, frame) in frames.into_iter().enumerate() {
+            let BufResult(n, frame) = file.read_at(frame, (i * PAGE_SIZE) as u64).await;
+            assert_eq!(n.unwrap(), PAGE_SIZE);
+            assert_eq!(frame.len(), PAGE_SIZE);
+            assert_eq!(
+                frame.as_slice(),
+                &data[i * PAGE_SIZE..][..PAGE_SIZE],
+                "frame {i}"
+            );
+        }
+    });
+}
+
+#[test]
+fn whole_file_read_into_with_cap() {
+    let tmp = TempFile::new("whole");
+    let data = pattern(3 * PAGE_SIZE, 0x17);
+    run(async {
+        let mut file = tmp.open_direct().await;
+        let mut src = AlignedBuf::with_cap(data.len()).unwrap();
+        src.extend(&data).unwrap();
+        write_all_at(&mut file, src, 0).await;
+
+        let BufResult(n, buf) = file
+            .read_at(AlignedBuf::with_cap(data.len()).unwrap(), 0)
+            .await;
+        assert_eq!(n.unwrap(), data.len());
+        assert_eq!(buf.len(), data.len());
+        assert_eq!(&buf[..], &data[..]);
+
+        // O_DIRECT is really in force: an unaligned file offset is refused.
+        let BufResult(res, _) = file.read_at(buf, 1).await;
+        assert_eq!(res.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+    });
+}
+
+/// The last page of a file whose length is not a whole page: the read is short and the
+/// length says so, also for a buffer that was full before (compio 0.19 calls `advance_to`,
+/// which this crate makes exact).
+#[test]
+fn short_read_at_end_of_file() {
+    let tmp = TempFile::new("short");
+    let data = pattern(2 * PAGE_SIZE + 100, 0x3c);
+    // A buffered write sets the unaligned length; O_DIRECT reads it back.
+    std::fs::write(&tmp.0, &data).unwrap();
+    run(async {
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(&tmp.0)
+            .await
+            .unwrap();
+        let tail = 2 * PAGE_SIZE as u64;
+
+        let BufResult(n, buf) = file
+            .read_at(AlignedBuf::with_cap(PAGE_SIZE).unwrap(), tail)
+            .await;
+        assert_eq!(n.unwrap(), 100);
+        assert_eq!(buf.len(), 100);
+        assert_eq!(&buf[..], &data[2 * PAGE_SIZE..]);
+
+        let full = AlignedBuf::zeroed(PAGE_SIZE).unwrap();
+        let BufResult(n, buf) = file.read_at(full, tail).await;
+        assert_eq!(n.unwrap(), 100);
+        assert_eq!(buf.len(), 100, "stale bytes after the read must not count");
+        assert_eq!(&buf[..], &data[2 * PAGE_SIZE..]);
+
+        let BufResult(n, buf) = file.read_at(buf, tail + PAGE_SIZE as u64).await;
+        assert_eq!(n.unwrap(), 0, "past the end");
+        assert!(buf.is_empty());
+    });
+}
+
+/// An append-only record page: records added with `extend`, the tail zero-padded to a whole
+/// block, written with `O_DIRECT`, read back.
+#[test]
+fn page_built_with_extend_and_padding() {
+    let tmp = TempFile::new("extend");
+    let records: Vec<Vec<u8>> = (0..5u8)
+        .map(|i| pattern(100 + 37 * i as usize, i))
+        .collect();
+    run(async {
+        let mut file = tmp.open_direct().await;
+        let mut page = AlignedBuf::with_cap(PAGE_SIZE).unwrap();
+        for record in &records {
+            page.extend(record).unwrap();
+        }
+        let used = page.len();
+        assert_eq!(page.pad_to_alignment(), PAGE_SIZE);
+        write_all_at(&mut file, page, 0).await;
+
+        let BufResult(n, back) = file
+            .read_at(AlignedBuf::with_cap(PAGE_SIZE).unwrap(), 0)
+            .await;
+        assert_eq!(n.unwrap(), PAGE_SIZE);
+        assert_eq!(&back[..used], &records.concat()[..]);
+        assert!(back[used..].iter().all(|&b| b == 0));
+    });
+}
