@@ -8,9 +8,9 @@
 //! # Invariants
 //!
 //! For every `Frame`, at all times:
-//! 1. `raw` views `[offset, offset + cap)` of the block owned by `_arena`, with `offset` a
-//!    multiple of `cap` and `offset + cap <= ` the block's capacity, so it is
-//!    [`ALIGNMENT`]-aligned and stays valid while the frame holds `_arena`;
+//! 1. `raw` views `[offset, offset + cap)` of the block owned by `_arena`, inside that block,
+//!    with `offset` a multiple of `cap` (itself a multiple of [`ALIGNMENT`]), so the view is
+//!    aligned and stays valid while the frame holds `_arena`;
 //! 2. no other frame and no other path accesses those bytes: [`Frames`] makes each range into a
 //!    frame at most once, and the arena was emptied (`len == 0`) and is never read again;
 //! 3. `raw.len <= raw.cap`, and bytes `[0, raw.len)` are initialised.

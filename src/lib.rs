@@ -195,6 +195,8 @@ impl AlignedBuf {
     ///
     /// A tail shorter than `chunk` is not handed out.
     ///
+    /// [`into_frames`](Self::into_frames) gives owned frames instead, with no `unsafe` at all.
+    ///
     /// # Panics
     /// If `chunk` is zero or not a multiple of [`ALIGNMENT`] (frames must stay aligned for
     /// `O_DIRECT`); the message names the chunk.
