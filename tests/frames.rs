@@ -262,6 +262,7 @@ proptest! {
     }
 }
 
+#[cfg(feature = "compio-buf-07")]
 mod direct_io {
     use std::{fs, path::PathBuf, rc::Rc};
 
