@@ -34,7 +34,7 @@ use std::{mem::MaybeUninit, slice};
 
 use compio_buf_08::{IoBuf, IoBufMut, SetLen};
 
-use crate::{AlignedBuf, RawIoBuf};
+use crate::{AlignedBuf, Frame, RawIoBuf};
 
 /// Implements compio-buf 0.8's `IoBuf`, `IoBufMut` and `SetLen` for buffer types.
 ///
@@ -120,7 +120,10 @@ macro_rules! impl_compio_buf_08 {
 // heap allocation it owns and frees only on drop.
 // Contract: `RawIoBuf` is made only by `unsafe` constructors whose callers promise 1 to 4 for
 // as long as the view or a copy is used (its "contract" section); its `set_len` is 5.
-impl_compio_buf_08!(AlignedBuf, RawIoBuf);
+// Contract: `Frame` is the only holder of a `RawIoBuf` view that keeps that contract for the
+// frame's whole life (frame.rs invariants 1 to 3), and the arena block it views is freed only
+// after the last frame drops (4); its `set_len` is 5.
+impl_compio_buf_08!(AlignedBuf, RawIoBuf, Frame);
 
 #[cfg(test)]
 mod tests {

@@ -47,6 +47,16 @@ pub enum Error {
     /// Fields: the length the buffer would have needed, then its capacity.
     #[error("buffer overflow: {0} bytes needed but the capacity is {1} bytes")]
     Overflow(usize, usize),
+
+    /// A chunk size that cannot split a buffer into frames: zero, or not a multiple of
+    /// [`crate::ALIGNMENT`] (every frame must start aligned for `O_DIRECT`).
+    #[error("chunk {chunk} must be a non-zero multiple of ALIGNMENT ({alignment})")]
+    InvalidChunk {
+        /// Chunk size, in bytes, that was asked for.
+        chunk: usize,
+        /// The alignment every chunk must be a multiple of ([`crate::ALIGNMENT`]).
+        alignment: usize,
+    },
 }
 
 /// `Result` with this crate's [`enum@Error`].

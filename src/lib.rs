@@ -18,6 +18,27 @@
 //! assert_eq!(&buf[..], b"record");
 //! ```
 //!
+//! # Buffer pools without `unsafe`
+//!
+//! [`AlignedBuf::into_frames`] consumes an arena and splits it into owned [`Frame`]s: disjoint,
+//! aligned, fixed-size slices of one block that can be passed to compio by value, moved
+//! between threads and dropped in any order; the block is freed when the last frame drops.
+//! [`AlignedBuf::slice_into_raws`] remains for pools that manage frame lifetimes themselves.
+//!
+//! ```
+//! use jdb_alloc::{AlignedBuf, Frame, PAGE_SIZE};
+//!
+//! let mut pool: Vec<Frame> = AlignedBuf::with_cap(64 * PAGE_SIZE)
+//!     .unwrap()
+//!     .into_frames(PAGE_SIZE)
+//!     .unwrap()
+//!     .collect();
+//! assert_eq!(pool.len(), 64);
+//! let mut frame = pool.pop().unwrap(); // an owned page, ready for `file.read_at(frame, pos)`
+//! frame.extend(b"page header").unwrap();
+//! assert_eq!(&frame[..], b"page header");
+//! ```
+//!
 //! # Invariants
 //!
 //! ```text
@@ -82,6 +103,7 @@ mod align;
 mod compio_buf_08;
 mod dio_align;
 mod error;
+mod frame;
 mod huge;
 mod mem;
 #[cfg(unix)]
@@ -98,6 +120,7 @@ use std::{
 pub use align::{align_down, align_down_u64, align_up, align_up_u64, is_aligned, is_aligned_u64};
 pub use dio_align::{DioAlign, DioSource, dio_align};
 pub use error::{Error, Result};
+pub use frame::{Frame, Frames};
 pub use huge::{HUGE_PAGE_SIZE, HugePageStatus, HugePages};
 use mem::Fill;
 pub use mem::MAP_THRESHOLD;
@@ -254,6 +277,8 @@ impl AlignedBuf {
     ///
     /// A tail shorter than `chunk` is not handed out.
     ///
+    /// [`into_frames`](Self::into_frames) gives owned frames instead, with no `unsafe` at all.
+    ///
     /// # Panics
     /// If `chunk` is zero or not a multiple of [`ALIGNMENT`] (frames must stay aligned for
     /// `O_DIRECT`); the message names the chunk.
@@ -270,12 +295,10 @@ impl AlignedBuf {
     /// [`RawIoBuf` contract](RawIoBuf#the-contract): on a [`with_cap`](Self::with_cap) arena,
     /// do not raise a frame's length over bytes nobody wrote.
     pub unsafe fn slice_into_raws(&self, chunk: usize) -> impl Iterator<Item = RawIoBuf> + '_ {
-        assert!(
-            chunk != 0 && chunk & ALIGN_MASK == 0,
-            "slice_into_raws: chunk {chunk} must be a non-zero multiple of ALIGNMENT ({ALIGNMENT})"
-        );
+        let count =
+            frame::frame_count(self.cap, chunk).unwrap_or_else(|e| panic!("slice_into_raws: {e}"));
         let base = self.ptr.as_ptr();
-        (0..self.cap / chunk).map(move |i| {
+        (0..count).map(move |i| {
             // SAFETY: `i * chunk + chunk <= cap`, so the frame lies inside this live block; its start
             // is `base` (aligned) plus a multiple of ALIGNMENT. Validity for as long as the frame is
             // used, and exclusive access, are the duties this function's caller accepted.
@@ -421,20 +444,9 @@ impl AlignedBuf {
     /// ```
     #[inline]
     pub fn extend(&mut self, data: &[u8]) -> Result<()> {
-        let spare = self.cap - self.len;
-        if data.len() > spare {
-            return Err(Error::Overflow(
-                self.len.saturating_add(data.len()),
-                self.cap,
-            ));
-        }
-        // SAFETY: `len + data.len() <= cap`, so the destination lies inside our block; `data` is a
+        // SAFETY: invariants 1 and 3 (`ptr` valid for `cap` bytes, `len <= cap`); `data` is a
         // shared borrow, so it cannot overlap the block we hold `&mut` to.
-        unsafe {
-            ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.as_ptr().add(self.len), data.len())
-        };
-        self.len += data.len();
-        Ok(())
+        unsafe { append(self.ptr.as_ptr(), &mut self.len, self.cap, data) }
     }
 }
 
@@ -467,6 +479,27 @@ impl AlignedBuf {
         self.len = padded;
         padded
     }
+}
+
+/// Copies `data` after the `*len` initialised bytes at `ptr` and advances `*len`: the `extend`
+/// of every fixed-capacity buffer ([`AlignedBuf`], [`Frame`]).
+///
+/// # Errors
+/// [`Error::Overflow`]`(needed, cap)` if `*len + data.len()` exceeds `cap`; nothing is changed.
+///
+/// # Safety
+/// `ptr` must be valid for writes of `cap` bytes, `*len <= cap`, and `data` must not overlap
+/// those bytes.
+#[inline]
+unsafe fn append(ptr: *mut u8, len: &mut usize, cap: usize, data: &[u8]) -> Result<()> {
+    if data.len() > cap - *len {
+        return Err(Error::Overflow(len.saturating_add(data.len()), cap));
+    }
+    // SAFETY: `*len + data.len() <= cap`, so the destination lies inside the `cap` bytes the
+    // caller vouches for; the caller also guarantees `data` does not overlap them.
+    unsafe { ptr::copy_nonoverlapping(data.as_ptr(), ptr.add(*len), data.len()) };
+    *len += data.len();
+    Ok(())
 }
 
 impl Drop for AlignedBuf {
