@@ -19,6 +19,12 @@ const FRAME: usize = 4 * PAGE_SIZE;
 /// Frames per arena.
 const FRAMES: usize = 16;
 
+/// Runs `future` to completion on a fresh compio 0.17 runtime. (`#[compio::test]` cannot be
+/// used: with compio 0.17 and 0.19 both dev-dependencies, its expansion names the wrong one.)
+fn run<F: std::future::Future>(future: F) -> F::Output {
+    compio_17::runtime::Runtime::new().unwrap().block_on(future)
+}
+
 /// A scratch file that is removed when the test ends, pass or fail.
 struct Scratch(PathBuf);
 
@@ -65,151 +71,165 @@ async fn file_with_pattern(name: &str, pages: usize) -> (Scratch, File, Vec<u8>)
     (scratch, file, bytes)
 }
 
-#[compio_17::test]
-async fn the_file_is_really_opened_with_o_direct() {
-    let scratch = Scratch::new("o_direct_check");
-    let file = open_direct(&scratch.0).await.unwrap();
-    let mut plain = vec![0u8; 2 * PAGE_SIZE];
-    let misaligned = plain.as_mut_ptr().align_offset(PAGE_SIZE) + 1;
-    // SAFETY: the view covers `plain[misaligned..][..PAGE_SIZE]`, which outlives the write
-    // (awaited to completion below) and is not touched meanwhile.
-    let view = unsafe { RawIoBuf::from_slice(&mut plain[misaligned..misaligned + PAGE_SIZE]) };
-    let mut writer = &file;
-    let refused = writer.write_at(view, 0).await.0.unwrap_err();
-    assert_eq!(refused.raw_os_error(), Some(libc::EINVAL), "{refused}");
+#[test]
+fn the_file_is_really_opened_with_o_direct() {
+    run(async {
+        let scratch = Scratch::new("o_direct_check");
+        let file = open_direct(&scratch.0).await.unwrap();
+        let mut plain = vec![0u8; 2 * PAGE_SIZE];
+        let misaligned = plain.as_mut_ptr().align_offset(PAGE_SIZE) + 1;
+        // SAFETY: the view covers `plain[misaligned..][..PAGE_SIZE]`, which outlives the write
+        // (awaited to completion below) and is not touched meanwhile.
+        let view = unsafe { RawIoBuf::from_slice(&mut plain[misaligned..misaligned + PAGE_SIZE]) };
+        let mut writer = &file;
+        let refused = writer.write_at(view, 0).await.0.unwrap_err();
+        assert_eq!(refused.raw_os_error(), Some(libc::EINVAL), "{refused}");
 
-    let written = writer
-        .write_at(AlignedBuf::page().unwrap(), 0)
-        .await
-        .0
-        .unwrap();
-    assert_eq!(written, PAGE_SIZE);
+        let written = writer
+            .write_at(AlignedBuf::page().unwrap(), 0)
+            .await
+            .0
+            .unwrap();
+        assert_eq!(written, PAGE_SIZE);
+    })
 }
 
-#[compio_17::test]
-async fn arena_frames_go_out_and_come_back_into_another_arena() {
-    let scratch = Scratch::new("arena_frames");
-    let file = open_direct(&scratch.0).await.unwrap();
+#[test]
+fn arena_frames_go_out_and_come_back_into_another_arena() {
+    run(async {
+        let scratch = Scratch::new("arena_frames");
+        let file = open_direct(&scratch.0).await.unwrap();
 
-    let mut source = AlignedBuf::zeroed(FRAMES * FRAME).unwrap();
-    for (pos, byte) in source.iter_mut().enumerate() {
-        *byte = pattern(pos);
-    }
-    // SAFETY: the view is only read from (by the writes, each awaited to completion) while
-    // `source` lives and is not written.
-    let whole = unsafe { source.as_raw_view() };
-    for i in 0..FRAMES {
-        // SAFETY: `[i * FRAME, (i + 1) * FRAME)` is in bounds and initialised (see above).
-        let frame = unsafe { whole.slice_data(i * FRAME, FRAME) };
+        let mut source = AlignedBuf::zeroed(FRAMES * FRAME).unwrap();
+        for (pos, byte) in source.iter_mut().enumerate() {
+            *byte = pattern(pos);
+        }
+        // SAFETY: the view is only read from (by the writes, each awaited to completion) while
+        // `source` lives and is not written.
+        let whole = unsafe { source.as_raw_view() };
+        for i in 0..FRAMES {
+            // SAFETY: `[i * FRAME, (i + 1) * FRAME)` is in bounds and initialised (see above).
+            let frame = unsafe { whole.slice_data(i * FRAME, FRAME) };
+            let mut writer = &file;
+            let (_, back) = writer
+                .write_all_at(frame, (i * FRAME) as u64)
+                .await
+                .unwrap();
+            assert_eq!(back.as_ptr() as usize, source.as_ptr() as usize + i * FRAME);
+        }
+
+        let mut target = AlignedBuf::with_cap(FRAMES * FRAME).unwrap();
+        // SAFETY: each frame is read into once and then inspected, all while `target` lives; the
+        // frames are gone before `target` is touched through `set_len` and `Deref`.
+        let frames: Vec<RawIoBuf> = unsafe { target.slice_into_raws(FRAME) }.collect();
+        assert_eq!(frames.len(), FRAMES);
+        // Read the frames back in reverse order, so a frame/offset mix-up cannot pass.
+        for (i, frame) in frames.into_iter().enumerate().rev() {
+            let (_, frame) = file.read_exact_at(frame, (i * FRAME) as u64).await.unwrap();
+            assert_eq!((frame.len(), frame.cap()), (FRAME, FRAME));
+            assert_eq!(frame.as_slice(), &source[i * FRAME..][..FRAME], "frame {i}");
+        }
+        // SAFETY: every frame, which together cover the whole capacity, has been filled by a read.
+        unsafe { target.set_len(FRAMES * FRAME) };
+        assert!(target[..] == source[..]);
+    })
+}
+
+#[test]
+fn the_whole_file_reads_into_a_buffer_of_its_size() {
+    run(async {
+        let (_scratch, file, bytes) = file_with_pattern("whole_file", 5).await;
+
+        let buf = AlignedBuf::with_cap(bytes.len()).unwrap();
+        let (read, buf) = file.read_at(buf, 0).await.unwrap();
+        assert_eq!(
+            (read, buf.len(), buf.cap()),
+            (bytes.len(), bytes.len(), bytes.len())
+        );
+        assert!(buf[..] == bytes[..]);
+    })
+}
+
+#[test]
+fn a_short_read_at_end_of_file_sets_the_length_to_the_bytes_read() {
+    run(async {
+        let (_scratch, file, bytes) = file_with_pattern("short_read", 3).await;
+
+        let empty = AlignedBuf::with_cap(4 * PAGE_SIZE).unwrap();
+        let (read, buf) = file.read_at(empty, 2 * PAGE_SIZE as u64).await.unwrap();
+        assert_eq!((read, buf.len()), (PAGE_SIZE, PAGE_SIZE));
+        assert!(buf[..] == bytes[2 * PAGE_SIZE..]);
+
+        // A buffer that was longer before the read ends up exactly as long as the read.
+        let full = AlignedBuf::zeroed(4 * PAGE_SIZE).unwrap();
+        let (read, buf) = file.read_at(full, PAGE_SIZE as u64).await.unwrap();
+        assert_eq!((read, buf.len()), (2 * PAGE_SIZE, 2 * PAGE_SIZE));
+        assert!(buf[..] == bytes[PAGE_SIZE..]);
+
+        let (read, buf) = file.read_at(buf, 3 * PAGE_SIZE as u64).await.unwrap();
+        assert_eq!((read, buf.len()), (0, 0));
+    })
+}
+
+#[test]
+fn a_short_read_gives_the_same_length_as_jdb_alloc_0_1_4() {
+    run(async {
+        let (_scratch, file, _) = file_with_pattern("short_read_0_1_4", 3).await;
+
+        let ours = AlignedBuf::zeroed(4 * PAGE_SIZE).unwrap();
+        let theirs = upstream::AlignedBuf::zeroed(4 * PAGE_SIZE).unwrap();
+        let (_, ours) = file.read_at(ours, PAGE_SIZE as u64).await.unwrap();
+        let (_, theirs) = file.read_at(theirs, PAGE_SIZE as u64).await.unwrap();
+        assert_eq!(ours.len(), theirs.len());
+        assert!(ours[..] == theirs[..]);
+    })
+}
+
+#[test]
+fn a_page_built_with_extend_round_trips() {
+    run(async {
+        let scratch = Scratch::new("extend_page");
+        let file = open_direct(&scratch.0).await.unwrap();
+
+        let mut page = AlignedBuf::with_cap(PAGE_SIZE).unwrap();
+        let mut record = 0u32;
+        while page.len() + 16 <= PAGE_SIZE {
+            page.extend(&record.to_le_bytes()).unwrap();
+            page.extend(b"-record-body").unwrap();
+            record += 1;
+        }
+        assert_eq!(page.len(), PAGE_SIZE);
+        let expected = page.to_vec();
+
         let mut writer = &file;
-        let (_, back) = writer
-            .write_all_at(frame, (i * FRAME) as u64)
+        let (_, page) = writer.write_all_at(page, PAGE_SIZE as u64).await.unwrap();
+        assert_eq!(page.len(), PAGE_SIZE);
+
+        let (read, back) = file
+            .read_at(AlignedBuf::page().unwrap(), PAGE_SIZE as u64)
             .await
             .unwrap();
-        assert_eq!(back.as_ptr() as usize, source.as_ptr() as usize + i * FRAME);
-    }
-
-    let mut target = AlignedBuf::with_cap(FRAMES * FRAME).unwrap();
-    // SAFETY: each frame is read into once and then inspected, all while `target` lives; the
-    // frames are gone before `target` is touched through `set_len` and `Deref`.
-    let frames: Vec<RawIoBuf> = unsafe { target.slice_into_raws(FRAME) }.collect();
-    assert_eq!(frames.len(), FRAMES);
-    // Read the frames back in reverse order, so a frame/offset mix-up cannot pass.
-    for (i, frame) in frames.into_iter().enumerate().rev() {
-        let (_, frame) = file.read_exact_at(frame, (i * FRAME) as u64).await.unwrap();
-        assert_eq!((frame.len(), frame.cap()), (FRAME, FRAME));
-        assert_eq!(frame.as_slice(), &source[i * FRAME..][..FRAME], "frame {i}");
-    }
-    // SAFETY: every frame, which together cover the whole capacity, has been filled by a read.
-    unsafe { target.set_len(FRAMES * FRAME) };
-    assert!(target[..] == source[..]);
+        assert_eq!(read, PAGE_SIZE);
+        assert_eq!(&back[..], &expected[..]);
+        assert_eq!(&back[PAGE_SIZE - 16..PAGE_SIZE - 12], &255u32.to_le_bytes());
+    })
 }
 
-#[compio_17::test]
-async fn the_whole_file_reads_into_a_buffer_of_its_size() {
-    let (_scratch, file, bytes) = file_with_pattern("whole_file", 5).await;
+#[test]
+fn a_read_through_as_raw_lands_in_the_owning_buffer() {
+    run(async {
+        let (_scratch, file, bytes) = file_with_pattern("as_raw", 2).await;
 
-    let buf = AlignedBuf::with_cap(bytes.len()).unwrap();
-    let (read, buf) = file.read_at(buf, 0).await.unwrap();
-    assert_eq!(
-        (read, buf.len(), buf.cap()),
-        (bytes.len(), bytes.len(), bytes.len())
-    );
-    assert!(buf[..] == bytes[..]);
-}
-
-#[compio_17::test]
-async fn a_short_read_at_end_of_file_sets_the_length_to_the_bytes_read() {
-    let (_scratch, file, bytes) = file_with_pattern("short_read", 3).await;
-
-    let empty = AlignedBuf::with_cap(4 * PAGE_SIZE).unwrap();
-    let (read, buf) = file.read_at(empty, 2 * PAGE_SIZE as u64).await.unwrap();
-    assert_eq!((read, buf.len()), (PAGE_SIZE, PAGE_SIZE));
-    assert!(buf[..] == bytes[2 * PAGE_SIZE..]);
-
-    // A buffer that was longer before the read ends up exactly as long as the read.
-    let full = AlignedBuf::zeroed(4 * PAGE_SIZE).unwrap();
-    let (read, buf) = file.read_at(full, PAGE_SIZE as u64).await.unwrap();
-    assert_eq!((read, buf.len()), (2 * PAGE_SIZE, 2 * PAGE_SIZE));
-    assert!(buf[..] == bytes[PAGE_SIZE..]);
-
-    let (read, buf) = file.read_at(buf, 3 * PAGE_SIZE as u64).await.unwrap();
-    assert_eq!((read, buf.len()), (0, 0));
-}
-
-#[compio_17::test]
-async fn a_short_read_gives_the_same_length_as_jdb_alloc_0_1_4() {
-    let (_scratch, file, _) = file_with_pattern("short_read_0_1_4", 3).await;
-
-    let ours = AlignedBuf::zeroed(4 * PAGE_SIZE).unwrap();
-    let theirs = upstream::AlignedBuf::zeroed(4 * PAGE_SIZE).unwrap();
-    let (_, ours) = file.read_at(ours, PAGE_SIZE as u64).await.unwrap();
-    let (_, theirs) = file.read_at(theirs, PAGE_SIZE as u64).await.unwrap();
-    assert_eq!(ours.len(), theirs.len());
-    assert!(ours[..] == theirs[..]);
-}
-
-#[compio_17::test]
-async fn a_page_built_with_extend_round_trips() {
-    let scratch = Scratch::new("extend_page");
-    let file = open_direct(&scratch.0).await.unwrap();
-
-    let mut page = AlignedBuf::with_cap(PAGE_SIZE).unwrap();
-    let mut record = 0u32;
-    while page.len() + 16 <= PAGE_SIZE {
-        page.extend(&record.to_le_bytes()).unwrap();
-        page.extend(b"-record-body").unwrap();
-        record += 1;
-    }
-    assert_eq!(page.len(), PAGE_SIZE);
-    let expected = page.to_vec();
-
-    let mut writer = &file;
-    let (_, page) = writer.write_all_at(page, PAGE_SIZE as u64).await.unwrap();
-    assert_eq!(page.len(), PAGE_SIZE);
-
-    let (read, back) = file
-        .read_at(AlignedBuf::page().unwrap(), PAGE_SIZE as u64)
-        .await
-        .unwrap();
-    assert_eq!(read, PAGE_SIZE);
-    assert_eq!(&back[..], &expected[..]);
-    assert_eq!(&back[PAGE_SIZE - 16..PAGE_SIZE - 12], &255u32.to_le_bytes());
-}
-
-#[compio_17::test]
-async fn a_read_through_as_raw_lands_in_the_owning_buffer() {
-    let (_scratch, file, bytes) = file_with_pattern("as_raw", 2).await;
-
-    let mut buf = AlignedBuf::with_cap(2 * PAGE_SIZE).unwrap();
-    // SAFETY: `buf` outlives the read, which is awaited to completion before `buf` is used.
-    let view = unsafe { buf.as_raw() };
-    let (read, view) = file.read_at(view, 0).await.unwrap();
-    assert_eq!(
-        (read, view.len(), buf.len()),
-        (2 * PAGE_SIZE, 2 * PAGE_SIZE, 0)
-    );
-    // SAFETY: the read initialised `read` bytes from the start of `buf`.
-    unsafe { buf.set_len(read) };
-    assert!(buf[..] == bytes[..]);
+        let mut buf = AlignedBuf::with_cap(2 * PAGE_SIZE).unwrap();
+        // SAFETY: `buf` outlives the read, which is awaited to completion before `buf` is used.
+        let view = unsafe { buf.as_raw() };
+        let (read, view) = file.read_at(view, 0).await.unwrap();
+        assert_eq!(
+            (read, view.len(), buf.len()),
+            (2 * PAGE_SIZE, 2 * PAGE_SIZE, 0)
+        );
+        // SAFETY: the read initialised `read` bytes from the start of `buf`.
+        unsafe { buf.set_len(read) };
+        assert!(buf[..] == bytes[..]);
+    })
 }
