@@ -296,7 +296,8 @@ impl Frame {
     /// this frame is dropped, nor use the frame while the view is used to write, nor use two
     /// copies to access the same bytes unless all accesses are reads. A length change made
     /// through the view (for example by a read) is not seen by the frame; use
-    /// [`set_len`](Self::set_len).
+    /// [`set_len`](Self::set_len). The view's whole [contract](RawIoBuf#the-contract) applies,
+    /// including never giving it a length over bytes nobody wrote.
     #[inline]
     pub unsafe fn as_raw(&mut self) -> RawIoBuf {
         self.raw

@@ -11,17 +11,6 @@ const MAX_CAP: usize = (isize::MAX as usize) & !(PAGE_SIZE - 1);
 /// Sizes around page boundaries, and one larger block.
 const SIZES: [usize; 10] = [0, 1, 4095, 4096, 4097, 8191, 8192, 8193, 40961, 3 << 20];
 
-/// ASan aborts the process on a huge allocation unless told to return null; the
-/// impossible-size tests below need the allocator to fail the way it does without ASan. ASan reads
-/// this hook once at start-up; without ASan the symbol is never looked up.
-// SAFETY: no other symbol of this name exists in a test binary; the signature is the one ASan
-// declares (`const char *__asan_default_options(void)`), and the string is static and
-// NUL-terminated.
-#[unsafe(no_mangle)]
-pub extern "C" fn __asan_default_options() -> *const std::ffi::c_char {
-    c"allocator_may_return_null=1".as_ptr()
-}
-
 /// Capacity the crate must choose for `size`: whole pages, at least one.
 fn pages_for(size: usize) -> usize {
     size.div_ceil(PAGE_SIZE).max(1) * PAGE_SIZE
