@@ -2,10 +2,12 @@
 //! 4 KiB-aligned buffers for Direct I/O (`O_DIRECT`) through the [compio] runtime.
 //!
 //! - [`AlignedBuf`] owns an [`ALIGNMENT`]-aligned block and frees it on drop.
+//! - [`Frame`] is an owned, disjoint piece of such a block, from [`AlignedBuf::into_frames`]: a
+//!   buffer-pool frame that needs no `unsafe`.
 //! - [`RawIoBuf`] is a non-owning, `Copy` view of such memory, for buffer-pool frames that are
 //!   handed to async I/O while the pool keeps its own reference.
 //!
-//! Both implement compio's buffer traits, so `file.read_at(buf, pos)` and
+//! All three implement compio's buffer traits, so `file.read_at(buf, pos)` and
 //! `file.write_at(buf, pos)` take them directly.
 //!
 //! ```
@@ -85,8 +87,8 @@
 //! # Length after a read
 //!
 //! compio reads into `[0, cap)` of a buffer and then calls `set_buf_init(n)` with the number of
-//! bytes read. Both types set their length to exactly `n` (not `max(len, n)`), so after a read
-//! `len()` is the number of bytes read, including a short read at end of file.
+//! bytes read. All three buffer types set their length to exactly `n` (not `max(len, n)`), so
+//! after a read `len()` is the number of bytes read, including a short read at end of file.
 //!
 //! # Features
 //!
@@ -128,8 +130,9 @@ pub use mem::MAP_THRESHOLD;
 /// Page size assumed for buffers: 4 KiB. Every capacity is a whole number of pages.
 pub const PAGE_SIZE: usize = 4096;
 
-/// Address alignment of every buffer, and the unit `slice_into_raws` chunks must be a multiple
-/// of: 4 KiB, which satisfies `O_DIRECT` on both 512-byte and 4 KiB logical-block devices.
+/// Address alignment of every buffer, and the unit frame chunks (`into_frames`,
+/// `slice_into_raws`) must be a multiple of: 4 KiB, which satisfies `O_DIRECT` on both 512-byte
+/// and 4 KiB logical-block devices.
 pub const ALIGNMENT: usize = 4096;
 
 const ALIGN_MASK: usize = ALIGNMENT - 1;

@@ -7,8 +7,15 @@ const EN: &str = include_str!("../readme/en.md");
 const ZH: &str = include_str!("../readme/zh.md");
 
 /// Info strings a block may have: Rust blocks run as doctests, the others must be tagged so
-/// rustdoc does not try to compile them.
-const LANGS: &[&str] = &["rust", "rust,should_panic", "bash", "text", "mermaid"];
+/// rustdoc does not try to compile them (`toml` for `Cargo.toml` snippets).
+const LANGS: &[&str] = &[
+    "rust",
+    "rust,should_panic",
+    "bash",
+    "toml",
+    "text",
+    "mermaid",
+];
 
 /// A fenced code block: its info string and its lines.
 #[derive(Debug, PartialEq)]
@@ -64,7 +71,7 @@ fn code<'a>(block: &Block<'a>) -> Vec<&'a str> {
         .lines
         .iter()
         .map(|line| match block.lang {
-            "bash" => line.trim_end(),
+            "bash" | "toml" => line.trim_end(),
             _ => strip_rust_comment(line),
         })
         .filter(|line| !line.is_empty())
