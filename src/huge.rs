@@ -142,8 +142,11 @@ mod thp {
     /// has the last word.
     pub(super) fn refusal() -> Option<String> {
         let pmd_size = std::fs::read_to_string(format!("{SYSFS}/hpage_pmd_size")).ok();
-        if let Some(bytes) = pmd_size.as_deref().map(str::trim)
-            && bytes != HUGE_PAGE_SIZE.to_string()
+        // A plain `filter`, not a let chain: the crate's rust-version (1.85) predates them.
+        if let Some(bytes) = pmd_size
+            .as_deref()
+            .map(str::trim)
+            .filter(|bytes| *bytes != HUGE_PAGE_SIZE.to_string())
         {
             return Some(format!(
                 "the kernel's huge page is {bytes} bytes ({SYSFS}/hpage_pmd_size), not 2 MiB"

@@ -29,7 +29,7 @@ pub(crate) const MAX_CAP: usize = (isize::MAX as usize) & !(PAGE_SIZE - 1);
 /// does at each size. glibc serves 4 KiB-aligned requests of 32 MiB and more from a fresh `mmap`
 /// whatever its state (32 MiB is the ceiling of its dynamic mmap threshold on 64-bit), so there
 /// a mapping of our own is never slower: the same page faults, minus the `memset`. Below 32 MiB
-/// glibc may reuse warm heap memory, which a buffer that is written all over fills 10 to 45
+/// glibc may reuse warm heap memory, which a buffer that is written all over fills 13 to 44
 /// times faster than fresh pages faulted in one by one; a lower threshold would win only for
 /// buffers that stay mostly untouched, and lose badly for those that do not.
 ///
