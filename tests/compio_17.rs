@@ -12,7 +12,9 @@ use compio_17::{
     fs::{File, OpenOptions},
     io::{AsyncReadAt, AsyncReadAtExt, AsyncWriteAt, AsyncWriteAtExt},
 };
-use jdb_alloc::{AlignedBuf, PAGE_SIZE, RawIoBuf};
+use jdb_alloc::{
+    AlignedBuf, HUGE_PAGE_SIZE, HugePageStatus, HugePages, MAP_THRESHOLD, PAGE_SIZE, RawIoBuf,
+};
 
 /// Frame size of the arenas below: four pages, like a 16 KiB database page.
 const FRAME: usize = 4 * PAGE_SIZE;
@@ -231,5 +233,46 @@ fn a_read_through_as_raw_lands_in_the_owning_buffer() {
         // SAFETY: the read initialised `read` bytes from the start of `buf`.
         unsafe { buf.set_len(read) };
         assert!(buf[..] == bytes[..]);
+    })
+}
+
+/// Buffers at and above `MAP_THRESHOLD` are anonymous mappings, and huge-page arenas are
+/// 2 MiB-aligned mappings: both must go through `O_DIRECT` like heap buffers, with a read
+/// landing in mapped pages nobody touched before.
+#[test]
+fn mapped_and_huge_page_buffers_round_trip() {
+    run(async {
+        let size = MAP_THRESHOLD;
+        let pages = size / PAGE_SIZE;
+        let (_scratch, file, bytes) = file_with_pattern("mapped", pages).await;
+
+        let mapped = AlignedBuf::with_cap(size).unwrap();
+        let (read, mapped) = file.read_at(mapped, 0).await.unwrap();
+        assert_eq!((read, mapped.len(), mapped.cap()), (size, size, size));
+        assert!(mapped[..] == bytes[..]);
+
+        let (mut huge, status) = AlignedBuf::zeroed_huge(size, HugePages::Try).unwrap();
+        if status == HugePageStatus::Advised {
+            assert_eq!(huge.as_ptr() as usize % HUGE_PAGE_SIZE, 0);
+        }
+        huge.clear();
+        let (read, huge) = file.read_at(huge, 0).await.unwrap();
+        assert_eq!((read, huge.len()), (size, size));
+        assert!(huge[..] == bytes[..]);
+
+        // And back out: the mapped buffer written over the file's second half, read back.
+        let half = size / 2;
+        let mut writer = &file;
+        let (written, _) = writer
+            .write_at(mapped.try_clone().unwrap(), half as u64)
+            .await
+            .unwrap();
+        assert_eq!(written, size);
+        let (read, tail) = file
+            .read_at(AlignedBuf::with_cap(size).unwrap(), half as u64)
+            .await
+            .unwrap();
+        assert_eq!(read, size);
+        assert!(tail[..] == bytes[..]);
     })
 }
