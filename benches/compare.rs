@@ -13,7 +13,7 @@ mod proc_mem;
 use std::{hint::black_box, ptr};
 
 use harness::Bench;
-use jdb_alloc::{AlignedBuf, HugePageStatus, HugePages};
+use jdb_alloc::{AlignedBuf, Frame, HugePageStatus, HugePages};
 
 const KIB: usize = 1 << 10;
 const MIB: usize = 1 << 20;
@@ -208,10 +208,89 @@ fn pool_cases(bench: &mut Bench) {
     }
 }
 
-/// Cases for `AlignedBuf::into_frames` (safe frames, from the `frames` branch) go here, next to
-/// the pool cases above: build with `into_frames(FRAME)`, write with `write_frames`, compare
-/// against `pool_upstream`.
-fn frames_cases(_bench: &mut Bench) {}
+/// Safe owned frames (`into_frames`) against 0.1.4's `slice_into_raws` views, on a pool of
+/// `FRAMES` frames of 4 KiB. Each side builds its pool, does the work and drops everything in
+/// the timed operation (the harness drops what the closure returns).
+///
+/// Fairness: both arenas come from the same kind of allocation (`with_cap` of 400 MB is a fresh
+/// anonymous mapping on both sides: ours by `mmap`, 0.1.4's through glibc, whose large blocks
+/// are mappings too), and both sides write the same bytes the way a user of each would. What
+/// differs is what the frames cost: ours are four words with a reference-counted owner (one
+/// atomic increment each to build, one decrement each to drop), 0.1.4's three words and free.
+fn frames_cases(bench: &mut Bench) {
+    let page = [5u8; FRAME];
+    bench.compare(
+        "frames: pool 100k x 4 KiB, build + drop",
+        || frames_ours(AlignedBuf::with_cap(FRAMES * FRAME).unwrap()),
+        || {
+            let arena = upstream::AlignedBuf::with_cap(FRAMES * FRAME).unwrap();
+            // SAFETY: the views are dropped with the arena, unused.
+            let frames: Vec<_> = unsafe { arena.slice_into_raws(FRAME) }.collect();
+            (frames, arena)
+        },
+    );
+    // Same work on both sides: a `with_cap` arena (nothing written yet), then one 4 KiB copy
+    // into each frame, its first touch. Ours is safe `extend`; 0.1.4 has no safe way to fill an
+    // empty frame, so it copies through the pointer and sets the length, as its users must.
+    bench.compare(
+        "frames: pool 100k x 4 KiB, with_cap, every frame filled (extend)",
+        || {
+            let mut frames = frames_ours(AlignedBuf::with_cap(FRAMES * FRAME).unwrap());
+            for frame in &mut frames {
+                frame.extend(&page).unwrap();
+            }
+            frames
+        },
+        || {
+            let arena = upstream::AlignedBuf::with_cap(FRAMES * FRAME).unwrap();
+            // SAFETY: the views are used only here, while `arena` lives, one at a time.
+            let mut frames: Vec<_> = unsafe { arena.slice_into_raws(FRAME) }.collect();
+            for frame in &mut frames {
+                // SAFETY: a frame is `FRAME` bytes of the live arena, `page` is not in it;
+                // after the copy those bytes are initialised, so the length may cover them.
+                unsafe {
+                    ptr::copy_nonoverlapping(page.as_ptr(), frame.as_mut_ptr(), FRAME);
+                    frame.set_len(FRAME);
+                }
+            }
+            (frames, arena)
+        },
+    );
+    // Each crate's zeroed pool, every frame overwritten through `&mut [u8]`: ours `DerefMut` on
+    // full frames (a zeroed arena's frames carry its bytes), 0.1.4 `with_len` + `as_mut_slice`.
+    // 0.1.4's `zeroed` writes all 400 MB of zeroes first; ours maps fresh zero pages instead.
+    // Then ours again with huge pages, the way to build a pool that will be filled.
+    for (huge, what) in [(HugePages::Off, "zeroed"), (HugePages::Try, "zeroed_huge")] {
+        bench.compare(
+            &format!("frames: pool 100k x 4 KiB, {what}, every frame overwritten (DerefMut)"),
+            || {
+                let (arena, _) = AlignedBuf::zeroed_huge(FRAMES * FRAME, huge).unwrap();
+                let mut frames = frames_ours(arena);
+                for frame in &mut frames {
+                    frame.copy_from_slice(&page);
+                }
+                frames
+            },
+            || {
+                let arena = upstream::AlignedBuf::zeroed(FRAMES * FRAME).unwrap();
+                // SAFETY: as above; the arena is zeroed, so a full length claims written bytes.
+                let mut frames: Vec<_> = unsafe { arena.slice_into_raws(FRAME) }
+                    .map(|frame| frame.with_len(FRAME))
+                    .collect();
+                for frame in &mut frames {
+                    frame.as_mut_slice().copy_from_slice(&page);
+                }
+                (frames, arena)
+            },
+        );
+    }
+}
+
+/// The pool of `FRAMES` owned frames of `arena` (a huge arena, whole 2 MiB extents, has room
+/// for a few more; they are never made).
+fn frames_ours(arena: AlignedBuf) -> Vec<Frame> {
+    arena.into_frames(FRAME).unwrap().take(FRAMES).collect()
+}
 
 /// Resident memory after `zeroed(1 GiB)` (untouched, then every page written), both sides; and
 /// how much of the huge-page pool the kernel backed with huge pages.

@@ -7,9 +7,9 @@ use compio_19::{
     BufResult,
     fs::{File, OpenOptions},
     io::{AsyncReadAt, AsyncWriteAt},
-    runtime::Runtime,
+    runtime::{Runtime, spawn},
 };
-use jdb_alloc::{AlignedBuf, PAGE_SIZE, RawIoBuf};
+use jdb_alloc::{AlignedBuf, Frame, PAGE_SIZE, RawIoBuf};
 
 /// A file under the target's temporary directory (a real disk, where `O_DIRECT` works),
 /// removed on drop.
@@ -174,5 +174,77 @@ fn page_built_with_extend_and_padding() {
         assert_eq!(n.unwrap(), PAGE_SIZE);
         assert_eq!(&back[..used], &records.concat()[..]);
         assert!(back[used..].iter().all(|&b| b == 0));
+    });
+}
+
+/// Owned frames (`into_frames`) go out by value, all in flight at once, and come back into the
+/// frames of a fresh arena; the last frame of the file is short, and a read of it sets the
+/// frame's length to the bytes read, also into a frame that was full before.
+#[test]
+fn frames_by_value_round_trip() {
+    const FRAMES: usize = 4;
+    const TAIL: usize = 100;
+    let chunk = 2 * PAGE_SIZE;
+    let tmp = TempFile::new("frames");
+    let tail = pattern(TAIL, 0xa5);
+    run(async {
+        let file = tmp.open_direct().await;
+        // FRAMES full frames, then one holding TAIL bytes (a zeroed arena: the rest is zero).
+        let mut out: Vec<Frame> = AlignedBuf::zeroed((FRAMES + 1) * chunk)
+            .unwrap()
+            .into_frames(chunk)
+            .unwrap()
+            .collect();
+        for (i, frame) in out.iter_mut().enumerate().take(FRAMES) {
+            frame.copy_from_slice(&pattern(chunk, i as u8));
+        }
+        out[FRAMES][..TAIL].copy_from_slice(&tail);
+        let writes: Vec<_> = out
+            .into_iter()
+            .enumerate()
+            .map(|(i, frame)| {
+                let mut file = file.clone();
+                spawn(async move { write_all_at(&mut file, frame, (i * chunk) as u64).await })
+            })
+            .collect();
+        for write in writes {
+            let frame = write.await.unwrap();
+            assert_eq!(frame.len(), chunk, "a write leaves the frame as it was");
+        }
+        // Cut the file inside its last frame: its end is no longer a whole block.
+        let end = (FRAMES * chunk + TAIL) as u64;
+        file.set_len(end).await.unwrap();
+
+        let mut back = AlignedBuf::with_cap((FRAMES + 2) * chunk)
+            .unwrap()
+            .into_frames(chunk)
+            .unwrap();
+        let mut full = Vec::new();
+        for i in 0..FRAMES {
+            let frame = back.next().unwrap();
+            assert!(frame.is_empty());
+            let BufResult(n, frame) = file.read_at(frame, (i * chunk) as u64).await;
+            assert_eq!(n.unwrap(), chunk);
+            assert_eq!(&frame[..], &pattern(chunk, i as u8)[..], "frame {i}");
+            full.push(frame);
+        }
+        let last = (FRAMES * chunk) as u64;
+        let BufResult(n, short) = file.read_at(back.next().unwrap(), last).await;
+        assert_eq!(n.unwrap(), TAIL);
+        assert_eq!((short.len(), &short[..]), (TAIL, &tail[..]));
+
+        // A frame that was full reads the short tail: its length drops to the bytes read.
+        let BufResult(n, reused) = file.read_at(full.pop().unwrap(), last).await;
+        assert_eq!(n.unwrap(), TAIL);
+        assert_eq!((reused.len(), &reused[..]), (TAIL, &tail[..]));
+
+        let beyond = ((FRAMES + 1) * chunk) as u64;
+        let BufResult(n, past) = file.read_at(back.next().unwrap(), beyond).await;
+        assert_eq!(n.unwrap(), 0, "past the end");
+        assert!(past.is_empty());
+        // The other full frames are untouched by the reads into their neighbours.
+        for (i, frame) in full.iter().enumerate() {
+            assert_eq!(&frame[..], &pattern(chunk, i as u8)[..], "frame {i}");
+        }
     });
 }
