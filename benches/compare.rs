@@ -1,7 +1,7 @@
 //! This crate against jdb_alloc 0.1.4 (the `upstream` dev-dependency), case by case, both sides
 //! interleaved in one process (see `harness`), printed as Markdown tables.
 //!
-//! `cargo bench --bench compare` (a few minutes); `JDB_BENCH_QUICK=1` for a run under a minute;
+//! `cargo bench --bench compare` (about 90 s); `JDB_BENCH_QUICK=1` for a run under a minute;
 //! `JDB_BENCH_FILTER=text` for the cases whose name contains `text`.
 
 #[path = "harness/mod.rs"]
