@@ -25,10 +25,10 @@
 //! # Adding a buffer type
 //!
 //! [`impl_compio_buf_08!`] implements the three traits for a type from its inherent `len()`,
-//! `cap()`, `as_ptr()`, `as_mut_ptr()` and `unsafe fn set_len(&mut self, len)` (the latter with
-//! the contract "`len <= cap` and bytes `[0, len)` initialised"). The type must uphold the
-//! [buffer contract](impl_compio_buf_08!#buffer-contract); add it to the invocation at the
-//! bottom with a `// Contract:` line saying why it does.
+//! `cap()`, `as_ptr()`, `as_mut_ptr()` and `unsafe fn set_len(&mut self, len)`, as
+//! `impl_compio_buf_07!` does for compio-buf 0.7. The type must keep the buffer contract stated
+//! in lib.rs above the compio-buf 0.7 impls: add a `// Contract:` line there saying why it does,
+//! and the type to both invocations.
 
 use std::{mem::MaybeUninit, slice};
 
@@ -38,16 +38,8 @@ use crate::{AlignedBuf, Frame, RawIoBuf};
 
 /// Implements compio-buf 0.8's `IoBuf`, `IoBufMut` and `SetLen` for buffer types.
 ///
-/// # Buffer contract
-///
-/// Each type listed promises, for every value `b` of it, whenever a method below runs:
-/// 1. `b.as_ptr()` and `b.as_mut_ptr()` are the same pointer, valid for reads and writes of
-///    `b.cap()` bytes;
-/// 2. `b.len() <= b.cap()` and bytes `[0, len)` are initialised;
-/// 3. through `&b` nothing writes those bytes, and through `&mut b` nothing else accesses them;
-/// 4. the memory does not move when `b` moves (compio holds the buffer while the kernel uses
-///    the pointer), and stays valid until `b` is dropped;
-/// 5. `b.set_len(n)` sets `len` to exactly `n`, requiring `n <= cap` with `[0, n)` initialised.
+/// Each type listed keeps the buffer contract stated in lib.rs, above the compio-buf 0.7 impls
+/// (numbered 1 to 5; the SAFETY comments below cite it).
 macro_rules! impl_compio_buf_08 {
     ($($ty:ty),+ $(,)?) => {$(
         /// compio-buf 0.8 (feature `compio-buf-08`): `as_init` is bytes `[0, len)`, what
@@ -115,14 +107,7 @@ macro_rules! impl_compio_buf_08 {
     )+};
 }
 
-// Contract: `AlignedBuf` keeps 1, 2 and 5 as its invariants 1 and 3 (lib.rs); 3 because writes
-// need `&mut self` (or an `unsafe` view whose caller took on the duty); 4 because its block is a
-// heap allocation it owns and frees only on drop.
-// Contract: `RawIoBuf` is made only by `unsafe` constructors whose callers promise 1 to 4 for
-// as long as the view or a copy is used (its "contract" section); its `set_len` is 5.
-// Contract: `Frame` is the only holder of a `RawIoBuf` view that keeps that contract for the
-// frame's whole life (frame.rs invariants 1 to 3), and the arena block it views is freed only
-// after the last frame drops (4); its `set_len` is 5.
+// Why each type keeps the buffer contract: lib.rs, beside the contract.
 impl_compio_buf_08!(AlignedBuf, RawIoBuf, Frame);
 
 #[cfg(test)]

@@ -349,52 +349,6 @@ impl fmt::Debug for Frame {
 // compio-buf 0.7 (compio 0.16, 0.17)
 // ============================================================================
 
-#[cfg(feature = "compio-buf-07")]
-mod compio_buf_07_impls {
-    use compio_buf_07::{IoBuf, IoBufMut, SetBufInit};
-
-    use super::Frame;
-
-    // SAFETY: `as_buf_ptr` is valid for `buf_capacity() == cap` bytes with `[0, buf_len())`
-    // initialised (invariants 1 and 3); the bytes live in the arena's heap block, which does not
-    // move when the frame moves and stays allocated while the frame holds its owner.
-    unsafe impl IoBuf for Frame {
-        #[inline]
-        fn as_buf_ptr(&self) -> *const u8 {
-            self.as_ptr()
-        }
-
-        #[inline]
-        fn buf_len(&self) -> usize {
-            self.len()
-        }
-
-        #[inline]
-        fn buf_capacity(&self) -> usize {
-            self.cap()
-        }
-    }
-
-    // SAFETY: as for `IoBuf`; while the runtime holds the frame, the frame holds the block, and
-    // no other frame or path touches its bytes (invariant 2).
-    unsafe impl IoBufMut for Frame {
-        #[inline]
-        fn as_buf_mut_ptr(&mut self) -> *mut u8 {
-            self.as_mut_ptr()
-        }
-    }
-
-    /// Sets the length to exactly `len`, so after a read `len()` is the number of bytes read.
-    impl SetBufInit for Frame {
-        #[inline]
-        unsafe fn set_buf_init(&mut self, len: usize) {
-            // SAFETY: compio's contract: `len <= buf_capacity()` and the bytes up to `len` are
-            // initialised (written by the read), which is `set_len`'s.
-            unsafe { self.set_len(len) }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;

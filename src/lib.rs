@@ -812,97 +812,83 @@ impl fmt::Debug for RawIoBuf {
 }
 
 // ============================================================================
-// compio-buf 0.7 (compio 0.16, 0.17)
+// compio buffer traits: the contract, and compio-buf 0.7 (compio 0.16, 0.17)
 // ============================================================================
+//
+// Buffer contract. The compio trait impls (`impl_compio_buf_07!` below, `impl_compio_buf_08!`
+// in compio_buf_08.rs) are written once for every buffer type, from its inherent `len()`,
+// `cap()`, `as_ptr()`, `as_mut_ptr()` and `unsafe fn set_len`. Each type given to them promises,
+// for every value `b` of it, whenever a trait method runs:
+// 1. `b.as_ptr()` and `b.as_mut_ptr()` are the same pointer, valid for reads and writes of
+//    `b.cap()` bytes;
+// 2. `b.len() <= b.cap()` and bytes `[0, len)` are initialised;
+// 3. through `&b` nothing writes those bytes, and through `&mut b` nothing else accesses them;
+// 4. the memory does not move when `b` moves (compio holds the buffer while the kernel uses the
+//    pointer), and stays valid until `b` is dropped;
+// 5. `b.set_len(n)` sets `len` to exactly `n`, requiring `n <= cap` with `[0, n)` initialised.
+//
+// Contract: `AlignedBuf` keeps 1, 2 and 5 as its invariants 1 and 3; 3 because writes need
+// `&mut self` (or an `unsafe` view whose caller took on the duty); 4 because its block is an
+// allocation it owns and frees only on drop.
+// Contract: `RawIoBuf` is made only by `unsafe` constructors whose callers promise 1 to 4 for as
+// long as the view or a copy is used (its "contract" section); its `set_len` is 5.
+// Contract: `Frame` is the only holder of a `RawIoBuf` view that keeps that contract for the
+// frame's whole life (frame.rs invariants 1 to 3), and the arena block it views is freed only
+// after the last frame drops (4); its `set_len` is 5.
 
 #[cfg(feature = "compio-buf-07")]
 mod compio_buf_07_impls {
     use compio_buf_07::{IoBuf, IoBufMut, SetBufInit};
 
-    use super::{AlignedBuf, RawIoBuf};
+    use crate::{AlignedBuf, Frame, RawIoBuf};
 
-    // SAFETY: `as_buf_ptr` is valid for `buf_capacity() == cap` bytes with `[0, buf_len())`
-    // initialised (invariants 1 and 3); the block is heap memory that does not move when the
-    // `AlignedBuf` value moves.
-    unsafe impl IoBuf for AlignedBuf {
-        #[inline]
-        fn as_buf_ptr(&self) -> *const u8 {
-            self.ptr.as_ptr()
-        }
+    /// compio-buf 0.7's `IoBuf`, `IoBufMut` and `SetBufInit` for types that keep the buffer
+    /// contract (above).
+    macro_rules! impl_compio_buf_07 {
+        ($($ty:ty),+ $(,)?) => {$(
+            // SAFETY: contract 1 and 2: `as_buf_ptr` is valid for `buf_capacity()` bytes with
+            // `[0, buf_len())` initialised; contract 4: it does not move with the value.
+            unsafe impl IoBuf for $ty {
+                #[inline]
+                fn as_buf_ptr(&self) -> *const u8 {
+                    self.as_ptr()
+                }
 
-        #[inline]
-        fn buf_len(&self) -> usize {
-            self.len
-        }
+                #[inline]
+                fn buf_len(&self) -> usize {
+                    self.len()
+                }
 
-        #[inline]
-        fn buf_capacity(&self) -> usize {
-            self.cap
-        }
+                #[inline]
+                fn buf_capacity(&self) -> usize {
+                    self.cap()
+                }
+            }
+
+            // SAFETY: as for `IoBuf`; contract 4: the pointer stays valid while the runtime
+            // holds the buffer, and contract 3: `&mut` makes the runtime its only user.
+            unsafe impl IoBufMut for $ty {
+                #[inline]
+                fn as_buf_mut_ptr(&mut self) -> *mut u8 {
+                    self.as_mut_ptr()
+                }
+            }
+
+            /// Sets the length to exactly `len`, so after a read `len()` is the number of bytes
+            /// read (a short read at end of file included), not `max(len(), bytes read)`.
+            impl SetBufInit for $ty {
+                #[inline]
+                unsafe fn set_buf_init(&mut self, len: usize) {
+                    // SAFETY: the trait's caller guarantees `len <= buf_capacity() == cap` and
+                    // `[buf_len(), len)` initialised; `[0, buf_len())` already is (contract 2),
+                    // so `[0, len)` is, which is all the inherent `set_len` (contract 5) asks.
+                    unsafe { self.set_len(len) }
+                }
+            }
+        )+};
     }
 
-    // SAFETY: as for `IoBuf`; the pointer stays valid while the runtime holds the buffer, since
-    // the block is released only when the buffer drops.
-    unsafe impl IoBufMut for AlignedBuf {
-        #[inline]
-        fn as_buf_mut_ptr(&mut self) -> *mut u8 {
-            self.ptr.as_ptr()
-        }
-    }
-
-    /// Sets the length to exactly `len`, so after a read `len()` is the number of bytes read.
-    impl SetBufInit for AlignedBuf {
-        #[inline]
-        unsafe fn set_buf_init(&mut self, len: usize) {
-            debug_assert!(
-                len <= self.cap,
-                "set_buf_init: len {len} > cap {}",
-                self.cap
-            );
-            self.len = len;
-        }
-    }
-
-    // SAFETY: the creator of the view promised `ptr` valid for `cap` bytes with `[0, len)`
-    // initialised while any copy is used; the pointer does not depend on where the view lives.
-    unsafe impl IoBuf for RawIoBuf {
-        #[inline]
-        fn as_buf_ptr(&self) -> *const u8 {
-            self.ptr
-        }
-
-        #[inline]
-        fn buf_len(&self) -> usize {
-            self.len
-        }
-
-        #[inline]
-        fn buf_capacity(&self) -> usize {
-            self.cap
-        }
-    }
-
-    // SAFETY: as for `IoBuf`; the memory is not owned by the view, and stays valid and in place
-    // for as long as the creator's contract says.
-    unsafe impl IoBufMut for RawIoBuf {
-        #[inline]
-        fn as_buf_mut_ptr(&mut self) -> *mut u8 {
-            self.ptr
-        }
-    }
-
-    /// Sets the length to exactly `len`, so after a read `len()` is the number of bytes read.
-    impl SetBufInit for RawIoBuf {
-        #[inline]
-        unsafe fn set_buf_init(&mut self, len: usize) {
-            debug_assert!(
-                len <= self.cap,
-                "set_buf_init: len {len} > cap {}",
-                self.cap
-            );
-            self.len = len;
-        }
-    }
+    impl_compio_buf_07!(AlignedBuf, RawIoBuf, Frame);
 }
 
 /// The READMEs' Rust examples, compiled and run by `cargo test --doc` so they cannot drift from
