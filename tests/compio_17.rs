@@ -3,15 +3,13 @@
 //! built with `extend`. Every byte is checked.
 #![cfg(feature = "compio-buf-07")]
 
-use std::{
-    io,
-    path::{Path, PathBuf},
-};
+mod direct_17;
 
 use compio_17::{
-    fs::{File, OpenOptions},
+    fs::File,
     io::{AsyncReadAt, AsyncReadAtExt, AsyncWriteAt, AsyncWriteAtExt},
 };
+use direct_17::{Scratch, open_direct, run};
 use jdb_alloc::{
     AlignedBuf, HUGE_PAGE_SIZE, HugePageStatus, HugePages, MAP_THRESHOLD, PAGE_SIZE, RawIoBuf,
 };
@@ -20,40 +18,6 @@ use jdb_alloc::{
 const FRAME: usize = 4 * PAGE_SIZE;
 /// Frames per arena.
 const FRAMES: usize = 16;
-
-/// Runs `future` to completion on a fresh compio 0.17 runtime. (`#[compio::test]` cannot be
-/// used: with compio 0.17 and 0.19 both dev-dependencies, its expansion names the wrong one.)
-fn run<F: std::future::Future>(future: F) -> F::Output {
-    compio_17::runtime::Runtime::new().unwrap().block_on(future)
-}
-
-/// A scratch file that is removed when the test ends, pass or fail.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("{name}-{}.dat", std::process::id()));
-        Self(path)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-async fn open_direct(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .custom_flags(libc::O_DIRECT)
-        .open(path)
-        .await
-}
 
 /// The byte at `pos` of the test files: varies within a page and from page to page.
 fn pattern(pos: usize) -> u8 {

@@ -263,44 +263,29 @@ proptest! {
 }
 
 #[cfg(feature = "compio-buf-07")]
+mod direct_17;
+
+#[cfg(feature = "compio-buf-07")]
 mod direct_io {
-    use std::{fs, path::PathBuf, rc::Rc};
+    use std::rc::Rc;
 
     use compio_17::{
         BufResult,
-        fs::{File, OpenOptions},
         io::{AsyncReadAt, AsyncWriteAt},
-        runtime::{Runtime, spawn},
+        runtime::spawn,
     };
 
     use super::*;
-
-    fn path(name: &str) -> PathBuf {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("frames");
-        fs::create_dir_all(&dir).unwrap();
-        dir.join(name)
-    }
-
-    async fn open_direct(path: &PathBuf) -> File {
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .custom_flags(libc::O_DIRECT)
-            .open(path)
-            .await
-            .unwrap()
-    }
+    use crate::direct_17::{Scratch, open_direct, run};
 
     /// Writes four frames concurrently, each passed by value to its own task, then reads them
     /// back into the frames of a fresh arena, plus one past the end of the file.
     #[test]
     fn frames_round_trip_through_o_direct() {
         let chunk = 2 * PAGE_SIZE;
-        let file_path = path("round_trip");
-        Runtime::new().unwrap().block_on(async {
-            let file = Rc::new(open_direct(&file_path).await);
+        let scratch = Scratch::new("frames_round_trip");
+        run(async {
+            let file = Rc::new(open_direct(&scratch.0).await.unwrap());
 
             let mut out = frames_of(AlignedBuf::zeroed(4 * chunk).unwrap(), chunk);
             for (i, frame) in out.iter_mut().enumerate() {
@@ -340,16 +325,15 @@ mod direct_io {
             assert_eq!(n.unwrap(), 0);
             assert!(past_end.is_empty());
         });
-        fs::remove_file(file_path).unwrap();
     }
 
     /// A frame that read fewer bytes than its capacity has exactly the bytes read as its length,
     /// even when it held more before.
     #[test]
     fn a_short_read_sets_the_exact_length() {
-        let file_path = path("short_read");
-        Runtime::new().unwrap().block_on(async {
-            let mut file = open_direct(&file_path).await;
+        let scratch = Scratch::new("frames_short_read");
+        run(async {
+            let mut file = open_direct(&scratch.0).await.unwrap();
             let mut page = frames_of(AlignedBuf::zeroed(PAGE_SIZE).unwrap(), PAGE_SIZE).remove(0);
             page.copy_from_slice(&pattern(3, PAGE_SIZE));
             let BufResult(n, _) = file.write_at(page, 0).await;
@@ -362,6 +346,5 @@ mod direct_io {
             assert_eq!(n.unwrap(), PAGE_SIZE);
             assert_eq!(&big[..], &pattern(3, PAGE_SIZE)[..]);
         });
-        fs::remove_file(file_path).unwrap();
     }
 }
