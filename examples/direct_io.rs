@@ -84,8 +84,10 @@ fn run(dir: &Path) -> Result<(), Failure> {
 /// direct I/O really is refused, the `O_DIRECT` open fails and `open_direct` says so.
 fn check_direct_io(path: &Path, what: &str) -> Result<(), Failure> {
     let align = dio_align(path).map_err(|e| format!("dio_align({}): {e}", path.display()))?;
-    let (mem, offset, source) = (align.mem, align.offset, align.source);
-    println!("  dio_align({what}): mem {mem} B, offset {offset} B, answered by {source:?}");
+    let (mem, offset, read, source) = (align.mem, align.offset, align.read_offset, align.source);
+    println!(
+        "  dio_align({what}): mem {mem} B, offset {offset} B (reads {read} B), answered by {source:?}"
+    );
     if source == DioSource::Unknown {
         eprintln!("  warning: nothing reports direct I/O alignment here; trying anyway");
     } else if !align.is_satisfied_by_alignment() {

@@ -3,7 +3,8 @@
 //!
 //! On Linux the filesystem's own answer comes from `statx(2)` with `STATX_DIOALIGN` (Linux
 //! 6.1+, for the filesystems that implement it, such as ext4, xfs and f2fs, and for regular
-//! files). Where it is not reported (older kernels, other filesystems, directories), the
+//! files), and, for reads, `STATX_DIO_READ_ALIGN` (Linux 6.16+, where a filesystem allows reads
+//! at a finer offset alignment than writes). Where it is not reported (older kernels, other filesystems, directories), the
 //! fallback is the classic rule: buffer address, file offset and length aligned to the logical
 //! block size of the block device that holds the file, read from sysfs. [`DioAlign::source`]
 //! says which of the two answered.
@@ -37,9 +38,9 @@ pub enum DioSource {
 /// ```
 /// use jdb_alloc::{DioAlign, DioSource};
 ///
-/// let nvme = DioAlign { mem: 4, offset: 512, source: DioSource::Statx };
+/// let nvme = DioAlign { mem: 4, offset: 512, read_offset: 512, source: DioSource::Statx };
 /// assert!(nvme.is_supported() && nvme.is_satisfied_by_alignment());
-/// let none = DioAlign { mem: 0, offset: 0, source: DioSource::Unknown };
+/// let none = DioAlign { mem: 0, offset: 0, read_offset: 0, source: DioSource::Unknown };
 /// assert!(!none.is_supported() && !none.is_satisfied_by_alignment());
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -47,35 +48,46 @@ pub struct DioAlign {
     /// Required alignment of the buffer's address, in bytes (a power of two), or 0.
     pub mem: usize,
     /// Required alignment of the file offset and of the transfer length, in bytes (a power of
-    /// two), or 0.
+    /// two), or 0. For writes always; for reads where [`read_offset`](Self::read_offset) says
+    /// no other.
     pub offset: usize,
+    /// Required alignment of the file offset and of the transfer length for reads, in bytes (a
+    /// power of two), or 0. The kernel's `stx_dio_read_offset_align` where it reports one
+    /// (Linux 6.16+, `STATX_DIO_READ_ALIGN`), else equal to [`offset`](Self::offset).
+    pub read_offset: usize,
     /// Who answered; see [`DioSource`].
     pub source: DioSource,
 }
 
 impl DioAlign {
-    /// `true` if direct I/O is known to be possible: both alignments are non-zero.
+    /// `true` if direct I/O is known to be possible: every alignment is non-zero.
     #[inline]
     #[must_use]
     pub const fn is_supported(&self) -> bool {
-        self.mem != 0 && self.offset != 0
+        self.mem != 0 && self.offset != 0 && self.read_offset != 0
     }
 
     /// `true` if buffers, offsets and lengths that are multiples of `align` meet this
-    /// requirement: direct I/O is supported and `align` is a multiple of both `mem` and
-    /// `offset`.
+    /// requirement, for reads and writes: direct I/O is supported and `align` is a multiple of
+    /// `mem`, `offset` and `read_offset`.
     ///
     /// ```
     /// use jdb_alloc::{DioAlign, DioSource};
     ///
-    /// let disk = DioAlign { mem: 4096, offset: 4096, source: DioSource::BlockDevice };
+    /// let disk = DioAlign { mem: 4096, offset: 4096, read_offset: 4096, source: DioSource::BlockDevice };
     /// assert!(disk.is_satisfied_by(8192));
     /// assert!(!disk.is_satisfied_by(512));
+    /// // Reads stricter than writes (as a kernel may report): the stricter one decides.
+    /// let odd = DioAlign { mem: 512, offset: 512, read_offset: 8192, source: DioSource::Statx };
+    /// assert!(!odd.is_satisfied_by(4096));
     /// ```
     #[inline]
     #[must_use]
     pub const fn is_satisfied_by(&self, align: usize) -> bool {
-        self.is_supported() && align % self.mem == 0 && align % self.offset == 0
+        self.is_supported()
+            && align % self.mem == 0
+            && align % self.offset == 0
+            && align % self.read_offset == 0
     }
 
     /// `true` if this crate's buffers ([`ALIGNMENT`]-aligned, whole pages) with
@@ -136,12 +148,20 @@ mod imp {
 
     const SYS_DEV_BLOCK: &str = "/sys/dev/block";
 
+    /// `STATX_DIO_READ_ALIGN` (Linux 6.16): rustix has the field it fills,
+    /// `stx_dio_read_offset_align`, but no named flag for it yet.
+    const DIO_READ_ALIGN: StatxFlags = StatxFlags::from_bits_retain(0x0002_0000);
+
     pub(super) fn dio_align(path: &Path) -> io::Result<DioAlign> {
-        match statx(CWD, path, AtFlags::empty(), StatxFlags::DIOALIGN) {
+        let asked = StatxFlags::DIOALIGN | DIO_READ_ALIGN;
+        match statx(CWD, path, AtFlags::empty(), asked) {
             Ok(st) if StatxFlags::from_bits_retain(st.stx_mask).contains(StatxFlags::DIOALIGN) => {
+                let offset = st.stx_dio_offset_align as usize;
+                let reported = StatxFlags::from_bits_retain(st.stx_mask).contains(DIO_READ_ALIGN);
                 return Ok(DioAlign {
                     mem: st.stx_dio_mem_align as usize,
-                    offset: st.stx_dio_offset_align as usize,
+                    offset,
+                    read_offset: read_offset(reported, st.stx_dio_read_offset_align, offset),
                     source: DioSource::Statx,
                 });
             }
@@ -161,15 +181,27 @@ mod imp {
                 Some(size) => DioAlign {
                     mem: size,
                     offset: size,
+                    read_offset: size,
                     source: DioSource::BlockDevice,
                 },
                 None => DioAlign {
                     mem: 0,
                     offset: 0,
+                    read_offset: 0,
                     source: DioSource::Unknown,
                 },
             },
         )
+    }
+
+    /// The read offset alignment: the kernel's where it reported a non-zero one, else the
+    /// general `offset` (statx(2): a zero `stx_dio_read_offset_align` means `offset` applies).
+    pub(super) fn read_offset(reported: bool, read_align: u32, offset: usize) -> usize {
+        if reported && read_align != 0 {
+            read_align as usize
+        } else {
+            offset
+        }
     }
 
     /// The logical block size of device `maj:min` from a `/sys/dev/block`-shaped tree, or
@@ -183,9 +215,11 @@ mod imp {
         min: u32,
     ) -> io::Result<Option<usize>> {
         let dev = sys_dev_block.join(format!("{maj}:{min}"));
-        let file = if dev.join("queue").is_dir() {
+        // `Path::is_dir` would read any error (a permission refused, a link loop) as "no": an
+        // error must come back as one, not as "no block device".
+        let file = if exists(&dev.join("queue"))? {
             dev.join("queue/logical_block_size")
-        } else if dev.join("partition").is_file() {
+        } else if exists(&dev.join("partition"))? {
             dev.join("../queue/logical_block_size")
         } else {
             return Ok(None);
@@ -201,6 +235,16 @@ mod imp {
                 format!("{}: expected a block size, found {text:?}", file.display()),
             )
         })
+    }
+
+    /// Whether `path` exists (links followed): `false` only when it, or a directory on the way,
+    /// is not there; any other failure to look is an error naming the path.
+    fn exists(path: &Path) -> io::Result<bool> {
+        match fs::metadata(path) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
+        }
     }
 }
 
@@ -222,7 +266,7 @@ mod imp {
 mod tests {
     use std::{fs, os::unix::fs::symlink, path::PathBuf};
 
-    use super::imp::logical_block_size;
+    use super::imp::{logical_block_size, read_offset};
 
     /// A fake `/sys/dev/block` in a fresh directory, removed on drop.
     struct FakeSysfs(PathBuf);
@@ -243,6 +287,10 @@ mod tests {
             file("devices/vdb/queue/logical_block_size", "512\n");
             file("devices/bad/queue/logical_block_size", "lots\n");
             file("devices/odd/dev", "9:0\n");
+            file(
+                "devices/plain",
+                "a file where a device directory should be\n",
+            );
             fs::create_dir_all(root.join("block")).unwrap();
             for (link, target) in [
                 ("8:0", "sda"),
@@ -250,6 +298,7 @@ mod tests {
                 ("254:16", "vdb"),
                 ("1:1", "bad"),
                 ("9:0", "odd"),
+                ("7:7", "plain"),
             ] {
                 symlink(
                     format!("../devices/{target}"),
@@ -280,5 +329,26 @@ mod tests {
         let err = logical_block_size(&block, 1, 1).unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
         assert!(err.to_string().contains("lots"), "{err}");
+    }
+
+    /// A failure to look (here: a link loop, and a file where a directory should be; for an
+    /// unprivileged process, a permission refused) is an error, never "no block device".
+    #[test]
+    fn a_failure_to_look_is_an_error_not_unknown() {
+        let sys = FakeSysfs::new();
+        let block = sys.0.join("block");
+        symlink("9:9", block.join("9:9")).unwrap();
+        let err = logical_block_size(&block, 9, 9).unwrap_err();
+        assert!(err.to_string().contains("9:9"), "{err}");
+        let err = logical_block_size(&block, 7, 7).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::NotADirectory, "{err}");
+        assert!(err.to_string().contains("7:7/queue"), "{err}");
+    }
+
+    #[test]
+    fn read_offset_falls_back_to_offset() {
+        assert_eq!(read_offset(true, 512, 4096), 512);
+        assert_eq!(read_offset(true, 0, 4096), 4096);
+        assert_eq!(read_offset(false, 512, 4096), 4096);
     }
 }

@@ -15,10 +15,15 @@ fn assert_disk_answer(got: DioAlign) {
     assert_ne!(got.source, DioSource::Unknown, "{got:?}");
     assert!(got.is_supported(), "{got:?}");
     assert!(
-        got.mem.is_power_of_two() && got.offset.is_power_of_two(),
+        got.mem.is_power_of_two()
+            && got.offset.is_power_of_two()
+            && got.read_offset.is_power_of_two(),
         "{got:?}"
     );
-    assert!(got.mem <= ALIGNMENT && got.offset <= ALIGNMENT, "{got:?}");
+    assert!(
+        got.mem <= ALIGNMENT && got.offset <= ALIGNMENT && got.read_offset <= ALIGNMENT,
+        "{got:?}"
+    );
     assert!(got.is_satisfied_by_alignment(), "{got:?}");
 }
 
@@ -63,7 +68,7 @@ fn tmpfs_is_unknown_unless_the_kernel_reports() {
     for got in got {
         match got.source {
             DioSource::Unknown => {
-                assert_eq!((got.mem, got.offset), (0, 0), "{got:?}");
+                assert_eq!((got.mem, got.offset, got.read_offset), (0, 0, 0), "{got:?}");
                 assert!(!got.is_supported() && !got.is_satisfied_by_alignment());
             }
             source => assert_eq!(source, DioSource::Statx, "{got:?}"),
