@@ -6,11 +6,11 @@
 //! - [`IoBufMut::as_uninit`] is the whole capacity `[0, cap)`, initialised prefix included:
 //!   compio 0.19 reads into all of it, from offset 0 whatever the current length, and then
 //!   calls [`SetLen::advance_to`] with the number of bytes read.
-//! - [`SetLen::set_len`] sets the length to exactly the given value, and so does
-//!   [`SetLen::advance_to`], which here does not keep a larger old length (the trait's default
-//!   does). A read writes from offset 0, so after it `len()` is the bytes read, a short read at
-//!   end of file included, even if the buffer held more before: the same as this crate's
-//!   compio-buf 0.7 impls, rather than counting stale bytes past the read as data.
+//! - [`SetLen::set_len`] sets the length to exactly the given value; [`SetLen::advance_to`]
+//!   raises it and never lowers it, as the trait documents (its default, kept). After a read
+//!   the length is `max(len, n)` with `n` the bytes read (in the `BufResult`); a fresh or
+//!   cleared buffer ends with `len() == n`. compio's `Slice` relies on this: a read into
+//!   `buf.slice(begin..)` reports `begin + n` to the parent, which must keep the bytes after it.
 //! - [`IoBufMut::reserve`] cannot grow these fixed-capacity buffers, and must not move memory
 //!   that may be in the kernel's hands: it is `Ok(())` when `len + additional <= cap` and
 //!   [`ReserveError::NotSupported`](compio_buf_08::ReserveError::NotSupported) otherwise (the
@@ -82,10 +82,10 @@ macro_rules! impl_compio_buf_08 {
             }
         }
 
-        /// compio-buf 0.8 (feature `compio-buf-08`): lengths are exact. Both `set_len(n)` and
-        /// `advance_to(n)` set the length to `n`, even below the current one, so after
-        /// `read_at` the length is the number of bytes read (a short read at end of file
-        /// included), as with compio-buf 0.7.
+        /// compio-buf 0.8 (feature `compio-buf-08`): `set_len(n)` sets the length to exactly
+        /// `n`; `advance_to(n)` (the trait's default) raises it to `n` and never lowers it, so
+        /// after `read_at` the length is `max(len(), bytes read)` and a read into a sub-slice
+        /// keeps the parent's length.
         impl SetLen for $ty {
             /// Sets the length to exactly `len`.
             #[inline]
@@ -94,14 +94,6 @@ macro_rules! impl_compio_buf_08 {
                 // `[buf_len(), len)` initialised; `[0, buf_len())` already is (contract 2), so
                 // `[0, len)` is, which is all the inherent `set_len` (contract 5) asks.
                 unsafe { <$ty>::set_len(self, len) }
-            }
-
-            /// Sets the length to exactly `len`, also when it is below the current length:
-            /// compio reads from offset 0, so the bytes past `len` are not what was read.
-            #[inline]
-            unsafe fn advance_to(&mut self, len: usize) {
-                // SAFETY: `advance_to` has the same contract as `set_len`, passed on unchanged.
-                unsafe { SetLen::set_len(self, len) }
             }
         }
     )+};
@@ -128,7 +120,7 @@ mod tests {
     }
 
     #[test]
-    fn set_len_and_advance_to_are_exact() {
+    fn set_len_is_exact_and_advance_to_only_raises() {
         let mut buf = AlignedBuf::zeroed(PAGE_SIZE).unwrap();
         // SAFETY: 10 <= cap, and the zeroed block is initialised throughout.
         unsafe { SetLen::set_len(&mut buf, 10) };
@@ -136,12 +128,15 @@ mod tests {
         // SAFETY: as above.
         unsafe { buf.advance_to(20) };
         assert_eq!(buf.len(), 20);
-        // SAFETY: shrinking: [0, 5) is initialised.
+        // SAFETY: [0, 5) is initialised; a lower value must change nothing.
         unsafe { buf.advance_to(5) };
-        assert_eq!(buf.len(), 5);
-        // SAFETY: [5, 105) of the zeroed block is initialised and 105 <= cap.
+        assert_eq!(buf.len(), 20);
+        // SAFETY: [20, 120) of the zeroed block is initialised and 120 <= cap.
         unsafe { buf.advance(100) };
-        assert_eq!(buf.len(), 105);
+        assert_eq!(buf.len(), 120);
+        // SAFETY: shrinking: [0, 5) is initialised.
+        unsafe { SetLen::set_len(&mut buf, 5) };
+        assert_eq!(buf.len(), 5);
     }
 
     #[test]
@@ -168,6 +163,15 @@ mod tests {
         buf.extend_from_slice(&[2; 96]).unwrap();
         assert_eq!(&buf[3999..4001], &[1, 2]);
         assert_eq!(buf.len(), PAGE_SIZE);
+    }
+
+    /// compio-buf 0.8's slices of a view of nothing (null pointer, `cap == 0`) are sound.
+    #[test]
+    fn a_null_view_of_nothing_is_empty() {
+        // SAFETY: an empty view of nothing, as `RawIoBuf::new` allows.
+        let mut view = unsafe { RawIoBuf::new(std::ptr::null_mut(), 0) };
+        assert!(view.as_init().is_empty());
+        assert!(view.as_uninit().is_empty());
     }
 
     #[test]

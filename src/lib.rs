@@ -86,23 +86,47 @@
 //!
 //! # Length after a read
 //!
-//! compio reads into `[0, cap)` of a buffer and then calls `set_buf_init(n)` with the number of
-//! bytes read. All three buffer types set their length to exactly `n` (not `max(len, n)`), so
-//! after a read `len()` is the number of bytes read, including a short read at end of file.
+//! compio reads into `[0, cap)` of a buffer, from its first byte whatever its length, and then
+//! reports the bytes read through `SetBufInit::set_buf_init(n)` (compio-buf 0.7) or
+//! `SetLen::advance_to(n)` (0.8). As compio documents for those methods, all three buffer types
+//! raise their length to `n` and never lower it: after a read the length is `max(len, n)`, and
+//! `n`, the number of bytes read, is in the `BufResult`. That is what keeps a read into a
+//! sub-slice (compio's `Slice`, which passes on `begin + n`) from shortening the buffer it is a
+//! slice of. For `len() == n`, read into a fresh or [`clear`](AlignedBuf::clear)ed buffer:
+//!
+//! ```
+//! # #[cfg(feature = "compio-buf-07")] {
+//! use compio_buf_07::SetBufInit;
+//! use jdb_alloc::{AlignedBuf, PAGE_SIZE};
+//!
+//! let mut buf = AlignedBuf::zeroed(3 * PAGE_SIZE).unwrap();
+//! // What compio does after reading one page into the start of `buf`:
+//! // SAFETY: (compio's duty) bytes [0, PAGE_SIZE) are initialised: here, zeroed.
+//! unsafe { buf.set_buf_init(PAGE_SIZE) };
+//! assert_eq!(buf.len(), 3 * PAGE_SIZE); // the other two pages are still data
+//!
+//! buf.clear(); // a buffer that is about to be read into: its length becomes the bytes read
+//! // SAFETY: as above.
+//! unsafe { buf.set_buf_init(PAGE_SIZE) };
+//! assert_eq!(buf.len(), PAGE_SIZE);
+//! # }
+//! ```
+//!
+//! `SetLen::set_len` and the inherent `unsafe fn set_len` are exact.
 //!
 //! # Features
 //!
 //! - `compio-buf-07` (default): compio-buf 0.7 traits `IoBuf`, `IoBufMut`, `SetBufInit`, as used
 //!   by compio 0.16 and 0.17.
 //! - `compio-buf-08`: compio-buf 0.8 traits `IoBuf`, `IoBufMut`, `SetLen`, as used by compio 0.18
-//!   and 0.19; works alone (`default-features = false`) or together with `compio-buf-07`. The
-//!   length after a read is exact there too (`SetLen::advance_to` sets it, see the impl docs).
+//!   and 0.19; works alone (`default-features = false`) or together with `compio-buf-07`.
 //!
 //! [compio]: https://docs.rs/compio
 
 mod align;
 #[cfg(feature = "compio-buf-08")]
 mod compio_buf_08;
+mod const_panic;
 mod dio_align;
 mod error;
 mod frame;
@@ -284,7 +308,7 @@ impl AlignedBuf {
     ///
     /// # Panics
     /// If `chunk` is zero or not a multiple of [`ALIGNMENT`] (frames must stay aligned for
-    /// `O_DIRECT`); the message names the chunk.
+    /// `O_DIRECT`); the message names the chunk and points at the caller.
     ///
     /// # Safety
     /// The frames are views of this buffer's memory. The caller must
@@ -297,9 +321,13 @@ impl AlignedBuf {
     /// Frames start with `len == 0`, so they never claim unwritten bytes. They take on the
     /// [`RawIoBuf` contract](RawIoBuf#the-contract): on a [`with_cap`](Self::with_cap) arena,
     /// do not raise a frame's length over bytes nobody wrote.
+    #[track_caller]
     pub unsafe fn slice_into_raws(&self, chunk: usize) -> impl Iterator<Item = RawIoBuf> + '_ {
-        let count =
-            frame::frame_count(self.cap, chunk).unwrap_or_else(|e| panic!("slice_into_raws: {e}"));
+        // A `match`, not a closure: `#[track_caller]` does not reach into closures.
+        let count = match frame::frame_count(self.cap, chunk) {
+            Ok(count) => count,
+            Err(e) => panic!("slice_into_raws: {e} (buffer cap {})", self.cap),
+        };
         let base = self.ptr.as_ptr();
         (0..count).map(move |i| {
             // SAFETY: `i * chunk + chunk <= cap`, so the frame lies inside this live block; its start
@@ -353,7 +381,9 @@ impl AlignedBuf {
     ///
     /// # Safety
     /// `ptr` and `cap` must be exactly as returned by one call to `into_raw_parts` of this crate,
-    /// and that block must not have been rebuilt before (it would be freed twice). `len` must be
+    /// in this same version (another version may back blocks differently: 0.1.4's buffers of
+    /// [`MAP_THRESHOLD`] and more came from the global allocator, which this version would
+    /// unmap), and that block must not have been rebuilt before (it would be freed twice). `len` must be
     /// at most `cap`, with bytes `[0, len)` initialised (the returned `len` always qualifies).
     #[inline]
     pub unsafe fn from_raw_parts(ptr: NonNull<u8>, len: usize, cap: usize) -> Self {
@@ -577,22 +607,25 @@ impl fmt::Debug for AlignedBuf {
 ///
 /// # The contract
 ///
-/// A `RawIoBuf` can only be made through `unsafe` constructors. Whoever makes one promises
+/// A `RawIoBuf` can only be made through `unsafe` constructors, and every way to raise its
+/// length is `unsafe` too. Whoever makes one (or copies one, or raises its length) promises
 /// that, for as long as it or any copy is used:
-/// - `ptr` is valid for reads and writes of `cap` bytes (the memory outlives every copy);
-/// - `len <= cap` and bytes `[0, len)` are initialised, now and after every length change:
-///   the view (or a copy) is never given a length, through [`with_len`](Self::with_len) or
-///   otherwise, that covers bytes nobody has written (a compio read writes the bytes before it
-///   sets the length, so I/O always keeps this);
-/// - no two copies are used to access the same bytes at the same time unless all accesses are
+/// - `ptr` is non-null and valid for reads and writes of `cap` bytes: the memory outlives every
+///   copy. ([`new`](Self::new) also takes a null pointer with `cap == 0`, as an empty view.)
+/// - `len <= cap` and bytes `[0, len)` are initialised. [`with_len`](Self::with_len) and
+///   [`set_len`](Self::set_len) take that duty on their caller; a compio read sets the length
+///   only over bytes the kernel wrote.
+/// - No two copies are used to access the same bytes at the same time unless all accesses are
 ///   reads, and the memory is not accessed through other paths meanwhile.
+/// - The memory stays valid while the kernel may still use it. A compio operation whose future
+///   is dropped (a timeout, a `select!` that took another branch) is not over: the runtime keeps
+///   the view until the kernel completes it, and the kernel may read or write the bytes until
+///   then. So the arena must outlive every operation started on a view of it, cancelled ones
+///   included, and must not be reused for anything else meanwhile. A view cannot ensure this
+///   itself; a [`Frame`] can, as it owns a share of its arena.
 ///
 /// The safe methods ([`as_slice`](Self::as_slice), [`as_mut_slice`](Self::as_mut_slice), the
-/// compio traits) rely on that promise. Like the promise made to `String::as_mut_vec`, it also
-/// binds what the creator later does with safe methods: [`with_len`](Self::with_len) is safe
-/// and checks `len <= cap` itself, but trusts the creator that the bytes it claims are written.
-/// Memory from [`AlignedBuf::zeroed`] is written (with zeroes) from the start, so any length up
-/// to `cap` is fine there; memory from [`AlignedBuf::with_cap`] is not.
+/// compio traits) rely on that promise.
 ///
 /// # Thread safety
 ///
@@ -617,26 +650,64 @@ unsafe impl Sync for RawIoBuf {}
 impl RawIoBuf {
     /// An empty view (`len == 0`) of `cap` bytes at `ptr`.
     ///
+    /// A null `ptr` with `cap == 0` is an empty view of nothing: it then holds a dangling,
+    /// [`ALIGNMENT`]-aligned pointer instead, as an empty `Vec` does, so every method stays sound.
+    ///
     /// # Safety
-    /// The caller accepts the [contract](Self#the-contract): `ptr` valid for reads and writes of
-    /// `cap` bytes for as long as the view or a copy is used, and no conflicting access.
-    /// For `O_DIRECT`, `ptr` should also be [`ALIGNMENT`]-aligned (the kernel checks it).
+    /// The caller accepts the [contract](Self#the-contract): `ptr` non-null (unless `cap == 0`)
+    /// and valid for reads and writes of `cap` bytes for as long as the view or a copy is used,
+    /// and no conflicting access. For `O_DIRECT`, `ptr` should also be [`ALIGNMENT`]-aligned
+    /// (the kernel checks it).
+    ///
+    /// ```
+    /// use jdb_alloc::{AlignedBuf, RawIoBuf};
+    ///
+    /// let mut arena = AlignedBuf::zeroed(8192).unwrap();
+    /// // SAFETY: the view is used only while `arena` lives, and `arena` is not used meanwhile.
+    /// let view = unsafe { RawIoBuf::new(arena.as_mut_ptr(), arena.cap()) };
+    /// assert_eq!((view.len(), view.cap()), (0, 8192));
+    ///
+    /// // SAFETY: an empty view of nothing.
+    /// let empty = unsafe { RawIoBuf::new(std::ptr::null_mut(), 0) };
+    /// assert!(empty.as_slice().is_empty() && !empty.as_ptr().is_null());
+    /// ```
     #[inline]
     pub const unsafe fn new(ptr: *mut u8, cap: usize) -> Self {
+        let ptr = if ptr.is_null() && cap == 0 {
+            ptr::without_provenance_mut(ALIGNMENT)
+        } else {
+            ptr
+        };
         Self { ptr, len: 0, cap }
     }
 
-    /// The same view with length `len` (chainable).
+    /// The same view with length `len` (chainable: `unsafe { RawIoBuf::new(p, cap).with_len(n) }`).
     ///
     /// # Panics
-    /// If `len > self.cap()`: a view may never claim bytes beyond its memory.
+    /// If `len > self.cap()`, in release builds too: a view may never claim bytes beyond its
+    /// memory. The message names both numbers and points at the caller.
     ///
-    /// Bytes `[0, len)` must have been written: that is part of the
-    /// [contract](Self#the-contract) the view's creator accepted. Memory from
-    /// [`AlignedBuf::zeroed`] always is.
+    /// # Safety
+    /// Bytes `[0, len)` of the view must be initialised (the [contract](Self#the-contract)):
+    /// written by someone, or from [`AlignedBuf::zeroed`]. `unsafe` since 0.2: in 0.1.4 this was
+    /// safe, and let safe code read memory nobody wrote.
+    ///
+    /// ```
+    /// use jdb_alloc::{AlignedBuf, RawIoBuf};
+    ///
+    /// let arena = AlignedBuf::zeroed(4096).unwrap();
+    /// // SAFETY: the view is used only while `arena` lives, and only to read.
+    /// let view = unsafe { arena.as_raw_view() };
+    /// // SAFETY: the zeroed arena is initialised throughout.
+    /// let header = unsafe { view.with_len(64) };
+    /// assert_eq!(header.as_slice(), &[0; 64]);
+    /// ```
     #[inline]
-    pub const fn with_len(mut self, len: usize) -> Self {
-        assert!(len <= self.cap, "RawIoBuf::with_len: len exceeds cap");
+    #[track_caller]
+    pub const unsafe fn with_len(mut self, len: usize) -> Self {
+        if len > self.cap {
+            const_panic::len_exceeds_cap("RawIoBuf::with_len", len, self.cap);
+        }
         self.len = len;
         self
     }
@@ -827,6 +898,10 @@ impl fmt::Debug for RawIoBuf {
 //    pointer), and stays valid until `b` is dropped;
 // 5. `b.set_len(n)` sets `len` to exactly `n`, requiring `n <= cap` with `[0, n)` initialised.
 //
+// Both generations' "bytes were read" method (`set_buf_init`, `advance_to`) raise the length
+// to `n` and never lower it, as compio documents them: compio's `Slice` reports a read into
+// `[begin, end)` as `begin + n`, which must not cut off the parent's bytes past that point.
+//
 // Contract: `AlignedBuf` keeps 1, 2 and 5 as its invariants 1 and 3; 3 because writes need
 // `&mut self` (or an `unsafe` view whose caller took on the duty); 4 because its block is an
 // allocation it owns and frees only on drop.
@@ -874,15 +949,19 @@ mod compio_buf_07_impls {
                 }
             }
 
-            /// Sets the length to exactly `len`, so after a read `len()` is the number of bytes
-            /// read (a short read at end of file included), not `max(len(), bytes read)`.
+            /// Raises the length to `len`, never lowers it (as the trait documents), so after
+            /// a read `len()` is `max(len(), bytes read)` and a read into a sub-slice keeps the
+            /// parent's length.
             impl SetBufInit for $ty {
                 #[inline]
                 unsafe fn set_buf_init(&mut self, len: usize) {
-                    // SAFETY: the trait's caller guarantees `len <= buf_capacity() == cap` and
-                    // `[buf_len(), len)` initialised; `[0, buf_len())` already is (contract 2),
-                    // so `[0, len)` is, which is all the inherent `set_len` (contract 5) asks.
-                    unsafe { self.set_len(len) }
+                    if len > self.len() {
+                        // SAFETY: the trait's caller guarantees `len <= buf_capacity() == cap`
+                        // and `[buf_len(), len)` initialised; `[0, buf_len())` already is
+                        // (contract 2), so `[0, len)` is, which is all the inherent `set_len`
+                        // (contract 5) asks.
+                        unsafe { self.set_len(len) }
+                    }
                 }
             }
         )+};

@@ -317,7 +317,8 @@ fn frames_are_disjoint_views_of_the_arena() {
         // owner at a time, and all are dropped before `arena` is touched again.
         let frames = unsafe { arena.slice_into_raws(PAGE_SIZE) };
         for (i, frame) in frames.enumerate() {
-            let mut frame = frame.with_len(PAGE_SIZE);
+            // SAFETY: the arena is zeroed, so the whole frame is initialised.
+            let mut frame = unsafe { frame.with_len(PAGE_SIZE) };
             assert!(frame.as_slice().iter().all(|&b| b == 0));
             frame.as_mut_slice().fill(i as u8 + 1);
         }

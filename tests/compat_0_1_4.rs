@@ -89,7 +89,10 @@ macro_rules! user_code {
                 let offset = frame.as_ptr() as usize - base;
                 trace.push(("frame", vec![i, offset, frame.len(), frame.cap()]));
             }
-            let mut second = frames[1].with_len(8);
+            // SAFETY: `zeroed` initialised the whole arena. (`with_len` is safe in 0.1.4 and
+            // `unsafe` since 0.2: the same source compiles against both.)
+            #[allow(unused_unsafe)]
+            let mut second = unsafe { frames[1].with_len(8) };
             second.as_mut_slice().copy_from_slice(b"frame #1");
             trace.push(("frame data", bytes(second.as_slice())));
             // SAFETY: the frame's first 8 bytes were just written.

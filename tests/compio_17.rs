@@ -6,6 +6,7 @@
 mod direct_17;
 
 use compio_17::{
+    buf::{IntoInner, IoBuf},
     fs::File,
     io::{AsyncReadAt, AsyncReadAtExt, AsyncWriteAt, AsyncWriteAtExt},
 };
@@ -117,7 +118,7 @@ fn the_whole_file_reads_into_a_buffer_of_its_size() {
 }
 
 #[test]
-fn a_short_read_at_end_of_file_sets_the_length_to_the_bytes_read() {
+fn a_short_read_at_end_of_file_into_a_fresh_buffer_sets_the_length_to_the_bytes_read() {
     run(async {
         let (_scratch, file, bytes) = file_with_pattern("short_read", 3).await;
 
@@ -126,28 +127,66 @@ fn a_short_read_at_end_of_file_sets_the_length_to_the_bytes_read() {
         assert_eq!((read, buf.len()), (PAGE_SIZE, PAGE_SIZE));
         assert!(buf[..] == bytes[2 * PAGE_SIZE..]);
 
-        // A buffer that was longer before the read ends up exactly as long as the read.
+        // A buffer that was longer keeps its length, as a `Vec` does: `read` is what came in.
         let full = AlignedBuf::zeroed(4 * PAGE_SIZE).unwrap();
-        let (read, buf) = file.read_at(full, PAGE_SIZE as u64).await.unwrap();
-        assert_eq!((read, buf.len()), (2 * PAGE_SIZE, 2 * PAGE_SIZE));
-        assert!(buf[..] == bytes[PAGE_SIZE..]);
+        let (read, mut buf) = file.read_at(full, PAGE_SIZE as u64).await.unwrap();
+        assert_eq!((read, buf.len()), (2 * PAGE_SIZE, 4 * PAGE_SIZE));
+        assert!(buf[..read] == bytes[PAGE_SIZE..]);
+        assert!(buf[read..].iter().all(|&b| b == 0));
 
+        // Cleared first, its length is the bytes read again: none, past the end.
+        buf.clear();
         let (read, buf) = file.read_at(buf, 3 * PAGE_SIZE as u64).await.unwrap();
         assert_eq!((read, buf.len()), (0, 0));
     })
 }
 
 #[test]
-fn a_short_read_gives_the_same_length_as_jdb_alloc_0_1_4() {
+fn a_fresh_buffer_reads_to_the_same_length_as_jdb_alloc_0_1_4() {
     run(async {
         let (_scratch, file, _) = file_with_pattern("short_read_0_1_4", 3).await;
 
-        let ours = AlignedBuf::zeroed(4 * PAGE_SIZE).unwrap();
-        let theirs = upstream::AlignedBuf::zeroed(4 * PAGE_SIZE).unwrap();
+        let ours = AlignedBuf::with_cap(4 * PAGE_SIZE).unwrap();
+        let theirs = upstream::AlignedBuf::with_cap(4 * PAGE_SIZE).unwrap();
         let (_, ours) = file.read_at(ours, PAGE_SIZE as u64).await.unwrap();
         let (_, theirs) = file.read_at(theirs, PAGE_SIZE as u64).await.unwrap();
+        assert_eq!(ours.len(), 2 * PAGE_SIZE);
         assert_eq!(ours.len(), theirs.len());
         assert!(ours[..] == theirs[..]);
+    })
+}
+
+/// A read into one page (head, middle or tail) of a three-page buffer, through compio's
+/// `Slice`, fills that page and keeps the buffer's length and its other pages, so writing the
+/// whole buffer afterwards still writes all three pages. (Until 0.2 the length was cut to the
+/// end of the slice, and the write then silently lost the pages after it.)
+#[test]
+fn a_read_into_a_sub_slice_keeps_the_parents_length_and_other_pages() {
+    run(async {
+        let (_scratch, file, bytes) = file_with_pattern("sub_slice", 3).await;
+        for page in 0..3 {
+            let mut buf = AlignedBuf::with_cap(3 * PAGE_SIZE).unwrap();
+            buf.extend(&[0xEE; 3 * PAGE_SIZE]).unwrap();
+            let range = page * PAGE_SIZE..(page + 1) * PAGE_SIZE;
+            let (read, slice) = file
+                .read_at(buf.slice(range.clone()), range.start as u64)
+                .await
+                .unwrap();
+            assert_eq!(read, PAGE_SIZE);
+            let buf = slice.into_inner();
+            assert_eq!(buf.len(), 3 * PAGE_SIZE, "page {page}");
+            for (i, chunk) in buf.chunks(PAGE_SIZE).enumerate() {
+                if i == page {
+                    assert!(chunk == &bytes[range.clone()], "page {page}");
+                } else {
+                    assert!(chunk.iter().all(|&b| b == 0xEE), "page {page}: page {i}");
+                }
+            }
+            let mut writer = &file;
+            let pos = ((3 + 3 * page) * PAGE_SIZE) as u64;
+            let (written, _) = writer.write_at(buf, pos).await.unwrap();
+            assert_eq!(written, 3 * PAGE_SIZE, "page {page}");
+        }
     })
 }
 

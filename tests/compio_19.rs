@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use compio_19::{
     BufResult,
+    buf::{IntoInner, IoBuf},
     fs::{File, OpenOptions},
     io::{AsyncReadAt, AsyncWriteAt},
     runtime::{Runtime, spawn},
@@ -113,9 +114,9 @@ fn whole_file_read_into_with_cap() {
     });
 }
 
-/// The last page of a file whose length is not a whole page: the read is short and the
-/// length says so, also for a buffer that was full before (compio 0.19 calls `advance_to`,
-/// which this crate makes exact).
+/// The last page of a file whose length is not a whole page: the read is short, and a fresh
+/// buffer's length says so; a buffer that was full before keeps its length (compio 0.19 calls
+/// `advance_to`, which only raises it), and `n` says how much was read.
 #[test]
 fn short_read_at_end_of_file() {
     let tmp = TempFile::new("short");
@@ -139,14 +140,49 @@ fn short_read_at_end_of_file() {
         assert_eq!(&buf[..], &data[2 * PAGE_SIZE..]);
 
         let full = AlignedBuf::zeroed(PAGE_SIZE).unwrap();
-        let BufResult(n, buf) = file.read_at(full, tail).await;
+        let BufResult(n, mut buf) = file.read_at(full, tail).await;
         assert_eq!(n.unwrap(), 100);
-        assert_eq!(buf.len(), 100, "stale bytes after the read must not count");
-        assert_eq!(&buf[..], &data[2 * PAGE_SIZE..]);
+        assert_eq!(buf.len(), PAGE_SIZE);
+        assert_eq!(&buf[..100], &data[2 * PAGE_SIZE..]);
+        assert!(buf[100..].iter().all(|&b| b == 0));
 
+        buf.clear();
         let BufResult(n, buf) = file.read_at(buf, tail + PAGE_SIZE as u64).await;
         assert_eq!(n.unwrap(), 0, "past the end");
         assert!(buf.is_empty());
+    });
+}
+
+/// A read into one page (head, middle or tail) of a three-page buffer through compio's `Slice`
+/// keeps the buffer's length and other pages: a write of the whole buffer then sends all of it.
+#[test]
+fn a_read_into_a_sub_slice_keeps_the_parents_length_and_other_pages() {
+    let tmp = TempFile::new("sub_slice");
+    let data = pattern(3 * PAGE_SIZE, 0x5a);
+    run(async {
+        let mut file = tmp.open_direct().await;
+        let mut source = AlignedBuf::with_cap(data.len()).unwrap();
+        source.extend(&data).unwrap();
+        write_all_at(&mut file, source, 0).await;
+        for page in 0..3 {
+            let mut buf = AlignedBuf::with_cap(3 * PAGE_SIZE).unwrap();
+            buf.extend(&[0xEE; 3 * PAGE_SIZE]).unwrap();
+            let range = page * PAGE_SIZE..(page + 1) * PAGE_SIZE;
+            let BufResult(n, slice) = file
+                .read_at(buf.slice(range.clone()), range.start as u64)
+                .await;
+            assert_eq!(n.unwrap(), PAGE_SIZE);
+            let buf = slice.into_inner();
+            assert_eq!(buf.len(), 3 * PAGE_SIZE, "page {page}");
+            for (i, chunk) in buf.chunks(PAGE_SIZE).enumerate() {
+                if i == page {
+                    assert!(chunk == &data[range.clone()], "page {page}");
+                } else {
+                    assert!(chunk.iter().all(|&b| b == 0xEE), "page {page}: page {i}");
+                }
+            }
+            write_all_at(&mut file, buf, ((3 + 3 * page) * PAGE_SIZE) as u64).await;
+        }
     });
 }
 
@@ -233,8 +269,10 @@ fn frames_by_value_round_trip() {
         assert_eq!(n.unwrap(), TAIL);
         assert_eq!((short.len(), &short[..]), (TAIL, &tail[..]));
 
-        // A frame that was full reads the short tail: its length drops to the bytes read.
-        let BufResult(n, reused) = file.read_at(full.pop().unwrap(), last).await;
+        // A full frame reused for the short tail: cleared first, its length is the bytes read.
+        let mut reused = full.pop().unwrap();
+        reused.clear();
+        let BufResult(n, reused) = file.read_at(reused, last).await;
         assert_eq!(n.unwrap(), TAIL);
         assert_eq!((reused.len(), &reused[..]), (TAIL, &tail[..]));
 

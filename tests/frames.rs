@@ -327,10 +327,10 @@ mod direct_io {
         });
     }
 
-    /// A frame that read fewer bytes than its capacity has exactly the bytes read as its length,
-    /// even when it held more before.
+    /// A short read into an empty frame gives it exactly the bytes read as its length; a frame
+    /// that held more keeps its length, and the result says how much was read.
     #[test]
-    fn a_short_read_sets_the_exact_length() {
+    fn a_short_read_sets_the_length_of_an_empty_frame() {
         let scratch = Scratch::new("frames_short_read");
         run(async {
             let mut file = open_direct(&scratch.0).await.unwrap();
@@ -342,6 +342,13 @@ mod direct_io {
             let big =
                 frames_of(AlignedBuf::zeroed(4 * PAGE_SIZE).unwrap(), 4 * PAGE_SIZE).remove(0);
             assert_eq!(big.len(), 4 * PAGE_SIZE);
+            let BufResult(n, mut big) = file.read_at(big, 0).await;
+            assert_eq!(n.unwrap(), PAGE_SIZE);
+            assert_eq!(big.len(), 4 * PAGE_SIZE);
+            assert_eq!(&big[..PAGE_SIZE], &pattern(3, PAGE_SIZE)[..]);
+            assert!(big[PAGE_SIZE..].iter().all(|&b| b == 0));
+
+            big.clear();
             let BufResult(n, big) = file.read_at(big, 0).await;
             assert_eq!(n.unwrap(), PAGE_SIZE);
             assert_eq!(&big[..], &pattern(3, PAGE_SIZE)[..]);

@@ -1,7 +1,13 @@
 //! `RawIoBuf`: every public method, the checked sub-views that refuse out-of-bounds, overflowing
 //! and misaligned ranges (in release builds too), and views shared between copies and threads.
 
-use std::{ptr::NonNull, thread};
+use std::{
+    cell::RefCell,
+    panic::{self, UnwindSafe},
+    ptr::NonNull,
+    sync::Once,
+    thread,
+};
 
 use jdb_alloc::{ALIGNMENT, AlignedBuf, PAGE_SIZE, RawIoBuf};
 
@@ -30,21 +36,37 @@ fn new_is_an_empty_view() {
     assert_eq!(view.as_mut_ptr().cast_const(), view.as_ptr());
 }
 
+/// `slice::from_raw_parts` requires a non-null pointer even for length 0 (a debug build aborts
+/// with "unsafe precondition(s) violated"), so a view made from null must not hand it one.
+#[test]
+fn a_null_pointer_with_cap_zero_is_an_empty_view() {
+    // SAFETY: an empty view of nothing, as `new` allows.
+    let mut view = unsafe { RawIoBuf::new(std::ptr::null_mut(), 0) };
+    assert_eq!((view.len(), view.cap()), (0, 0));
+    assert!(view.as_slice().is_empty());
+    assert!(view.as_mut_slice().is_empty());
+    assert!(!view.as_ptr().is_null());
+    assert_eq!(view.as_ptr() as usize % ALIGNMENT, 0);
+}
+
 #[test]
 fn with_len_sets_any_length_up_to_cap() {
     let (_arena, view) = arena(2);
-    let empty = view.with_len(0);
+    // SAFETY: the arena is zeroed, so every length up to `cap` covers initialised bytes.
+    let empty = unsafe { view.with_len(0) };
     assert!(empty.is_empty());
-    let full = empty.with_len(2 * PAGE_SIZE);
+    // SAFETY: as above.
+    let full = unsafe { empty.with_len(2 * PAGE_SIZE) };
     assert_eq!((full.len(), full.cap()), (2 * PAGE_SIZE, 2 * PAGE_SIZE));
     assert!(full.as_slice().iter().all(|&b| b == 0));
 }
 
 #[test]
-#[should_panic(expected = "RawIoBuf::with_len: len exceeds cap")]
+#[should_panic(expected = "RawIoBuf::with_len: len 4097 exceeds cap 4096")]
 fn with_len_refuses_a_length_past_cap() {
     let (_arena, view) = arena(1);
-    let _ = view.with_len(PAGE_SIZE + 1);
+    // SAFETY: never reached with a length past `cap`: it panics first.
+    let _ = unsafe { view.with_len(PAGE_SIZE + 1) };
 }
 
 #[test]
@@ -199,7 +221,8 @@ fn copies_share_their_memory() {
 #[test]
 fn set_len_grows_and_shrinks_over_initialised_bytes() {
     let (_arena, view) = arena(1);
-    let mut frame = view.with_len(0);
+    // SAFETY: an empty length claims nothing.
+    let mut frame = unsafe { view.with_len(0) };
     // SAFETY: the arena is zeroed, so every byte up to `cap` is initialised.
     unsafe { frame.set_len(100) };
     assert_eq!(frame.as_slice(), &[0; 100]);
@@ -211,7 +234,8 @@ fn set_len_grows_and_shrinks_over_initialised_bytes() {
 #[test]
 fn debug_names_pointer_length_and_capacity() {
     let (_arena, view) = arena(1);
-    let text = format!("{:?}", view.with_len(3));
+    // SAFETY: the arena is zeroed, so the first 3 bytes are initialised.
+    let text = format!("{:?}", unsafe { view.with_len(3) });
     assert!(text.starts_with("RawIoBuf {"), "{text}");
     assert!(
         text.contains(&format!("ptr: {:?}", view.as_ptr())),
@@ -231,10 +255,74 @@ fn frames_can_be_filled_on_other_threads() {
     let frames: Vec<RawIoBuf> = unsafe { arena.slice_into_raws(PAGE_SIZE) }.collect();
     thread::scope(|s| {
         for (i, frame) in frames.into_iter().enumerate() {
-            s.spawn(move || frame.with_len(PAGE_SIZE).as_mut_slice().fill(i as u8 + 10));
+            s.spawn(move || {
+                // SAFETY: the arena is zeroed, so the whole frame is initialised.
+                unsafe { frame.with_len(PAGE_SIZE) }
+                    .as_mut_slice()
+                    .fill(i as u8 + 10)
+            });
         }
     });
     for (i, page) in arena.chunks(PAGE_SIZE).enumerate() {
         assert!(page.iter().all(|&b| b == i as u8 + 10), "page {i}");
     }
+}
+
+/// The file a panic in `f` is reported at, and its message.
+///
+/// A process-wide hook records the location for the panicking thread (tests run in parallel,
+/// each on its own thread), and then prints as the default hook does.
+fn panic_site(f: impl FnOnce() + UnwindSafe) -> (String, String) {
+    thread_local!(static SITE: RefCell<String> = const { RefCell::new(String::new()) });
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let default = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            let file = info
+                .location()
+                .map(|l| l.file().to_owned())
+                .unwrap_or_default();
+            SITE.with(|site| *site.borrow_mut() = file);
+            default(info);
+        }));
+    });
+    let payload = panic::catch_unwind(f).expect_err("no panic");
+    let message = payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_default();
+    (SITE.with(|site| site.borrow().clone()), message)
+}
+
+/// Panics on bad arguments name the values and point at the caller (this file), not at a line
+/// inside jdb_alloc.
+#[test]
+fn panics_point_at_the_caller_and_name_the_values() {
+    let (_arena, view) = arena(1);
+    let (file, message) = panic_site(|| {
+        // SAFETY: never gets past the length check.
+        let _ = unsafe { view.with_len(PAGE_SIZE + 1) };
+    });
+    assert_eq!(file, file!(), "{message}");
+    assert_eq!(message, "RawIoBuf::with_len: len 4097 exceeds cap 4096");
+
+    let arena = AlignedBuf::with_cap(2 * PAGE_SIZE).unwrap();
+    // SAFETY: never gets past the chunk check.
+    let (file, message) = panic_site(|| drop(unsafe { arena.slice_into_raws(100) }));
+    assert_eq!(file, file!(), "{message}");
+    assert!(
+        message.contains("chunk 100") && message.contains("cap 8192"),
+        "{message}"
+    );
+
+    let (file, message) = panic_site(|| {
+        // SAFETY: never gets past the range check.
+        let _ = unsafe { view.slice(PAGE_SIZE, 1) };
+    });
+    assert_eq!(file, file!(), "{message}");
+    assert!(
+        message.contains("offset 4096 + len 1 exceeds cap 4096"),
+        "{message}"
+    );
 }
