@@ -199,7 +199,8 @@ impl fmt::Debug for Frames {
 /// last of them drops. Four words: an owner handle plus `ptr`, `len`, `cap`.
 ///
 /// compio takes it by value (`file.read_at(frame, pos)`) and gives it back with the result.
-/// A read sets the length to exactly the number of bytes read.
+/// A read raises the length to the bytes read and never lowers it: an empty frame ends with
+/// `len() == n` (see the crate docs, "Length after a read").
 ///
 /// # Thread safety
 ///
