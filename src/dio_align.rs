@@ -3,8 +3,8 @@
 //!
 //! On Linux the filesystem's own answer comes from `statx(2)` with `STATX_DIOALIGN` (Linux
 //! 6.1+, for the filesystems that implement it, such as ext4, xfs and f2fs, and for regular
-//! files), and, for reads, `STATX_DIO_READ_ALIGN` (Linux 6.16+, where a filesystem allows reads
-//! at a finer offset alignment than writes). Where it is not reported (older kernels, other filesystems, directories), the
+//! files), and, for reads, `STATX_DIO_READ_ALIGN` (Linux 6.14+, where a filesystem allows reads at
+//! a finer offset alignment than writes). Where it is not reported (older kernels, other filesystems, directories), the
 //! fallback is the classic rule: buffer address, file offset and length aligned to the logical
 //! block size of the block device that holds the file, read from sysfs. [`DioAlign::source`]
 //! says which of the two answered.
@@ -27,8 +27,8 @@ pub enum DioSource {
     /// this particular file.
     BlockDevice,
     /// Neither answered: no `STATX_DIOALIGN`, and no block device behind the file (tmpfs,
-    /// overlay, network and FUSE filesystems, btrfs on kernels that do not report). `mem` and
-    /// `offset` are 0: unknown, to be treated as unsupported. (tmpfs on Linux 6.6+ does accept
+    /// overlay, network and FUSE filesystems, btrfs on kernels that do not report). `mem`,
+    /// `offset` and `read_offset` are 0: unknown, to be treated as unsupported. (tmpfs on Linux 6.6+ does accept
     /// `O_DIRECT` opens, with no alignment rule, but does not report it.)
     Unknown,
 }
@@ -53,7 +53,8 @@ pub struct DioAlign {
     pub offset: usize,
     /// Required alignment of the file offset and of the transfer length for reads, in bytes (a
     /// power of two), or 0. The kernel's `stx_dio_read_offset_align` where it reports one
-    /// (Linux 6.16+, `STATX_DIO_READ_ALIGN`), else equal to [`offset`](Self::offset).
+    /// (Linux 6.14+, `STATX_DIO_READ_ALIGN`; never more than `offset`), else equal to
+    /// [`offset`](Self::offset).
     pub read_offset: usize,
     /// Who answered; see [`DioSource`].
     pub source: DioSource,
@@ -77,9 +78,9 @@ impl DioAlign {
     /// let disk = DioAlign { mem: 4096, offset: 4096, read_offset: 4096, source: DioSource::BlockDevice };
     /// assert!(disk.is_satisfied_by(8192));
     /// assert!(!disk.is_satisfied_by(512));
-    /// // Reads stricter than writes (as a kernel may report): the stricter one decides.
-    /// let odd = DioAlign { mem: 512, offset: 512, read_offset: 8192, source: DioSource::Statx };
-    /// assert!(!odd.is_satisfied_by(4096));
+    /// // Reads may be looser than writes; an alignment must meet both.
+    /// let xfs = DioAlign { mem: 4, offset: 4096, read_offset: 512, source: DioSource::Statx };
+    /// assert!(xfs.is_satisfied_by(4096) && !xfs.is_satisfied_by(512));
     /// ```
     #[inline]
     #[must_use]
@@ -148,7 +149,7 @@ mod imp {
 
     const SYS_DEV_BLOCK: &str = "/sys/dev/block";
 
-    /// `STATX_DIO_READ_ALIGN` (Linux 6.16): rustix has the field it fills,
+    /// `STATX_DIO_READ_ALIGN` (Linux 6.14): rustix has the field it fills,
     /// `stx_dio_read_offset_align`, but no named flag for it yet.
     const DIO_READ_ALIGN: StatxFlags = StatxFlags::from_bits_retain(0x0002_0000);
 

@@ -123,15 +123,19 @@ unsafe impl Send for Frames {}
 unsafe impl Sync for Frames {}
 
 impl Frames {
-    /// Frame `i`, which must be in `front..back` and never be made again.
+    /// Frame `i`.
+    ///
+    /// # Safety
+    /// `i < cap / chunk` (in `front..back`), and frame `i` is never made again: two frames of
+    /// one range would both reach its bytes.
     #[inline]
-    fn make(&self, i: usize) -> Frame {
+    unsafe fn make(&self, i: usize) -> Frame {
         let offset = i * self.chunk;
         let len = self.init.saturating_sub(offset).min(self.chunk);
-        // SAFETY: `i < cap / chunk`, so `offset + chunk <= cap`: the range lies inside the block
-        // the arena owns, which the `Arc` cloned into the frame keeps alive. Its start is the
-        // aligned base plus a multiple of `chunk`, itself a multiple of ALIGNMENT. The caller
-        // makes each index once, so no other frame views these bytes, and the emptied arena
+        // SAFETY: `i < cap / chunk` (the caller's duty), so `offset + chunk <= cap`: the range
+        // lies inside the block the arena owns, which the `Arc` cloned into the frame keeps
+        // alive. Its start is the aligned base plus a multiple of `chunk`, itself a multiple of
+        // ALIGNMENT. The caller makes each index once, so no other frame views these bytes, and the emptied arena
         // never accesses them (invariants 1 and 2). `len <= chunk`, and `[offset, offset + len)`
         // lies in the arena's initialised `[0, init)` (invariant 3).
         let raw = unsafe { RawIoBuf::from_raw_parts(self.base.add(offset), len, self.chunk) };
@@ -150,7 +154,9 @@ impl Iterator for Frames {
         if self.front == self.back {
             return None;
         }
-        let frame = self.make(self.front);
+        // SAFETY: `front < back <= cap / chunk`, and `front` moves past it at once, so no index
+        // is made twice (`next_back` takes indices from the other end, below `back`).
+        let frame = unsafe { self.make(self.front) };
         self.front += 1;
         Some(frame)
     }
@@ -169,7 +175,9 @@ impl DoubleEndedIterator for Frames {
             return None;
         }
         self.back -= 1;
-        Some(self.make(self.back))
+        // SAFETY: `front <= back < cap / chunk` after the decrement, and `back` never comes back
+        // up, so no index is made twice (`next` takes indices from below `front`).
+        Some(unsafe { self.make(self.back) })
     }
 }
 

@@ -63,9 +63,10 @@
 //! its capacity (see [`AlignedBuf::into_raw_parts`]).
 //!
 //! A [`RawIoBuf`] holds the same three fields but owns nothing: the code that creates it (an
-//! `unsafe` constructor) promises that invariants 1 and 3 hold (without the whole-page rule)
-//! for as long as the view or any copy of it is used. That promise is what lets its safe
-//! methods ([`RawIoBuf::as_slice`], the compio traits) touch the memory.
+//! `unsafe` constructor) promises that its memory is valid for `cap` bytes with `[0, len)`
+//! initialised, for as long as the view or any copy of it is used, and that copies are never
+//! used to access the same bytes at once (its [contract](RawIoBuf#the-contract)). That promise
+//! is what lets its safe methods ([`RawIoBuf::as_slice`], the compio traits) touch the memory.
 //!
 //! # Backings
 //!
@@ -90,9 +91,11 @@
 //! reports the bytes read through `SetBufInit::set_buf_init(n)` (compio-buf 0.7) or
 //! `SetLen::advance_to(n)` (0.8). As compio documents for those methods, all three buffer types
 //! raise their length to `n` and never lower it: after a read the length is `max(len, n)`, and
-//! `n`, the number of bytes read, is in the `BufResult`. That is what keeps a read into a
-//! sub-slice (compio's `Slice`, which passes on `begin + n`) from shortening the buffer it is a
-//! slice of. For `len() == n`, read into a fresh or [`clear`](AlignedBuf::clear)ed buffer:
+//! `n`, the number of bytes read, is in the `BufResult`. With compio-buf 0.7 that is what keeps
+//! a read into a sub-slice (compio's `Slice`, which passes `set_buf_init(begin + n)` on to the
+//! buffer it is a slice of) from shortening that buffer; compio-buf 0.8's `Slice` makes the
+//! same comparison itself before it calls the exact `SetLen::set_len`. For `len() == n`, read
+//! into a fresh or [`clear`](AlignedBuf::clear)ed buffer:
 //!
 //! ```
 //! # #[cfg(feature = "compio-buf-07")] {
@@ -326,7 +329,7 @@ impl AlignedBuf {
         // A `match`, not a closure: `#[track_caller]` does not reach into closures.
         let count = match frame::frame_count(self.cap, chunk) {
             Ok(count) => count,
-            Err(e) => panic!("slice_into_raws: {e} (buffer cap {})", self.cap),
+            Err(e) => panic!("slice_into_raws: {e}; the buffer's cap is {}", self.cap),
         };
         let base = self.ptr.as_ptr();
         (0..count).map(move |i| {
@@ -386,8 +389,12 @@ impl AlignedBuf {
     /// unmap), and that block must not have been rebuilt before (it would be freed twice). `len` must be
     /// at most `cap`, with bytes `[0, len)` initialised (the returned `len` always qualifies).
     #[inline]
+    #[track_caller]
     pub unsafe fn from_raw_parts(ptr: NonNull<u8>, len: usize, cap: usize) -> Self {
-        debug_assert!(len <= cap, "from_raw_parts: len {len} > cap {cap}");
+        debug_assert!(
+            len <= cap,
+            "AlignedBuf::from_raw_parts: len {len} > cap {cap}"
+        );
         Self { ptr, len, cap }
     }
 
@@ -441,8 +448,13 @@ impl AlignedBuf {
     /// # Safety
     /// `len <= self.cap()`, and bytes `[0, len)` must be initialised.
     #[inline]
+    #[track_caller]
     pub unsafe fn set_len(&mut self, len: usize) {
-        debug_assert!(len <= self.cap, "set_len: len {len} > cap {}", self.cap);
+        debug_assert!(
+            len <= self.cap,
+            "AlignedBuf::set_len: len {len} > cap {}",
+            self.cap
+        );
         self.len = len;
     }
 
@@ -608,8 +620,8 @@ impl fmt::Debug for AlignedBuf {
 /// # The contract
 ///
 /// A `RawIoBuf` can only be made through `unsafe` constructors, and every way to raise its
-/// length is `unsafe` too. Whoever makes one (or copies one, or raises its length) promises
-/// that, for as long as it or any copy is used:
+/// length over bytes nobody wrote is `unsafe` too. Whoever makes one (or raises its length)
+/// promises that, for as long as it or any copy is used:
 /// - `ptr` is non-null and valid for reads and writes of `cap` bytes: the memory outlives every
 ///   copy. ([`new`](Self::new) also takes a null pointer with `cap == 0`, as an empty view.)
 /// - `len <= cap` and bytes `[0, len)` are initialised. [`with_len`](Self::with_len) and
@@ -627,11 +639,22 @@ impl fmt::Debug for AlignedBuf {
 /// The safe methods ([`as_slice`](Self::as_slice), [`as_mut_slice`](Self::as_mut_slice), the
 /// compio traits) rely on that promise.
 ///
+/// # What the type does not guarantee by itself
+///
+/// A `RawIoBuf` is a raw pointer with a length, made `Copy` so that a pool can keep a copy of a
+/// frame in flight. Copying is safe, so the type cannot stop two copies from both calling
+/// [`as_mut_slice`](Self::as_mut_slice) (or a compio trait method) on the same bytes: that is
+/// undefined behaviour which only the creator's contract rules out. The contract therefore
+/// binds every copy, wherever it goes: hand a view only to code that keeps it (your pool, and
+/// compio, which uses the one copy it is given and hands it back). Where code you do not
+/// control gets a buffer, give it a [`Frame`] instead: an owned, non-`Copy` piece of an arena
+/// that is sound by construction.
+///
 /// # Thread safety
 ///
-/// `Send` and `Sync`, like the `&mut [u8]` it stands for: moving a view to another thread is
-/// how a frame reaches an I/O thread. Keeping accesses from different threads apart is part
-/// of the contract above (a buffer pool does it with its frame latches).
+/// `Send` and `Sync`: moving a view to another thread is how a frame reaches an I/O thread.
+/// Keeping accesses from different threads apart is part of the contract above (a buffer pool
+/// does it with its frame latches).
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct RawIoBuf {
@@ -644,7 +667,9 @@ pub struct RawIoBuf {
 // contract its creator accepted, which requires non-overlapping use across all copies,
 // whichever threads they are on.
 unsafe impl Send for RawIoBuf {}
-// SAFETY: `&RawIoBuf` allows reads only (`as_slice`), again under the creator's contract.
+// SAFETY: through `&RawIoBuf` safe code gets `as_slice` and raw pointers, and can copy the
+// view out; any access through a copy is one more use of the same memory, which the creator's
+// contract keeps from overlapping a write, whichever thread it is on.
 unsafe impl Sync for RawIoBuf {}
 
 impl RawIoBuf {
@@ -866,8 +891,13 @@ impl RawIoBuf {
     /// # Safety
     /// `len <= self.cap()`, and bytes `[0, len)` must be initialised.
     #[inline]
+    #[track_caller]
     pub unsafe fn set_len(&mut self, len: usize) {
-        debug_assert!(len <= self.cap, "set_len: len {len} > cap {}", self.cap);
+        debug_assert!(
+            len <= self.cap,
+            "RawIoBuf::set_len: len {len} > cap {}",
+            self.cap
+        );
         self.len = len;
     }
 }
@@ -899,8 +929,9 @@ impl fmt::Debug for RawIoBuf {
 // 5. `b.set_len(n)` sets `len` to exactly `n`, requiring `n <= cap` with `[0, n)` initialised.
 //
 // Both generations' "bytes were read" method (`set_buf_init`, `advance_to`) raise the length
-// to `n` and never lower it, as compio documents them: compio's `Slice` reports a read into
-// `[begin, end)` as `begin + n`, which must not cut off the parent's bytes past that point.
+// to `n` and never lower it, as compio documents them: compio-buf 0.7's `Slice` reports a read
+// into `[begin, end)` as `set_buf_init(begin + n)`, which must not cut off the parent's bytes
+// past that point, and a direct read into a longer buffer must not either.
 //
 // Contract: `AlignedBuf` keeps 1, 2 and 5 as its invariants 1 and 3; 3 because writes need
 // `&mut self` (or an `unsafe` view whose caller took on the duty); 4 because its block is an
