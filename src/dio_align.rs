@@ -273,8 +273,10 @@ mod tests {
     struct FakeSysfs(PathBuf);
 
     impl FakeSysfs {
-        fn new() -> Self {
-            let root = std::env::temp_dir().join(format!("jdb_alloc_sysfs_{}", std::process::id()));
+        /// `name` keeps the trees of tests running at the same time apart.
+        fn new(name: &str) -> Self {
+            let root =
+                std::env::temp_dir().join(format!("jdb_alloc_sysfs_{name}_{}", std::process::id()));
             let _ = fs::remove_dir_all(&root);
             let file = |rel: &str, text: &str| {
                 let path = root.join(rel);
@@ -319,7 +321,7 @@ mod tests {
 
     #[test]
     fn reads_disks_partitions_and_refuses_the_rest() {
-        let sys = FakeSysfs::new();
+        let sys = FakeSysfs::new("disks");
         let block = sys.0.join("block");
         assert_eq!(logical_block_size(&block, 8, 0).unwrap(), Some(4096));
         assert_eq!(logical_block_size(&block, 8, 1).unwrap(), Some(4096));
@@ -336,7 +338,7 @@ mod tests {
     /// unprivileged process, a permission refused) is an error, never "no block device".
     #[test]
     fn a_failure_to_look_is_an_error_not_unknown() {
-        let sys = FakeSysfs::new();
+        let sys = FakeSysfs::new("failures");
         let block = sys.0.join("block");
         symlink("9:9", block.join("9:9")).unwrap();
         let err = logical_block_size(&block, 9, 9).unwrap_err();
