@@ -312,7 +312,7 @@ fn panics_point_at_the_caller_and_name_the_values() {
     let (file, message) = panic_site(|| drop(unsafe { arena.slice_into_raws(100) }));
     assert_eq!(file, file!(), "{message}");
     assert!(
-        message.contains("chunk 100") && message.contains("cap 8192"),
+        message.contains("chunk 100") && message.contains("cap is 8192"),
         "{message}"
     );
 
