@@ -1,23 +1,86 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 //! 4 KiB-aligned buffers for Direct I/O (`O_DIRECT`) through the [compio] runtime.
 //!
-//! - [`AlignedBuf`] owns an [`ALIGNMENT`]-aligned block and frees it on drop.
+//! - [`AlignedBuf`] owns an [`ALIGNMENT`]-aligned block, a whole number of pages, and frees it
+//!   on drop.
 //! - [`Frame`] is an owned, disjoint piece of such a block, from [`AlignedBuf::into_frames`]: a
 //!   buffer-pool frame that needs no `unsafe`.
 //! - [`RawIoBuf`] is a non-owning, `Copy` view of such memory, for buffer-pool frames that are
 //!   handed to async I/O while the pool keeps its own reference.
 //!
 //! All three implement compio's buffer traits, so `file.read_at(buf, pos)` and
-//! `file.write_at(buf, pos)` take them directly.
+//! `file.write_at(buf, pos)` take them directly, by value, and give them back in the
+//! `BufResult`.
+//!
+//! # Direct I/O with compio
+//!
+//! A file opened with `O_DIRECT` (the flag comes from the `libc` crate: add `libc = "0.2"` to
+//! your dependencies) on a filesystem that supports it (ext4, XFS, Btrfs), written from one
+//! buffer and read back into another. This is compio 0.17, with the default features; compio
+//! 0.19 runs the same code with the feature `compio-buf-08` and compio's `fs` feature.
 //!
 //! ```
-//! use jdb_alloc::{AlignedBuf, ALIGNMENT, PAGE_SIZE};
+//! # #[cfg(feature = "compio-buf-07")]
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use compio::{
+//!     BufResult,
+//!     fs::OpenOptions,
+//!     io::{AsyncReadAt, AsyncWriteAt},
+//!     runtime::Runtime,
+//! };
+//! use jdb_alloc::{AlignedBuf, PAGE_SIZE};
 //!
-//! let mut buf = AlignedBuf::with_cap(100).unwrap();
-//! assert_eq!(buf.cap(), PAGE_SIZE); // capacities are whole pages
-//! assert_eq!(buf.as_ptr() as usize % ALIGNMENT, 0);
-//! buf.extend(b"record").unwrap();
-//! assert_eq!(&buf[..], b"record");
+//! let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/front-page.bin");
+//! Runtime::new()?.block_on(async {
+//!     let mut file = OpenOptions::new()
+//!         .read(true)
+//!         .write(true)
+//!         .create(true)
+//!         .truncate(true)
+//!         .custom_flags(libc::O_DIRECT)
+//!         .open(&path)
+//!         .await?;
+//!
+//!     let mut out = AlignedBuf::zeroed(2 * PAGE_SIZE)?;
+//!     out[..5].copy_from_slice(b"hello");
+//!     let BufResult(written, out) = file.write_at(out, 0).await;
+//!     assert_eq!(written?, 2 * PAGE_SIZE);
+//!
+//!     // An empty buffer: the read sets its length to the bytes read.
+//!     let BufResult(read, back) = file.read_at(AlignedBuf::with_cap(2 * PAGE_SIZE)?, 0).await;
+//!     assert_eq!(read?, 2 * PAGE_SIZE);
+//!     assert_eq!(back[..], out[..]);
+//!     Ok::<_, Box<dyn std::error::Error>>(())
+//! })?;
+//! std::fs::remove_file(&path)?;
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "compio-buf-07"))]
+//! # fn main() {}
+//! ```
+//!
+//! Without `O_DIRECT` the same buffers work through the page cache. With it, every buffer
+//! address, file offset and length must be aligned: this crate's buffers always are (4096, which
+//! covers 512-byte and 4 KiB devices), [`dio_align`] says what a given file needs, and
+//! [`AlignedBuf::pad_to_alignment`] and the `align_*` helpers fix up offsets and a log's tail.
+//!
+//! # Features
+//!
+//! - `compio-buf-07` (default): compio-buf 0.7 traits `IoBuf`, `IoBufMut`, `SetBufInit`, as used
+//!   by compio 0.16 and 0.17.
+//! - `compio-buf-08`: compio-buf 0.8 traits `IoBuf`, `IoBufMut`, `SetLen`, as used by compio 0.18
+//!   and 0.19; works alone (`default-features = false`) or together with `compio-buf-07`.
+//!
+//! With compio 0.18 or 0.19 and only the default feature, a build fails with "the trait bound
+//! `AlignedBuf: IoBuf` is not satisfied" and a note about two versions of `compio_buf`: turn on
+//! `compio-buf-08`. With no feature at all, every type and method remains, without the traits.
+//! On docs.rs, the trait implementations say which feature they need.
+//!
+//! ```toml
+//! [dependencies]
+//! jdb_alloc = { version = "0.2", default-features = false, features = ["compio-buf-08"] }
+//! compio = { version = "0.19", features = ["fs"] }
+//! libc = "0.2"
 //! ```
 //!
 //! # Buffer pools without `unsafe`
@@ -25,7 +88,8 @@
 //! [`AlignedBuf::into_frames`] consumes an arena and splits it into owned [`Frame`]s: disjoint,
 //! aligned, fixed-size slices of one block that can be passed to compio by value, moved
 //! between threads and dropped in any order; the block is freed when the last frame drops.
-//! [`AlignedBuf::slice_into_raws`] remains for pools that manage frame lifetimes themselves.
+//! [`AlignedBuf::slice_into_raws`] remains for pools that manage frame lifetimes themselves
+//! (see [`RawIoBuf`] for when that is the right tool).
 //!
 //! ```
 //! use jdb_alloc::{AlignedBuf, Frame, PAGE_SIZE};
@@ -41,7 +105,9 @@
 //! assert_eq!(&frame[..], b"page header");
 //! ```
 //!
-//! # Invariants
+//! # Safety model
+//!
+//! ## Invariants
 //!
 //! ```text
 //!   ptr (ALIGNMENT-aligned)
@@ -66,6 +132,57 @@
 //! `unsafe` constructor) promises that invariants 1 and 3 hold (without the whole-page rule)
 //! for as long as the view or any copy of it is used. That promise is what lets its safe
 //! methods ([`RawIoBuf::as_slice`], the compio traits) touch the memory.
+//!
+//! Every safe method keeps them: constructors round the capacity and report impossible sizes
+//! as [`Error::TooLarge`]; `extend` checks before it copies; `clear` and `truncate` only
+//! shorten; `pad_to_alignment` writes zeroes before it lengthens. A [`Frame`] keeps the same
+//! three for its own range of the arena, as the only holder of it (see [`Frame`]).
+//!
+//! ## What is unsafe, and why
+//!
+//! | Function | The caller promises |
+//! |----------|---------------------|
+//! | [`AlignedBuf::slice_into_raws`] | The arena outlives every frame; a frame's bytes are not accessed through the arena or another view meanwhile (unless all reads); each frame has one user at a time |
+//! | [`AlignedBuf::as_raw`] | The buffer outlives the view and is not used while the view writes |
+//! | [`AlignedBuf::as_raw_view`] | As `as_raw`, and since `self` is only borrowed shared, accesses are synchronised (by a frame latch, say) |
+//! | [`Frame::as_raw`] | As `as_raw`: the frame outlives the view (the view does not keep the arena alive) |
+//! | [`AlignedBuf::from_raw_parts`] | `ptr`, `cap` come from one `into_raw_parts` and are rebuilt once; `len <= cap`, initialised |
+//! | `set_len` of [`AlignedBuf`](AlignedBuf::set_len), [`Frame`](Frame::set_len), [`RawIoBuf`](RawIoBuf::set_len) | `len <= cap`, bytes `[0, len)` initialised |
+//! | [`RawIoBuf::new`], [`RawIoBuf::from_raw_parts`], [`RawIoBuf::from_slice`] | [The `RawIoBuf` contract](RawIoBuf#the-contract) |
+//! | [`RawIoBuf::with_len`] | Bytes `[0, len)` are initialised (`len > cap` panics) |
+//! | [`RawIoBuf::slice`], [`RawIoBuf::slice_data`] | The contract for the sub-view; for `slice_data`, its bytes are initialised (bounds and alignment are checked) |
+//! | [`RawIoBuf::slice_unchecked`] | All of the above, plus `offset + len <= cap` |
+//!
+//! [`AlignedBuf::into_raw_parts`] is safe: like `Box::into_raw`, it can only leak. Why each type
+//! is `Send` and `Sync` is on the type.
+//!
+//! ## compio's `as_mut_slice` / `as_uninit`: a known limitation
+//!
+//! Both compio-buf generations hand out the whole capacity as `&mut [MaybeUninit<u8>]`: 0.7's
+//! provided `IoBufMut::as_mut_slice` and 0.8's `IoBufMut::as_uninit`, initialised prefix
+//! `[0, len)` included, because compio reads into a buffer from offset 0. This holds for all
+//! three types alike, and for compio-buf's own `Vec<u8>` impls. Safe code can therefore store
+//! `MaybeUninit::uninit()` into bytes the buffer counts as initialised, and 0.8's safe
+//! `copy_within` can copy unwritten tail bytes into `[0, len)`; reading the buffer afterwards
+//! is then undefined behaviour. The traits' design forces this and this crate cannot close it:
+//! store only initialised values through those slices (compio itself only lets the kernel
+//! write real bytes there).
+//!
+//! ## How it is checked
+//!
+//! - Every `unsafe` block carries a `// SAFETY:` comment proving it, and every `unsafe fn` a
+//!   `# Safety` section: clippy's `undocumented_unsafe_blocks` and `missing_safety_doc` are
+//!   errors, and so is rustc's `unsafe_op_in_unsafe_fn`.
+//! - Property tests (proptest) drive random sequences of operations against models:
+//!   `AlignedBuf` against a `Vec<u8>`, frames against a `Vec<Vec<u8>>` while they move between
+//!   threads and drop in any order, `pad_to_alignment` against a `Vec<u8>`, the alignment
+//!   helpers against arithmetic in `u128`.
+//! - Real `O_DIRECT` reads and writes, every byte checked: buffers (heap, mapped and huge-page),
+//!   `RawIoBuf` frames and `Frame`s passed by value, through compio 0.17 and 0.19.
+//! - CI runs clippy and rustdoc with warnings as errors, the tests with all features, without
+//!   any compio-buf and with compio-buf 0.8 alone, the `direct_io` example, the README's
+//!   dependency snippets as a user's project, then the tests again under AddressSanitizer,
+//!   which must report nothing.
 //!
 //! # Backings
 //!
@@ -114,12 +231,36 @@
 //!
 //! `SetLen::set_len` and the inherent `unsafe fn set_len` are exact.
 //!
-//! # Features
+//! A [`RawIoBuf`] is `Copy`: the read updates the copy that was passed in and comes back in the
+//! `BufResult`, not the copies the pool kept. Likewise a view from [`AlignedBuf::as_raw`] or
+//! [`Frame::as_raw`] does not update its owner's length; call `set_len` on the owner if it
+//! should see the bytes.
 //!
-//! - `compio-buf-07` (default): compio-buf 0.7 traits `IoBuf`, `IoBufMut`, `SetBufInit`, as used
-//!   by compio 0.16 and 0.17.
-//! - `compio-buf-08`: compio-buf 0.8 traits `IoBuf`, `IoBufMut`, `SetLen`, as used by compio 0.18
-//!   and 0.19; works alone (`default-features = false`) or together with `compio-buf-07`.
+//! compio-buf 0.8 (feature `compio-buf-08`) describes a buffer differently; for all three types:
+//!
+//! | compio-buf 0.8 | Covers |
+//! |----------------|--------|
+//! | `IoBuf::as_init` | bytes `[0, len)`: what `write_at` sends |
+//! | `IoBufMut::as_uninit` | the whole capacity `[0, cap)`, initialised prefix included: compio 0.19 reads into it from offset 0, whatever the length |
+//! | `SetLen::set_len(n)` | `len = n`, exactly |
+//! | `SetLen::advance_to(n)` | `len = max(len, n)` (the trait's default, kept) |
+//! | `IoBufMut::reserve(n)` | `Ok(())` if `len + n <= cap`, else `ReserveError::NotSupported`: the capacity is fixed and memory the kernel may hold never moves, so `extend_from_slice` fails, buffer unchanged, past the capacity |
+//!
+//! `RawIoBuf`'s own `slice`, `as_slice` and `as_mut_slice` take precedence over compio-buf 0.7
+//! trait methods of the same names; write `IoBuf::slice(frame, range)` for compio's `Slice`.
+//!
+//! # Performance
+//!
+//! `cargo bench --bench compare` measures this crate against jdb_alloc 0.1.4, case by case,
+//! interleaved in one process; `benches/RESULTS.md` in the repository has the last full table
+//! and what it means. In short: below [`MAP_THRESHOLD`] the same allocator, within 2% of 0.1.4;
+//! `zeroed(1 GiB)` in about 20 µs instead of 0.6 s; a dense pool warms up about 5 times faster
+//! with huge pages; a [`Frame`] costs one atomic count (about 11 ns) to make and drop.
+//!
+//! # Migrating from 0.1.4
+//!
+//! Code written for 0.1.4 compiles and behaves the same but for a few changes, each closing a
+//! hole or making a failure say more: see [`migration`].
 //!
 //! [compio]: https://docs.rs/compio
 
@@ -132,6 +273,7 @@ mod error;
 mod frame;
 mod huge;
 mod mem;
+pub mod migration;
 #[cfg(unix)]
 mod os_mem;
 
@@ -321,6 +463,29 @@ impl AlignedBuf {
     /// Frames start with `len == 0`, so they never claim unwritten bytes. They take on the
     /// [`RawIoBuf` contract](RawIoBuf#the-contract): on a [`with_cap`](Self::with_cap) arena,
     /// do not raise a frame's length over bytes nobody wrote.
+    ///
+    /// ```
+    /// use jdb_alloc::{ALIGNMENT, AlignedBuf, PAGE_SIZE, RawIoBuf};
+    ///
+    /// let arena = AlignedBuf::zeroed(PAGE_SIZE * 8).unwrap();
+    /// // SAFETY: `arena` outlives `frames`, and each frame has one user at a time.
+    /// let frames: Vec<RawIoBuf> = unsafe { arena.slice_into_raws(PAGE_SIZE).collect() };
+    /// assert_eq!(frames.len(), 8);
+    /// for (i, frame) in frames.iter().enumerate() {
+    ///     assert_eq!(frame.as_ptr(), arena.as_ptr().wrapping_add(i * PAGE_SIZE));
+    ///     assert_eq!(frame.as_ptr() as usize % ALIGNMENT, 0);
+    ///     assert_eq!((frame.len(), frame.cap()), (0, PAGE_SIZE)); // empty, ready to read into
+    /// }
+    /// ```
+    ///
+    /// A misaligned frame would only fail later, at the first `O_DIRECT` read, so a bad chunk
+    /// panics at once:
+    ///
+    /// ```should_panic
+    /// let arena = jdb_alloc::AlignedBuf::zeroed(8 * 4096).unwrap();
+    /// // SAFETY: no frame is ever made: the call panics first.
+    /// let _frames = unsafe { arena.slice_into_raws(1000) };
+    /// ```
     #[track_caller]
     pub unsafe fn slice_into_raws(&self, chunk: usize) -> impl Iterator<Item = RawIoBuf> + '_ {
         // A `match`, not a closure: `#[track_caller]` does not reach into closures.
@@ -604,6 +769,122 @@ impl fmt::Debug for AlignedBuf {
 ///
 /// A buffer pool keeps its frames' memory in an arena ([`AlignedBuf`]) and hands a frame to
 /// compio by value; because the view is `Copy`, the pool keeps its own copy meanwhile.
+///
+/// ```
+/// use jdb_alloc::AlignedBuf;
+///
+/// let mut buf = AlignedBuf::zeroed(4096).unwrap();
+/// // SAFETY: `buf` outlives `raw` and all its copies, and is not used while they are.
+/// let raw = unsafe { buf.as_raw() };
+///
+/// // One copy can go to an async operation while another stays here.
+/// let mut for_io = raw;
+/// for_io.as_mut_slice()[..5].copy_from_slice(b"hello");
+/// assert_eq!(&raw.as_slice()[..5], b"hello"); // both copies view the same memory
+///
+/// // The views are no longer used; the owner sees the bytes written through them.
+/// assert_eq!(&buf[..5], b"hello");
+/// ```
+///
+/// # When to use it
+///
+/// [`Frame`]s are the default for a new pool. A `RawIoBuf` remains the tool when:
+///
+/// - **the pool keeps a handle to a frame while it is in flight.** A `Frame` moves into the
+///   runtime and is gone until the result comes back; a `RawIoBuf` is `Copy`, so the pool keeps
+///   its copy and its own latch decides who may touch the bytes meanwhile (PostgreSQL- and
+///   InnoDB-style pools work this way);
+/// - **one I/O spans adjacent frames.** Two dirty pages that are neighbours on disk and in the
+///   arena go out in one write with [`slice_data`](Self::slice_data) over both; a `Frame` never
+///   reaches past its own chunk;
+/// - **the memory does not come from this crate** (a shared-memory segment, a huge-page
+///   reservation made elsewhere): [`new`](Self::new) / [`from_raw_parts`](Self::from_raw_parts)
+///   view any suitable memory;
+/// - **the hot path cannot afford one atomic reference count per frame.** Making a frame
+///   increments the arena's count, dropping one decrements it; a `RawIoBuf` costs nothing to
+///   copy or drop;
+/// - **the code was written for jdb_alloc 0.1.4**: it keeps its shape; the few source changes
+///   are in [`migration`](crate::migration).
+///
+/// [`Frame::as_raw`] gives the view of a frame when only part of the code needs one.
+///
+/// ```
+/// use jdb_alloc::{AlignedBuf, PAGE_SIZE, RawIoBuf};
+///
+/// // The pool owns its arena for its whole life and hands out views of it.
+/// let arena = AlignedBuf::zeroed(8 * PAGE_SIZE).unwrap();
+/// // SAFETY: the pool keeps `arena` alive while any view is used, and its latches give each
+/// // range of bytes one user at a time.
+/// let whole: RawIoBuf = unsafe { arena.as_raw_view() };
+///
+/// // Frames 2 and 3 are dirty and adjacent on disk: one write covers both.
+/// // SAFETY: as above; the bytes of a zeroed arena are initialised.
+/// let run = unsafe { whole.slice_data(2 * PAGE_SIZE, 2 * PAGE_SIZE) };
+/// assert_eq!((run.len(), run.cap()), (2 * PAGE_SIZE, 2 * PAGE_SIZE));
+/// assert_eq!(run.as_ptr(), arena.as_ptr().wrapping_add(2 * PAGE_SIZE));
+/// // `run` is `Copy`: `file.write_at(run, pos)` takes one copy, the pool keeps `whole`.
+/// ```
+///
+/// A pool of views over compio: frames go to compio by value, the pool keeps its own copies.
+/// Frames of a `zeroed` arena may claim their whole length with `unsafe`
+/// [`with_len`](Self::with_len) (the bytes are initialised); frames read into get their length
+/// from the read.
+///
+/// ```
+/// # #[cfg(feature = "compio-buf-07")]
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use compio::{
+///     BufResult,
+///     fs::OpenOptions,
+///     io::{AsyncReadAt, AsyncWriteAt},
+///     runtime::Runtime,
+/// };
+/// use jdb_alloc::{AlignedBuf, PAGE_SIZE, RawIoBuf};
+///
+/// const FRAMES: usize = 4;
+/// let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/raw-pool.bin");
+///
+/// // One arena to write from, one to read into.
+/// let src = AlignedBuf::zeroed(FRAMES * PAGE_SIZE)?;
+/// let dst = AlignedBuf::with_cap(FRAMES * PAGE_SIZE)?;
+/// // SAFETY: both arenas live until the end of `main`, after the last I/O, and each frame
+/// // is used by one operation at a time.
+/// let (out, into): (Vec<RawIoBuf>, Vec<RawIoBuf>) = unsafe {
+///     (
+///         src.slice_into_raws(PAGE_SIZE).collect(),
+///         dst.slice_into_raws(PAGE_SIZE).collect(),
+///     )
+/// };
+///
+/// Runtime::new()?.block_on(async {
+///     let mut file = OpenOptions::new()
+///         .read(true)
+///         .write(true)
+///         .create(true)
+///         .truncate(true)
+///         .custom_flags(libc::O_DIRECT)
+///         .open(&path)
+///         .await?;
+///     for (i, frame) in out.iter().enumerate() {
+///         // SAFETY: the arena is zeroed, so the whole frame is initialised.
+///         let mut frame = unsafe { frame.with_len(PAGE_SIZE) };
+///         frame.as_mut_slice().fill(i as u8 + 1);
+///         let BufResult(written, _) = file.write_at(frame, (i * PAGE_SIZE) as u64).await;
+///         assert_eq!(written?, PAGE_SIZE);
+///     }
+///     for (i, frame) in into.iter().enumerate() {
+///         let BufResult(read, frame) = file.read_at(*frame, (i * PAGE_SIZE) as u64).await;
+///         assert_eq!(read?, PAGE_SIZE);
+///         assert!(frame.as_slice().iter().all(|&b| b == i as u8 + 1));
+///     }
+///     Ok::<_, Box<dyn std::error::Error>>(())
+/// })?;
+/// std::fs::remove_file(&path)?;
+/// # Ok(())
+/// # }
+/// # #[cfg(not(feature = "compio-buf-07"))]
+/// # fn main() {}
+/// ```
 ///
 /// # The contract
 ///

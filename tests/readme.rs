@@ -148,9 +148,16 @@ fn the_two_commands_come_first() {
 /// room left for the sections still to come.
 #[test]
 fn readmes_stay_short() {
-    for (name, md) in [("README.md", README), ("readme/en.md", EN), ("readme/zh.md", ZH)] {
+    for (name, md) in [
+        ("README.md", README),
+        ("readme/en.md", EN),
+        ("readme/zh.md", ZH),
+    ] {
         let chars = md.chars().count();
-        assert!(chars <= 20_000, "{name}: {chars} characters, at most 20,000");
+        assert!(
+            chars <= 20_000,
+            "{name}: {chars} characters, at most 20,000"
+        );
     }
 }
 
@@ -165,7 +172,10 @@ fn dependency_snippets_are_marked() {
             .collect()
     };
     let names = ["compio-17", "compio-19", "error", "main.rs"];
-    let want: Vec<String> = names.iter().map(|n| format!("<!-- readme-deps: {n} -->")).collect();
+    let want: Vec<String> = names
+        .iter()
+        .map(|n| format!("<!-- readme-deps: {n} -->"))
+        .collect();
     assert_eq!(markers(EN), want);
     assert_eq!(markers(ZH), want);
 }
