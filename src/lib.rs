@@ -50,6 +50,10 @@
 //!     let BufResult(read, back) = file.read_at(AlignedBuf::with_cap(2 * PAGE_SIZE)?, 0).await;
 //!     assert_eq!(read?, 2 * PAGE_SIZE);
 //!     assert_eq!(back[..], out[..]);
+//!
+//!     // A read that reaches the end of the file is short, and so is the length.
+//!     let BufResult(read, tail) = file.read_at(AlignedBuf::with_cap(2 * PAGE_SIZE)?, 4096).await;
+//!     assert_eq!((read?, tail.len()), (PAGE_SIZE, PAGE_SIZE));
 //!     Ok::<_, Box<dyn std::error::Error>>(())
 //! })?;
 //! std::fs::remove_file(&path)?;
@@ -105,6 +109,24 @@
 //! assert_eq!(&frame[..], b"page header");
 //! ```
 //!
+//! The call flow of such a pool:
+//!
+//! 1. Allocate the arena: [`zeroed`](AlignedBuf::zeroed), [`with_cap`](AlignedBuf::with_cap)
+//!    if every frame will be read into, or [`zeroed_huge`](AlignedBuf::zeroed_huge) for a large
+//!    pool used densely. [`dio_align`] on the data directory says whether 4 KiB alignment will
+//!    do.
+//! 2. [`into_frames(chunk)`](AlignedBuf::into_frames): the pool keeps the frames (a free list,
+//!    a page table).
+//! 3. Move a frame into `read_at` or `write_at`; the `BufResult` gives it back with its length
+//!    raised to the bytes transferred.
+//! 4. Frames can move to other threads and be dropped in any order; the memory goes with the
+//!    last one.
+//!
+//! With [`RawIoBuf`] views instead, steps 2 to 4 become: cut the arena with
+//! [`slice_into_raws`](AlignedBuf::slice_into_raws); hand a copy of a frame to the I/O and keep
+//! the pool's own; the arena owns the memory throughout and frees it on drop, after the last
+//! view is done.
+//!
 //! # Safety model
 //!
 //! ## Invariants
@@ -135,8 +157,23 @@
 //!
 //! Every safe method keeps them: constructors round the capacity and report impossible sizes
 //! as [`Error::TooLarge`]; `extend` checks before it copies; `clear` and `truncate` only
-//! shorten; `pad_to_alignment` writes zeroes before it lengthens. A [`Frame`] keeps the same
-//! three for its own range of the arena, as the only holder of it (see [`Frame`]).
+//! shorten; `pad_to_alignment` writes zeroes before it lengthens.
+//!
+//! ## Frames
+//!
+//! [`AlignedBuf::into_frames`] moves the arena into a shared, reference-counted owner, empties
+//! it (`len = 0`, and it never reads its bytes again), and makes each `chunk`-sized range into
+//! a frame at most once. So for every [`Frame`], at all times:
+//!
+//! 1. it views `[offset, offset + cap)` of the arena's block, [`ALIGNMENT`]-aligned, and holds a
+//!    strong reference to the owner, which keeps the block alive;
+//! 2. no other frame and no other path accesses those bytes;
+//! 3. `len <= cap`, and bytes `[0, len)` are initialised.
+//!
+//! That is the [`RawIoBuf` contract](RawIoBuf#the-contract), kept for the frame's whole life by
+//! its only holder, which is why every `Frame` method is safe but `set_len` and `as_raw`. The
+//! block is freed once, by the arena's own `Drop`, when the last frame (or the [`Frames`]
+//! iterator, if it outlives them) drops.
 //!
 //! ## What is unsafe, and why
 //!
@@ -431,6 +468,14 @@ impl AlignedBuf {
     ///
     /// # Errors
     /// [`Error::AllocFailed`] if the memory cannot be had.
+    ///
+    /// ```
+    /// use jdb_alloc::{AlignedBuf, PAGE_SIZE};
+    ///
+    /// let page = AlignedBuf::page().unwrap();
+    /// assert_eq!((page.len(), page.cap()), (PAGE_SIZE, PAGE_SIZE));
+    /// assert!(page.iter().all(|&b| b == 0));
+    /// ```
     #[inline]
     pub fn page() -> Result<Self> {
         let ptr = mem::allocate(PAGE_SIZE, Fill::Zeroed)?;
@@ -509,6 +554,21 @@ impl AlignedBuf {
     /// The caller must not use the view (or a copy of it) after this buffer is dropped or
     /// released, nor use `self` while the view is used to write. A length change made through
     /// the view (for example by a read) is not seen by `self`; use [`set_len`](Self::set_len).
+    ///
+    /// ```
+    /// let mut buf = jdb_alloc::AlignedBuf::with_cap(4096).unwrap();
+    /// // SAFETY: `buf` outlives the view and is not used while the view is.
+    /// let mut view = unsafe { buf.as_raw() };
+    /// // What a read through the view does: bytes written, then the length raised.
+    /// // SAFETY: the view's 4096 bytes are valid and only the view uses them.
+    /// unsafe { view.as_mut_ptr().write_bytes(1, 100) };
+    /// // SAFETY: bytes [0, 100) were just written.
+    /// unsafe { view.set_len(100) };
+    /// assert_eq!(buf.len(), 0); // the owner does not see the view's length...
+    /// // SAFETY: ...until told: the view is done, and [0, 100) are initialised.
+    /// unsafe { buf.set_len(100) };
+    /// assert_eq!(&buf[..], &[1; 100]);
+    /// ```
     #[inline]
     pub unsafe fn as_raw(&mut self) -> RawIoBuf {
         RawIoBuf {
@@ -536,6 +596,18 @@ impl AlignedBuf {
     /// Gives up ownership: returns `(ptr, len, cap)` and does not free the memory.
     ///
     /// Rebuild with [`from_raw_parts`](Self::from_raw_parts) to free it; otherwise it leaks.
+    ///
+    /// ```
+    /// use jdb_alloc::AlignedBuf;
+    ///
+    /// let mut buf = AlignedBuf::with_cap(100).unwrap();
+    /// buf.extend(b"kept").unwrap();
+    /// let (ptr, len, cap) = buf.into_raw_parts();
+    /// assert_eq!((len, cap), (4, 4096));
+    /// // SAFETY: the parts of one `into_raw_parts` of this crate, rebuilt once.
+    /// let buf = unsafe { AlignedBuf::from_raw_parts(ptr, len, cap) };
+    /// assert_eq!(&buf[..], b"kept"); // and dropping it frees the memory
+    /// ```
     #[inline]
     pub fn into_raw_parts(self) -> (NonNull<u8>, usize, usize) {
         let me = ManuallyDrop::new(self);
@@ -593,6 +665,15 @@ impl AlignedBuf {
     }
 
     /// Shortens the buffer to `len` bytes; does nothing if `len >= self.len()` (as `Vec`).
+    ///
+    /// ```
+    /// let mut buf = jdb_alloc::AlignedBuf::zeroed(100).unwrap();
+    /// buf.truncate(10);
+    /// buf.truncate(50); // never lengthens
+    /// assert_eq!(buf.len(), 10);
+    /// buf.clear();
+    /// assert!(buf.is_empty() && buf.cap() == 4096);
+    /// ```
     #[inline]
     pub fn truncate(&mut self, len: usize) {
         if len < self.len {
@@ -616,6 +697,14 @@ impl AlignedBuf {
     ///
     /// # Errors
     /// [`Error::AllocFailed`] if the memory cannot be had.
+    ///
+    /// ```
+    /// let mut buf = jdb_alloc::AlignedBuf::with_cap(8192).unwrap();
+    /// buf.extend(b"abc").unwrap();
+    /// let copy = buf.try_clone().unwrap();
+    /// assert_eq!((&copy[..], copy.cap()), (&b"abc"[..], 8192));
+    /// assert_ne!(copy.as_ptr(), buf.as_ptr());
+    /// ```
     pub fn try_clone(&self) -> Result<Self> {
         let ptr = mem::allocate(self.cap, Fill::Uninit)?;
         // SAFETY: the source holds `len` initialised bytes; the new block is a distinct live
@@ -804,7 +893,7 @@ impl fmt::Debug for AlignedBuf {
 ///   increments the arena's count, dropping one decrements it; a `RawIoBuf` costs nothing to
 ///   copy or drop;
 /// - **the code was written for jdb_alloc 0.1.4**: it keeps its shape; the few source changes
-///   are in [`migration`](crate::migration).
+///   are in [`migration`].
 ///
 /// [`Frame::as_raw`] gives the view of a frame when only part of the code needs one.
 ///
@@ -998,6 +1087,19 @@ impl RawIoBuf {
     /// # Safety
     /// The [contract](Self#the-contract), including `len <= cap` with bytes `[0, len)`
     /// initialised.
+    ///
+    /// ```
+    /// use std::ptr::NonNull;
+    ///
+    /// use jdb_alloc::{AlignedBuf, RawIoBuf};
+    ///
+    /// let mut arena = AlignedBuf::zeroed(4096).unwrap();
+    /// let ptr = NonNull::new(arena.as_mut_ptr()).unwrap();
+    /// // SAFETY: `arena` outlives the view and is not used meanwhile; it is zeroed, so the
+    /// // 512 bytes claimed are initialised.
+    /// let view = unsafe { RawIoBuf::from_raw_parts(ptr, 512, 4096) };
+    /// assert_eq!(view.as_slice(), &[0; 512]);
+    /// ```
     #[inline]
     pub const unsafe fn from_raw_parts(ptr: NonNull<u8>, len: usize, cap: usize) -> Self {
         Self {
@@ -1014,6 +1116,14 @@ impl RawIoBuf {
     /// after the slice's memory is freed or moved, nor while the memory is accessed through
     /// another path (see the [contract](Self#the-contract)). `unsafe` since 0.2: in 0.1.4 this
     /// was safe and let safe code reach freed memory.
+    ///
+    /// ```
+    /// let mut bytes = vec![7u8; 64];
+    /// // SAFETY: `bytes` outlives the view and is not used while the view is.
+    /// let view = unsafe { jdb_alloc::RawIoBuf::from_slice(&mut bytes) };
+    /// assert_eq!((view.len(), view.cap()), (64, 64));
+    /// assert_eq!(view.as_slice(), &[7; 64]);
+    /// ```
     #[inline]
     pub unsafe fn from_slice(slice: &mut [u8]) -> Self {
         Self {
@@ -1049,6 +1159,24 @@ impl RawIoBuf {
     /// # Safety
     /// The sub-view shares memory with `self` and its copies: the caller keeps the
     /// [contract](Self#the-contract) for it too.
+    ///
+    /// ```
+    /// let arena = jdb_alloc::AlignedBuf::with_cap(4 * 4096).unwrap();
+    /// // SAFETY: `arena` outlives the views, and each range has one user at a time.
+    /// let whole = unsafe { arena.as_raw_view() };
+    /// // SAFETY: as above.
+    /// let page = unsafe { whole.slice(4096, 2 * 4096) }; // for `file.read_at(page, pos)`
+    /// assert_eq!((page.len(), page.cap()), (0, 2 * 4096));
+    /// assert_eq!(page.as_ptr(), arena.as_ptr().wrapping_add(4096));
+    /// ```
+    ///
+    /// An unaligned offset panics, in release builds too:
+    ///
+    /// ```should_panic
+    /// let arena = jdb_alloc::AlignedBuf::with_cap(4 * 4096).unwrap();
+    /// // SAFETY: never reached: the offset is not aligned.
+    /// let _ = unsafe { arena.as_raw_view().slice(100, 4096) };
+    /// ```
     #[inline]
     #[track_caller]
     pub unsafe fn slice(self, offset: usize, len: usize) -> Self {
@@ -1068,6 +1196,14 @@ impl RawIoBuf {
     ///
     /// # Safety
     /// As [`slice`](Self::slice), and bytes `[offset, offset + len)` must be initialised.
+    ///
+    /// ```
+    /// let arena = jdb_alloc::AlignedBuf::zeroed(4 * 4096).unwrap();
+    /// // SAFETY: `arena` outlives the views, each range has one user at a time, and a zeroed
+    /// // arena's bytes are initialised.
+    /// let out = unsafe { arena.as_raw_view().slice_data(2 * 4096, 4096) };
+    /// assert_eq!((out.len(), out.cap()), (4096, 4096)); // for `file.write_at(out, pos)`
+    /// ```
     #[inline]
     #[track_caller]
     pub unsafe fn slice_data(self, offset: usize, len: usize) -> Self {
@@ -1085,6 +1221,14 @@ impl RawIoBuf {
     /// # Safety
     /// `offset + len <= self.cap()` (anything else is undefined behaviour), the alignment the I/O
     /// needs, and the [contract](Self#the-contract) for the sub-view.
+    ///
+    /// ```
+    /// let arena = jdb_alloc::AlignedBuf::with_cap(4 * 4096).unwrap();
+    /// // SAFETY: `arena` outlives the views; [3 * 4096, 4 * 4096) lies within its capacity and
+    /// // is aligned; one user at a time.
+    /// let last = unsafe { arena.as_raw_view().slice_unchecked(3 * 4096, 4096) };
+    /// assert_eq!((last.len(), last.cap()), (0, 4096));
+    /// ```
     #[inline]
     pub unsafe fn slice_unchecked(self, offset: usize, len: usize) -> Self {
         Self {
@@ -1204,6 +1348,7 @@ mod compio_buf_07_impls {
         ($($ty:ty),+ $(,)?) => {$(
             // SAFETY: contract 1 and 2: `as_buf_ptr` is valid for `buf_capacity()` bytes with
             // `[0, buf_len())` initialised; contract 4: it does not move with the value.
+            #[cfg_attr(docsrs, doc(cfg(feature = "compio-buf-07")))]
             unsafe impl IoBuf for $ty {
                 #[inline]
                 fn as_buf_ptr(&self) -> *const u8 {
@@ -1223,6 +1368,7 @@ mod compio_buf_07_impls {
 
             // SAFETY: as for `IoBuf`; contract 4: the pointer stays valid while the runtime
             // holds the buffer, and contract 3: `&mut` makes the runtime its only user.
+            #[cfg_attr(docsrs, doc(cfg(feature = "compio-buf-07")))]
             unsafe impl IoBufMut for $ty {
                 #[inline]
                 fn as_buf_mut_ptr(&mut self) -> *mut u8 {
@@ -1233,6 +1379,7 @@ mod compio_buf_07_impls {
             /// Raises the length to `len`, never lowers it (as the trait documents), so after
             /// a read `len()` is `max(len(), bytes read)` and a read into a sub-slice keeps the
             /// parent's length.
+            #[cfg_attr(docsrs, doc(cfg(feature = "compio-buf-07")))]
             impl SetBufInit for $ty {
                 #[inline]
                 unsafe fn set_buf_init(&mut self, len: usize) {
