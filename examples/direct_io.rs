@@ -298,7 +298,8 @@ async fn record_log(path: &Path) -> Result<(), Failure> {
     let BufResult(done, back) = file.read_exact_at(AlignedBuf::with_cap(padded)?, 0).await;
     done.map_err(|e| format!("log read failed: {e}"))?;
 
-    let text = std::str::from_utf8(&back[..used])?;
+    let text = std::str::from_utf8(&back[..used])
+        .map_err(|e| format!("log: the records read back are not text: {e}"))?;
     if !text.lines().eq(&records) {
         return Err("log: the records read back differ from those written".into());
     }

@@ -107,6 +107,7 @@ impl AlignedBuf {
     ///
     /// const FRAMES: usize = 4;
     /// let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/frames-pool.bin");
+    /// # std::fs::create_dir_all(path.parent().unwrap())?;
     /// let out: Vec<Frame> = AlignedBuf::zeroed(FRAMES * PAGE_SIZE)?.into_frames(PAGE_SIZE)?.collect();
     /// let pool: Vec<Frame> = AlignedBuf::with_cap(FRAMES * PAGE_SIZE)?.into_frames(PAGE_SIZE)?.collect();
     ///

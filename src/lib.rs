@@ -31,6 +31,7 @@
 //! use jdb_alloc::{AlignedBuf, PAGE_SIZE};
 //!
 //! let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/front-page.bin");
+//! # std::fs::create_dir_all(path.parent().unwrap())?;
 //! Runtime::new()?.block_on(async {
 //!     let mut file = OpenOptions::new()
 //!         .read(true)
@@ -117,8 +118,8 @@
 //!    do.
 //! 2. [`into_frames(chunk)`](AlignedBuf::into_frames): the pool keeps the frames (a free list,
 //!    a page table).
-//! 3. Move a frame into `read_at` or `write_at`; the `BufResult` gives it back with its length
-//!    raised to the bytes transferred.
+//! 3. Move a frame into `read_at` or `write_at`; the `BufResult` gives it back, after a read
+//!    with its length raised to the bytes read.
 //! 4. Frames can move to other threads and be dropped in any order; the memory goes with the
 //!    last one.
 //!
@@ -932,6 +933,7 @@ impl fmt::Debug for AlignedBuf {
 ///
 /// const FRAMES: usize = 4;
 /// let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/raw-pool.bin");
+/// # std::fs::create_dir_all(path.parent().unwrap())?;
 ///
 /// // One arena to write from, one to read into.
 /// let src = AlignedBuf::zeroed(FRAMES * PAGE_SIZE)?;

@@ -53,8 +53,8 @@
 //!    lengths are at most `isize::MAX`); the check no longer depends on that, and the reported
 //!    `needed` saturates.
 //! 10. **The compio-buf 0.7 traits sit behind the default feature `compio-buf-07`.** With default
-//!    features nothing changes; a crate that does not use compio can turn them off, and compio
-//!    0.18/0.19 users turn on `compio-buf-08` instead or as well.
+//!     features nothing changes; a crate that does not use compio can turn them off, and compio
+//!     0.18/0.19 users turn on `compio-buf-08` instead or as well.
 //! 11. **License: MIT** (0.1.4: MulanPSL-2.0), the common license of the Rust ecosystem, so the
 //!     crate combines with others without review.
 //!
