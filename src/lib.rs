@@ -251,7 +251,7 @@
 //!
 //! ```
 //! # #[cfg(feature = "compio-buf-07")] {
-//! use compio_buf_07::SetBufInit;
+//! use compio::buf::SetBufInit; // compio 0.17: compio-buf 0.7
 //! use jdb_alloc::{AlignedBuf, PAGE_SIZE};
 //!
 //! let mut buf = AlignedBuf::zeroed(3 * PAGE_SIZE).unwrap();
