@@ -2,7 +2,8 @@
 //! interleaved in one process (see `harness`), printed as Markdown tables.
 //!
 //! `cargo bench --bench compare` (about 90 s); `JDB_BENCH_QUICK=1` for a run under a minute;
-//! `JDB_BENCH_FILTER=text` for the cases whose name contains `text`.
+//! `JDB_BENCH_FILTER=text` for the cases whose name contains `text`. The last full results, and
+//! what they mean, are in `benches/RESULTS.md` beside this file.
 
 #[path = "harness/mod.rs"]
 mod harness;

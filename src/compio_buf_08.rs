@@ -52,6 +52,7 @@ macro_rules! impl_compio_buf_08 {
     ($($ty:ty),+ $(,)?) => {$(
         /// compio-buf 0.8 (feature `compio-buf-08`): `as_init` is bytes `[0, len)`, what
         /// `write_at` sends.
+        #[cfg_attr(docsrs, doc(cfg(feature = "compio-buf-08")))]
         impl IoBuf for $ty {
             /// Bytes `[0, len)`.
             #[inline]
@@ -74,6 +75,7 @@ macro_rules! impl_compio_buf_08 {
         ///
         /// `as_uninit` also covers the initialised bytes `[0, len)` (as for compio-buf's
         /// `Vec<u8>`): store only initialised values there.
+        #[cfg_attr(docsrs, doc(cfg(feature = "compio-buf-08")))]
         impl IoBufMut for $ty {
             /// The whole capacity `[0, cap)`, initialised prefix included.
             #[inline]
@@ -104,6 +106,7 @@ macro_rules! impl_compio_buf_08 {
         /// `n`; `advance_to(n)` (the trait's default) raises it to `n` and never lowers it, so
         /// after `read_at` the length is `max(len(), bytes read)` and a read into a sub-slice
         /// keeps the parent's length.
+        #[cfg_attr(docsrs, doc(cfg(feature = "compio-buf-08")))]
         impl SetLen for $ty {
             /// Sets the length to exactly `len`.
             #[inline]

@@ -9,6 +9,32 @@ use thiserror::Error;
 ///
 /// `#[non_exhaustive]`: new failure modes (for example from new memory backings) can be added
 /// without breaking a `match`; keep a `_ =>` arm.
+///
+/// | Variant | Returned by |
+/// |---------|-------------|
+/// | [`TooLarge`](Self::TooLarge) | `with_cap`, `zeroed`, `zeroed_huge` |
+/// | [`AllocFailed`](Self::AllocFailed) | `with_cap`, `zeroed`, `zeroed_huge`, `page`, `try_clone` |
+/// | [`HugePagesUnavailable`](Self::HugePagesUnavailable) | `zeroed_huge` with `HugePages::On` |
+/// | [`Overflow`](Self::Overflow) | `AlignedBuf::extend`, `Frame::extend` |
+/// | [`InvalidChunk`](Self::InvalidChunk) | `into_frames` (`slice_into_raws` panics with the same message) |
+///
+/// ```
+/// use jdb_alloc::{AlignedBuf, Error};
+///
+/// // 0.1.4 had `Error::AllocFailed` and `Error::InvalidLayout(_)`; now the sizes are named.
+/// match AlignedBuf::zeroed(usize::MAX) {
+///     Err(Error::TooLarge { requested, max }) => assert!(requested > max),
+///     Err(Error::AllocFailed { size }) => panic!("{size} bytes refused"),
+///     Err(other) => panic!("unexpected: {other}"),
+///     Ok(_) => panic!("usize::MAX bytes cannot be allocated"),
+/// }
+///
+/// // The messages say what was asked and what the limit was.
+/// let err = AlignedBuf::page().unwrap().into_frames(1000).unwrap_err();
+/// assert_eq!(err.to_string(), "chunk 1000 must be a non-zero multiple of ALIGNMENT (4096)");
+/// let err = AlignedBuf::with_cap(10).unwrap().extend(&[0; 5000]).unwrap_err();
+/// assert_eq!(err.to_string(), "buffer overflow: 5000 bytes needed but the capacity is 4096 bytes");
+/// ```
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum Error {

@@ -61,6 +61,18 @@ impl AlignedBuf {
     /// - The block is freed when the last frame is dropped (frames not taken from the iterator
     ///   are dropped with it).
     ///
+    /// ```text
+    /// an arena cut with into_frames(4096): each Frame is four words
+    /// ┌───────────────────────────┐
+    /// │ owner (shared, counted) ──┼──► the arena, freed with the last frame
+    /// │ ptr, len, cap ────────────┼──► its own chunk of the block
+    /// └───────────────────────────┘
+    /// ptr ─►┌──────────┬──────────┬──────────┬──────────┐
+    ///       │ frame 0  │ frame 1  │ frame 2  │ frame 3  │  cap 4096 each; len carried over
+    ///       └──────────┴──────────┴──────────┴──────────┘  (zeroed arena: 4096, with_cap: 0)
+    ///       +0         +4096      +8192      +12288        every start 4096-aligned
+    /// ```
+    ///
     /// # Errors
     /// [`Error::InvalidChunk`] if `chunk` is zero or not a multiple of [`ALIGNMENT`]; the buffer
     /// is dropped then.
@@ -76,6 +88,59 @@ impl AlignedBuf {
     /// assert_eq!(&frames[1][..], &[0; 2 * PAGE_SIZE][..]);
     ///
     /// assert!(AlignedBuf::page().unwrap().into_frames(1000).is_err());
+    /// ```
+    ///
+    /// A pool over compio: frames of a zeroed arena are filled and written, each moving into the
+    /// runtime and dropped in any order; frames of a `with_cap` arena are read into, and their
+    /// length becomes the bytes read.
+    ///
+    /// ```
+    /// # #[cfg(feature = "compio-buf-07")]
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use compio::{
+    ///     BufResult,
+    ///     fs::OpenOptions,
+    ///     io::{AsyncReadAt, AsyncWriteAt},
+    ///     runtime::Runtime,
+    /// };
+    /// use jdb_alloc::{AlignedBuf, Frame, PAGE_SIZE};
+    ///
+    /// const FRAMES: usize = 4;
+    /// let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/frames-pool.bin");
+    /// # std::fs::create_dir_all(path.parent().unwrap())?;
+    /// let out: Vec<Frame> = AlignedBuf::zeroed(FRAMES * PAGE_SIZE)?.into_frames(PAGE_SIZE)?.collect();
+    /// let pool: Vec<Frame> = AlignedBuf::with_cap(FRAMES * PAGE_SIZE)?.into_frames(PAGE_SIZE)?.collect();
+    ///
+    /// let back = Runtime::new()?.block_on(async {
+    ///     let mut file = OpenOptions::new()
+    ///         .read(true)
+    ///         .write(true)
+    ///         .create(true)
+    ///         .truncate(true)
+    ///         .custom_flags(libc::O_DIRECT)
+    ///         .open(&path)
+    ///         .await?;
+    ///     for (i, mut frame) in out.into_iter().enumerate().rev() {
+    ///         frame.fill(i as u8 + 1);
+    ///         let BufResult(written, _frame) = file.write_at(frame, (i * PAGE_SIZE) as u64).await;
+    ///         assert_eq!(written?, PAGE_SIZE);
+    ///     }
+    ///     let mut back = Vec::new();
+    ///     for (i, frame) in pool.into_iter().enumerate() {
+    ///         let BufResult(read, frame) = file.read_at(frame, (i * PAGE_SIZE) as u64).await;
+    ///         assert_eq!(read?, PAGE_SIZE);
+    ///         back.push(frame);
+    ///     }
+    ///     Ok::<_, Box<dyn std::error::Error>>(back)
+    /// })?;
+    /// for (i, frame) in back.iter().enumerate() {
+    ///     assert!(frame.len() == PAGE_SIZE && frame.iter().all(|&b| b == i as u8 + 1));
+    /// }
+    /// std::fs::remove_file(&path)?;
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(not(feature = "compio-buf-07"))]
+    /// # fn main() {}
     /// ```
     pub fn into_frames(self, chunk: usize) -> Result<Frames> {
         let count = frame_count(self.cap(), chunk)?;
@@ -103,7 +168,21 @@ impl AlignedBuf {
 /// in address order, that knows its length (`ExactSizeIterator`) and can run from both ends.
 ///
 /// Dropping it before every frame is taken drops the untaken ones: their memory is freed with
-/// the rest of the block, when the last frame taken is dropped too.
+/// the rest of the block, when the last frame taken is dropped too. It is `Send` and `Sync`: it
+/// holds the owner handle and counters, and makes a frame only through `&mut self`.
+///
+/// ```
+/// use jdb_alloc::{AlignedBuf, PAGE_SIZE};
+///
+/// let mut frames = AlignedBuf::zeroed(4 * PAGE_SIZE).unwrap().into_frames(PAGE_SIZE).unwrap();
+/// assert_eq!(frames.len(), 4); // ExactSizeIterator: the frames not yet taken
+/// let first = frames.next().unwrap();
+/// let last = frames.next_back().unwrap();
+/// assert_eq!(last.as_ptr() as usize - first.as_ptr() as usize, 3 * PAGE_SIZE);
+/// assert_eq!(frames.len(), 2);
+/// drop(frames); // the two untaken frames go; `first` and `last` keep the block alive
+/// assert_eq!((first.len(), last.len()), (PAGE_SIZE, PAGE_SIZE));
+/// ```
 pub struct Frames {
     arena: Arc<AlignedBuf>,
     base: NonNull<u8>,
@@ -208,7 +287,29 @@ impl fmt::Debug for Frames {
 ///
 /// compio takes it by value (`file.read_at(frame, pos)`) and gives it back with the result.
 /// A read raises the length to the bytes read and never lowers it: an empty frame ends with
-/// `len() == n` (see the crate docs, "Length after a read").
+/// `len() == n` (see the crate docs, [Length after a read](crate#length-after-a-read)).
+///
+/// ```
+/// use jdb_alloc::{AlignedBuf, Frame, PAGE_SIZE};
+///
+/// let mut pool: Vec<Frame> = AlignedBuf::with_cap(4 * PAGE_SIZE)
+///     .unwrap()
+///     .into_frames(PAGE_SIZE)
+///     .unwrap()
+///     .collect();
+/// let mut frame = pool.pop().unwrap();
+/// assert_eq!((frame.len(), frame.cap()), (0, PAGE_SIZE));
+///
+/// // Frames are `Send`: this one is filled on another thread and comes back.
+/// let frame = std::thread::spawn(move || {
+///     frame.extend(b"page header").unwrap();
+///     frame
+/// })
+/// .join()
+/// .unwrap();
+/// assert_eq!(&frame[..], b"page header");
+/// drop(pool); // the arena's memory goes with the last frame: `frame`
+/// ```
 ///
 /// # Thread safety
 ///
@@ -232,6 +333,16 @@ unsafe impl Sync for Frame {}
 
 impl Frame {
     /// Number of initialised bytes.
+    ///
+    /// ```
+    /// use jdb_alloc::{AlignedBuf, PAGE_SIZE};
+    ///
+    /// // A zeroed arena of 1.5 frames: the first frame is full, the second half full.
+    /// let mut frames = AlignedBuf::zeroed(3 * PAGE_SIZE).unwrap().into_frames(2 * PAGE_SIZE).unwrap();
+    /// let frame = frames.next().unwrap();
+    /// assert_eq!((frame.len(), frame.cap(), frame.is_empty()), (2 * PAGE_SIZE, 2 * PAGE_SIZE, false));
+    /// assert_eq!(frames.len(), 0); // cap 3 pages: the one-page tail is not a frame
+    /// ```
     #[inline]
     pub fn len(&self) -> usize {
         self.raw.len
@@ -250,6 +361,13 @@ impl Frame {
     }
 
     /// Pointer to the first byte; [`ALIGNMENT`]-aligned.
+    ///
+    /// ```
+    /// let arena = jdb_alloc::AlignedBuf::page().unwrap();
+    /// let base = arena.as_ptr();
+    /// let frame = arena.into_frames(4096).unwrap().next().unwrap();
+    /// assert_eq!(frame.as_ptr(), base);
+    /// ```
     #[inline]
     pub fn as_ptr(&self) -> *const u8 {
         self.raw.ptr
@@ -261,13 +379,30 @@ impl Frame {
         self.raw.ptr
     }
 
-    /// Sets the length to zero; the memory stays.
+    /// Sets the length to zero; the memory stays. A frame about to be read into should be
+    /// empty: a read raises the length and never lowers it.
+    ///
+    /// ```
+    /// let mut frame = jdb_alloc::AlignedBuf::page().unwrap().into_frames(4096).unwrap().next().unwrap();
+    /// assert_eq!(frame.len(), 4096);
+    /// frame.clear();
+    /// assert!(frame.is_empty());
+    /// assert_eq!(frame.cap(), 4096);
+    /// ```
     #[inline]
     pub fn clear(&mut self) {
         self.raw.len = 0;
     }
 
     /// Shortens the frame to `len` bytes; does nothing if `len >= self.len()` (as `Vec`).
+    ///
+    /// ```
+    /// let mut frame = jdb_alloc::AlignedBuf::page().unwrap().into_frames(4096).unwrap().next().unwrap();
+    /// frame.truncate(100);
+    /// assert_eq!(frame.len(), 100);
+    /// frame.truncate(200); // never lengthens
+    /// assert_eq!(frame.len(), 100);
+    /// ```
     #[inline]
     pub fn truncate(&mut self, len: usize) {
         self.raw.len = self.raw.len.min(len);
@@ -278,6 +413,15 @@ impl Frame {
     /// # Errors
     /// [`Error::Overflow`]`(needed, cap)` if `len + data.len()` exceeds the capacity; the frame
     /// is then unchanged.
+    ///
+    /// ```
+    /// use jdb_alloc::{AlignedBuf, Error};
+    ///
+    /// let mut frame = AlignedBuf::with_cap(8192).unwrap().into_frames(4096).unwrap().next().unwrap();
+    /// frame.extend(&[7; 4000]).unwrap();
+    /// assert!(matches!(frame.extend(&[8; 100]), Err(Error::Overflow(4100, 4096))));
+    /// assert_eq!(frame.len(), 4000); // unchanged
+    /// ```
     #[inline]
     pub fn extend(&mut self, data: &[u8]) -> Result<()> {
         // SAFETY: invariants 1 and 3: `ptr` is valid for writes of `cap` bytes and `len <= cap`.
@@ -291,6 +435,16 @@ impl Frame {
     ///
     /// # Safety
     /// `len <= self.cap()`, and bytes `[0, len)` must be initialised.
+    ///
+    /// ```
+    /// let mut frame = jdb_alloc::AlignedBuf::with_cap(4096).unwrap().into_frames(4096).unwrap().next().unwrap();
+    /// let p = frame.as_mut_ptr();
+    /// // SAFETY: `p` is valid for the frame's 4096 bytes, and nothing else uses them.
+    /// unsafe { p.write_bytes(0xEE, 16) };
+    /// // SAFETY: bytes [0, 16) were just written, and 16 <= cap.
+    /// unsafe { frame.set_len(16) };
+    /// assert_eq!(&frame[..], &[0xEE; 16]);
+    /// ```
     #[inline]
     pub unsafe fn set_len(&mut self, len: usize) {
         // SAFETY: the caller's duty is the same as `RawIoBuf::set_len`'s.
@@ -307,6 +461,13 @@ impl Frame {
     /// through the view (for example by a read) is not seen by the frame; use
     /// [`set_len`](Self::set_len). The view's whole [contract](RawIoBuf#the-contract) applies,
     /// including never giving it a length over bytes nobody wrote.
+    ///
+    /// ```
+    /// let mut frame = jdb_alloc::AlignedBuf::page().unwrap().into_frames(4096).unwrap().next().unwrap();
+    /// // SAFETY: the view is used only while `frame` lives, and `frame` is not used meanwhile.
+    /// let view = unsafe { frame.as_raw() };
+    /// assert_eq!((view.as_ptr(), view.len(), view.cap()), (frame.as_ptr(), 4096, 4096));
+    /// ```
     #[inline]
     pub unsafe fn as_raw(&mut self) -> RawIoBuf {
         self.raw

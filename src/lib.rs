@@ -1,23 +1,91 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 //! 4 KiB-aligned buffers for Direct I/O (`O_DIRECT`) through the [compio] runtime.
 //!
-//! - [`AlignedBuf`] owns an [`ALIGNMENT`]-aligned block and frees it on drop.
+//! - [`AlignedBuf`] owns an [`ALIGNMENT`]-aligned block, a whole number of pages, and frees it
+//!   on drop.
 //! - [`Frame`] is an owned, disjoint piece of such a block, from [`AlignedBuf::into_frames`]: a
 //!   buffer-pool frame that needs no `unsafe`.
 //! - [`RawIoBuf`] is a non-owning, `Copy` view of such memory, for buffer-pool frames that are
 //!   handed to async I/O while the pool keeps its own reference.
 //!
 //! All three implement compio's buffer traits, so `file.read_at(buf, pos)` and
-//! `file.write_at(buf, pos)` take them directly.
+//! `file.write_at(buf, pos)` take them directly, by value, and give them back in the
+//! `BufResult`.
+//!
+//! # Direct I/O with compio
+//!
+//! A file opened with `O_DIRECT` (the flag comes from the `libc` crate: add `libc = "0.2"` to
+//! your dependencies) on a filesystem that supports it (ext4, XFS, Btrfs), written from one
+//! buffer and read back into another. This is compio 0.17, with the default features; compio
+//! 0.19 runs the same code with the feature `compio-buf-08` and compio's `fs` feature.
 //!
 //! ```
-//! use jdb_alloc::{AlignedBuf, ALIGNMENT, PAGE_SIZE};
+//! # #[cfg(feature = "compio-buf-07")]
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use compio::{
+//!     BufResult,
+//!     fs::OpenOptions,
+//!     io::{AsyncReadAt, AsyncWriteAt},
+//!     runtime::Runtime,
+//! };
+//! use jdb_alloc::{AlignedBuf, PAGE_SIZE};
 //!
-//! let mut buf = AlignedBuf::with_cap(100).unwrap();
-//! assert_eq!(buf.cap(), PAGE_SIZE); // capacities are whole pages
-//! assert_eq!(buf.as_ptr() as usize % ALIGNMENT, 0);
-//! buf.extend(b"record").unwrap();
-//! assert_eq!(&buf[..], b"record");
+//! let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/front-page.bin");
+//! # std::fs::create_dir_all(path.parent().unwrap())?;
+//! Runtime::new()?.block_on(async {
+//!     let mut file = OpenOptions::new()
+//!         .read(true)
+//!         .write(true)
+//!         .create(true)
+//!         .truncate(true)
+//!         .custom_flags(libc::O_DIRECT)
+//!         .open(&path)
+//!         .await?;
+//!
+//!     let mut out = AlignedBuf::zeroed(2 * PAGE_SIZE)?;
+//!     out[..5].copy_from_slice(b"hello");
+//!     let BufResult(written, out) = file.write_at(out, 0).await;
+//!     assert_eq!(written?, 2 * PAGE_SIZE);
+//!
+//!     // An empty buffer: the read sets its length to the bytes read.
+//!     let BufResult(read, back) = file.read_at(AlignedBuf::with_cap(2 * PAGE_SIZE)?, 0).await;
+//!     assert_eq!(read?, 2 * PAGE_SIZE);
+//!     assert_eq!(back[..], out[..]);
+//!
+//!     // A read that reaches the end of the file is short, and so is the length.
+//!     let BufResult(read, tail) = file.read_at(AlignedBuf::with_cap(2 * PAGE_SIZE)?, 4096).await;
+//!     assert_eq!((read?, tail.len()), (PAGE_SIZE, PAGE_SIZE));
+//!     Ok::<_, Box<dyn std::error::Error>>(())
+//! })?;
+//! std::fs::remove_file(&path)?;
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "compio-buf-07"))]
+//! # fn main() {}
+//! ```
+//!
+//! Without `O_DIRECT` the same buffers work through the page cache. With it, every buffer
+//! address, file offset and length must be aligned: this crate's buffers always are (4096, which
+//! covers 512-byte and 4 KiB devices), [`dio_align`] says what a given file needs, and
+//! [`AlignedBuf::pad_to_alignment`] and the `align_*` helpers fix up offsets and a log's tail.
+//!
+//! # Features
+//!
+//! - `compio-buf-07` (default): compio-buf 0.7 traits `IoBuf`, `IoBufMut`, `SetBufInit`, as used
+//!   by compio 0.16 and 0.17.
+//! - `compio-buf-08`: compio-buf 0.8 traits `IoBuf`, `IoBufMut`, `SetLen`, as used by compio 0.18
+//!   and 0.19; works alone (`default-features = false`) or together with `compio-buf-07`.
+//!
+//! With compio 0.18 or 0.19 and only the default feature, a build fails with "the trait bound
+//! `AlignedBuf: IoBuf` is not satisfied" and a note about two versions of `compio_buf`: turn on
+//! `compio-buf-08`. With no feature at all, every type and method remains, without the traits.
+//! On docs.rs, the trait implementations say which feature they need.
+//!
+//! ```toml
+//! [dependencies]
+//! jdb_alloc = { version = "0.2", default-features = false, features = ["compio-buf-08"] }
+//! compio = { version = "0.19", features = ["fs"] }
+//! libc = "0.2"
 //! ```
 //!
 //! # Buffer pools without `unsafe`
@@ -25,7 +93,8 @@
 //! [`AlignedBuf::into_frames`] consumes an arena and splits it into owned [`Frame`]s: disjoint,
 //! aligned, fixed-size slices of one block that can be passed to compio by value, moved
 //! between threads and dropped in any order; the block is freed when the last frame drops.
-//! [`AlignedBuf::slice_into_raws`] remains for pools that manage frame lifetimes themselves.
+//! [`AlignedBuf::slice_into_raws`] remains for pools that manage frame lifetimes themselves
+//! (see [`RawIoBuf`] for when that is the right tool).
 //!
 //! ```
 //! use jdb_alloc::{AlignedBuf, Frame, PAGE_SIZE};
@@ -41,7 +110,27 @@
 //! assert_eq!(&frame[..], b"page header");
 //! ```
 //!
-//! # Invariants
+//! The call flow of such a pool:
+//!
+//! 1. Allocate the arena: [`zeroed`](AlignedBuf::zeroed), [`with_cap`](AlignedBuf::with_cap)
+//!    if every frame will be read into, or [`zeroed_huge`](AlignedBuf::zeroed_huge) for a large
+//!    pool used densely. [`dio_align`] on the data directory says whether 4 KiB alignment will
+//!    do.
+//! 2. [`into_frames(chunk)`](AlignedBuf::into_frames): the pool keeps the frames (a free list,
+//!    a page table).
+//! 3. Move a frame into `read_at` or `write_at`; the `BufResult` gives it back, after a read
+//!    with its length raised to the bytes read.
+//! 4. Frames can move to other threads and be dropped in any order; the memory goes with the
+//!    last one.
+//!
+//! With [`RawIoBuf`] views instead, steps 2 to 4 become: cut the arena with
+//! [`slice_into_raws`](AlignedBuf::slice_into_raws); hand a copy of a frame to the I/O and keep
+//! the pool's own; the arena owns the memory throughout and frees it on drop, after the last
+//! view is done.
+//!
+//! # Safety model
+//!
+//! ## Invariants
 //!
 //! ```text
 //!   ptr (ALIGNMENT-aligned)
@@ -67,6 +156,72 @@
 //! initialised, for as long as the view or any copy of it is used, and that copies are never
 //! used to access the same bytes at once (its [contract](RawIoBuf#the-contract)). That promise
 //! is what lets its safe methods ([`RawIoBuf::as_slice`], the compio traits) touch the memory.
+//!
+//! Every safe method keeps them: constructors round the capacity and report impossible sizes
+//! as [`Error::TooLarge`]; `extend` checks before it copies; `clear` and `truncate` only
+//! shorten; `pad_to_alignment` writes zeroes before it lengthens.
+//!
+//! ## Frames
+//!
+//! [`AlignedBuf::into_frames`] moves the arena into a shared, reference-counted owner, empties
+//! it (`len = 0`, and it never reads its bytes again), and makes each `chunk`-sized range into
+//! a frame at most once. So for every [`Frame`], at all times:
+//!
+//! 1. it views `[offset, offset + cap)` of the arena's block, [`ALIGNMENT`]-aligned, and holds a
+//!    strong reference to the owner, which keeps the block alive;
+//! 2. no other frame and no other path accesses those bytes;
+//! 3. `len <= cap`, and bytes `[0, len)` are initialised.
+//!
+//! That is the [`RawIoBuf` contract](RawIoBuf#the-contract), kept for the frame's whole life by
+//! its only holder, which is why every `Frame` method is safe but `set_len` and `as_raw`. The
+//! block is freed once, by the arena's own `Drop`, when the last frame (or the [`Frames`]
+//! iterator, if it outlives them) drops.
+//!
+//! ## What is unsafe, and why
+//!
+//! | Function | The caller promises |
+//! |----------|---------------------|
+//! | [`AlignedBuf::slice_into_raws`] | The arena outlives every frame; a frame's bytes are not accessed through the arena or another view meanwhile (unless all reads); each frame has one user at a time |
+//! | [`AlignedBuf::as_raw`] | The buffer outlives the view and is not used while the view writes |
+//! | [`AlignedBuf::as_raw_view`] | As `as_raw`, and since `self` is only borrowed shared, accesses are synchronised (by a frame latch, say) |
+//! | [`Frame::as_raw`] | As `as_raw`: the frame outlives the view (the view does not keep the arena alive) |
+//! | [`AlignedBuf::from_raw_parts`] | `ptr`, `cap` come from one `into_raw_parts` and are rebuilt once; `len <= cap`, initialised |
+//! | `set_len` of [`AlignedBuf`](AlignedBuf::set_len), [`Frame`](Frame::set_len), [`RawIoBuf`](RawIoBuf::set_len) | `len <= cap`, bytes `[0, len)` initialised |
+//! | [`RawIoBuf::new`], [`RawIoBuf::from_raw_parts`], [`RawIoBuf::from_slice`] | [The `RawIoBuf` contract](RawIoBuf#the-contract) |
+//! | [`RawIoBuf::with_len`] | Bytes `[0, len)` are initialised (`len > cap` panics) |
+//! | [`RawIoBuf::slice`], [`RawIoBuf::slice_data`] | The contract for the sub-view; for `slice_data`, its bytes are initialised (bounds and alignment are checked) |
+//! | [`RawIoBuf::slice_unchecked`] | All of the above, plus `offset + len <= cap` |
+//!
+//! [`AlignedBuf::into_raw_parts`] is safe: like `Box::into_raw`, it can only leak. Why each type
+//! is `Send` and `Sync` is on the type.
+//!
+//! ## compio's `as_mut_slice` / `as_uninit`: a known limitation
+//!
+//! Both compio-buf generations hand out the whole capacity as `&mut [MaybeUninit<u8>]`: 0.7's
+//! provided `IoBufMut::as_mut_slice` and 0.8's `IoBufMut::as_uninit`, initialised prefix
+//! `[0, len)` included, because compio reads into a buffer from offset 0. This holds for all
+//! three types alike, and for compio-buf's own `Vec<u8>` impls. Safe code can therefore store
+//! `MaybeUninit::uninit()` into bytes the buffer counts as initialised, and 0.8's safe
+//! `copy_within` can copy unwritten tail bytes into `[0, len)`; reading the buffer afterwards
+//! is then undefined behaviour. The traits' design forces this and this crate cannot close it:
+//! store only initialised values through those slices (compio itself only lets the kernel
+//! write real bytes there).
+//!
+//! ## How it is checked
+//!
+//! - Every `unsafe` block carries a `// SAFETY:` comment proving it, and every `unsafe fn` a
+//!   `# Safety` section: clippy's `undocumented_unsafe_blocks` and `missing_safety_doc` are
+//!   errors, and so is rustc's `unsafe_op_in_unsafe_fn`.
+//! - Property tests (proptest) drive random sequences of operations against models:
+//!   `AlignedBuf` against a `Vec<u8>`, frames against a `Vec<Vec<u8>>` while they move between
+//!   threads and drop in any order, `pad_to_alignment` against a `Vec<u8>`, the alignment
+//!   helpers against arithmetic in `u128`.
+//! - Real `O_DIRECT` reads and writes, every byte checked: buffers (heap, mapped and huge-page),
+//!   `RawIoBuf` frames and `Frame`s passed by value, through compio 0.17 and 0.19.
+//! - CI runs clippy and rustdoc with warnings as errors, the tests with all features, without
+//!   any compio-buf and with compio-buf 0.8 alone, the `direct_io` example, the README's
+//!   dependency snippets as a user's project, then the tests again under AddressSanitizer,
+//!   which must report nothing.
 //!
 //! # Backings
 //!
@@ -99,7 +254,7 @@
 //!
 //! ```
 //! # #[cfg(feature = "compio-buf-07")] {
-//! use compio_buf_07::SetBufInit;
+//! use compio::buf::SetBufInit; // compio 0.17: compio-buf 0.7
 //! use jdb_alloc::{AlignedBuf, PAGE_SIZE};
 //!
 //! let mut buf = AlignedBuf::zeroed(3 * PAGE_SIZE).unwrap();
@@ -117,12 +272,36 @@
 //!
 //! `SetLen::set_len` and the inherent `unsafe fn set_len` are exact.
 //!
-//! # Features
+//! A [`RawIoBuf`] is `Copy`: the read updates the copy that was passed in and comes back in the
+//! `BufResult`, not the copies the pool kept. Likewise a view from [`AlignedBuf::as_raw`] or
+//! [`Frame::as_raw`] does not update its owner's length; call `set_len` on the owner if it
+//! should see the bytes.
 //!
-//! - `compio-buf-07` (default): compio-buf 0.7 traits `IoBuf`, `IoBufMut`, `SetBufInit`, as used
-//!   by compio 0.16 and 0.17.
-//! - `compio-buf-08`: compio-buf 0.8 traits `IoBuf`, `IoBufMut`, `SetLen`, as used by compio 0.18
-//!   and 0.19; works alone (`default-features = false`) or together with `compio-buf-07`.
+//! compio-buf 0.8 (feature `compio-buf-08`) describes a buffer differently; for all three types:
+//!
+//! | compio-buf 0.8 | Covers |
+//! |----------------|--------|
+//! | `IoBuf::as_init` | bytes `[0, len)`: what `write_at` sends |
+//! | `IoBufMut::as_uninit` | the whole capacity `[0, cap)`, initialised prefix included: compio 0.19 reads into it from offset 0, whatever the length |
+//! | `SetLen::set_len(n)` | `len = n`, exactly |
+//! | `SetLen::advance_to(n)` | `len = max(len, n)` (the trait's default, kept) |
+//! | `IoBufMut::reserve(n)` | `Ok(())` if `len + n <= cap`, else `ReserveError::NotSupported`: the capacity is fixed and memory the kernel may hold never moves, so `extend_from_slice` fails, buffer unchanged, past the capacity |
+//!
+//! `RawIoBuf`'s own `slice`, `as_slice` and `as_mut_slice` take precedence over compio-buf 0.7
+//! trait methods of the same names; write `IoBuf::slice(frame, range)` for compio's `Slice`.
+//!
+//! # Performance
+//!
+//! `cargo bench --bench compare` measures this crate against jdb_alloc 0.1.4, case by case,
+//! interleaved in one process; `benches/RESULTS.md` in the repository has the last full table
+//! and what it means. In short: below [`MAP_THRESHOLD`] the same allocator, within 2% of 0.1.4;
+//! `zeroed(1 GiB)` in about 20 µs instead of 0.6 s; a dense pool warms up about 5 times faster
+//! with huge pages; a [`Frame`] costs one atomic count (about 11 ns) to make and drop.
+//!
+//! # Migrating from 0.1.4
+//!
+//! Code written for 0.1.4 compiles and behaves the same but for a few changes, each closing a
+//! hole or making a failure say more: see [`migration`].
 //!
 //! [compio]: https://docs.rs/compio
 
@@ -135,6 +314,7 @@ mod error;
 mod frame;
 mod huge;
 mod mem;
+pub mod migration;
 #[cfg(unix)]
 mod os_mem;
 
@@ -292,6 +472,14 @@ impl AlignedBuf {
     ///
     /// # Errors
     /// [`Error::AllocFailed`] if the memory cannot be had.
+    ///
+    /// ```
+    /// use jdb_alloc::{AlignedBuf, PAGE_SIZE};
+    ///
+    /// let page = AlignedBuf::page().unwrap();
+    /// assert_eq!((page.len(), page.cap()), (PAGE_SIZE, PAGE_SIZE));
+    /// assert!(page.iter().all(|&b| b == 0));
+    /// ```
     #[inline]
     pub fn page() -> Result<Self> {
         let ptr = mem::allocate(PAGE_SIZE, Fill::Zeroed)?;
@@ -324,6 +512,29 @@ impl AlignedBuf {
     /// Frames start with `len == 0`, so they never claim unwritten bytes. They take on the
     /// [`RawIoBuf` contract](RawIoBuf#the-contract): on a [`with_cap`](Self::with_cap) arena,
     /// do not raise a frame's length over bytes nobody wrote.
+    ///
+    /// ```
+    /// use jdb_alloc::{ALIGNMENT, AlignedBuf, PAGE_SIZE, RawIoBuf};
+    ///
+    /// let arena = AlignedBuf::zeroed(PAGE_SIZE * 8).unwrap();
+    /// // SAFETY: `arena` outlives `frames`, and each frame has one user at a time.
+    /// let frames: Vec<RawIoBuf> = unsafe { arena.slice_into_raws(PAGE_SIZE).collect() };
+    /// assert_eq!(frames.len(), 8);
+    /// for (i, frame) in frames.iter().enumerate() {
+    ///     assert_eq!(frame.as_ptr(), arena.as_ptr().wrapping_add(i * PAGE_SIZE));
+    ///     assert_eq!(frame.as_ptr() as usize % ALIGNMENT, 0);
+    ///     assert_eq!((frame.len(), frame.cap()), (0, PAGE_SIZE)); // empty, ready to read into
+    /// }
+    /// ```
+    ///
+    /// A misaligned frame would only fail later, at the first `O_DIRECT` read, so a bad chunk
+    /// panics at once:
+    ///
+    /// ```should_panic
+    /// let arena = jdb_alloc::AlignedBuf::zeroed(8 * 4096).unwrap();
+    /// // SAFETY: no frame is ever made: the call panics first.
+    /// let _frames = unsafe { arena.slice_into_raws(1000) };
+    /// ```
     #[track_caller]
     pub unsafe fn slice_into_raws(&self, chunk: usize) -> impl Iterator<Item = RawIoBuf> + '_ {
         // A `match`, not a closure: `#[track_caller]` does not reach into closures.
@@ -347,6 +558,21 @@ impl AlignedBuf {
     /// The caller must not use the view (or a copy of it) after this buffer is dropped or
     /// released, nor use `self` while the view is used to write. A length change made through
     /// the view (for example by a read) is not seen by `self`; use [`set_len`](Self::set_len).
+    ///
+    /// ```
+    /// let mut buf = jdb_alloc::AlignedBuf::with_cap(4096).unwrap();
+    /// // SAFETY: `buf` outlives the view and is not used while the view is.
+    /// let mut view = unsafe { buf.as_raw() };
+    /// // What a read through the view does: bytes written, then the length raised.
+    /// // SAFETY: the view's 4096 bytes are valid and only the view uses them.
+    /// unsafe { view.as_mut_ptr().write_bytes(1, 100) };
+    /// // SAFETY: bytes [0, 100) were just written.
+    /// unsafe { view.set_len(100) };
+    /// assert_eq!(buf.len(), 0); // the owner does not see the view's length...
+    /// // SAFETY: ...until told: the view is done, and [0, 100) are initialised.
+    /// unsafe { buf.set_len(100) };
+    /// assert_eq!(&buf[..], &[1; 100]);
+    /// ```
     #[inline]
     pub unsafe fn as_raw(&mut self) -> RawIoBuf {
         RawIoBuf {
@@ -374,6 +600,18 @@ impl AlignedBuf {
     /// Gives up ownership: returns `(ptr, len, cap)` and does not free the memory.
     ///
     /// Rebuild with [`from_raw_parts`](Self::from_raw_parts) to free it; otherwise it leaks.
+    ///
+    /// ```
+    /// use jdb_alloc::AlignedBuf;
+    ///
+    /// let mut buf = AlignedBuf::with_cap(100).unwrap();
+    /// buf.extend(b"kept").unwrap();
+    /// let (ptr, len, cap) = buf.into_raw_parts();
+    /// assert_eq!((len, cap), (4, 4096));
+    /// // SAFETY: the parts of one `into_raw_parts` of this crate, rebuilt once.
+    /// let buf = unsafe { AlignedBuf::from_raw_parts(ptr, len, cap) };
+    /// assert_eq!(&buf[..], b"kept"); // and dropping it frees the memory
+    /// ```
     #[inline]
     pub fn into_raw_parts(self) -> (NonNull<u8>, usize, usize) {
         let me = ManuallyDrop::new(self);
@@ -435,6 +673,15 @@ impl AlignedBuf {
     }
 
     /// Shortens the buffer to `len` bytes; does nothing if `len >= self.len()` (as `Vec`).
+    ///
+    /// ```
+    /// let mut buf = jdb_alloc::AlignedBuf::zeroed(100).unwrap();
+    /// buf.truncate(10);
+    /// buf.truncate(50); // never lengthens
+    /// assert_eq!(buf.len(), 10);
+    /// buf.clear();
+    /// assert!(buf.is_empty() && buf.cap() == 4096);
+    /// ```
     #[inline]
     pub fn truncate(&mut self, len: usize) {
         if len < self.len {
@@ -463,6 +710,14 @@ impl AlignedBuf {
     ///
     /// # Errors
     /// [`Error::AllocFailed`] if the memory cannot be had.
+    ///
+    /// ```
+    /// let mut buf = jdb_alloc::AlignedBuf::with_cap(8192).unwrap();
+    /// buf.extend(b"abc").unwrap();
+    /// let copy = buf.try_clone().unwrap();
+    /// assert_eq!((&copy[..], copy.cap()), (&b"abc"[..], 8192));
+    /// assert_ne!(copy.as_ptr(), buf.as_ptr());
+    /// ```
     pub fn try_clone(&self) -> Result<Self> {
         let ptr = mem::allocate(self.cap, Fill::Uninit)?;
         // SAFETY: the source holds `len` initialised bytes; the new block is a distinct live
@@ -617,6 +872,123 @@ impl fmt::Debug for AlignedBuf {
 /// A buffer pool keeps its frames' memory in an arena ([`AlignedBuf`]) and hands a frame to
 /// compio by value; because the view is `Copy`, the pool keeps its own copy meanwhile.
 ///
+/// ```
+/// use jdb_alloc::AlignedBuf;
+///
+/// let mut buf = AlignedBuf::zeroed(4096).unwrap();
+/// // SAFETY: `buf` outlives `raw` and all its copies, and is not used while they are.
+/// let raw = unsafe { buf.as_raw() };
+///
+/// // One copy can go to an async operation while another stays here.
+/// let mut for_io = raw;
+/// for_io.as_mut_slice()[..5].copy_from_slice(b"hello");
+/// assert_eq!(&raw.as_slice()[..5], b"hello"); // both copies view the same memory
+///
+/// // The views are no longer used; the owner sees the bytes written through them.
+/// assert_eq!(&buf[..5], b"hello");
+/// ```
+///
+/// # When to use it
+///
+/// [`Frame`]s are the default for a new pool. A `RawIoBuf` remains the tool when:
+///
+/// - **the pool keeps a handle to a frame while it is in flight.** A `Frame` moves into the
+///   runtime and is gone until the result comes back; a `RawIoBuf` is `Copy`, so the pool keeps
+///   its copy and its own latch decides who may touch the bytes meanwhile (PostgreSQL- and
+///   InnoDB-style pools work this way);
+/// - **one I/O spans adjacent frames.** Two dirty pages that are neighbours on disk and in the
+///   arena go out in one write with [`slice_data`](Self::slice_data) over both; a `Frame` never
+///   reaches past its own chunk;
+/// - **the memory does not come from this crate** (a shared-memory segment, a huge-page
+///   reservation made elsewhere): [`new`](Self::new) / [`from_raw_parts`](Self::from_raw_parts)
+///   view any suitable memory;
+/// - **the hot path cannot afford one atomic reference count per frame.** Making a frame
+///   increments the arena's count, dropping one decrements it; a `RawIoBuf` costs nothing to
+///   copy or drop;
+/// - **the code was written for jdb_alloc 0.1.4**: it keeps its shape; the few source changes
+///   are in [`migration`].
+///
+/// [`Frame::as_raw`] gives the view of a frame when only part of the code needs one.
+///
+/// ```
+/// use jdb_alloc::{AlignedBuf, PAGE_SIZE, RawIoBuf};
+///
+/// // The pool owns its arena for its whole life and hands out views of it.
+/// let arena = AlignedBuf::zeroed(8 * PAGE_SIZE).unwrap();
+/// // SAFETY: the pool keeps `arena` alive while any view is used, and its latches give each
+/// // range of bytes one user at a time.
+/// let whole: RawIoBuf = unsafe { arena.as_raw_view() };
+///
+/// // Frames 2 and 3 are dirty and adjacent on disk: one write covers both.
+/// // SAFETY: as above; the bytes of a zeroed arena are initialised.
+/// let run = unsafe { whole.slice_data(2 * PAGE_SIZE, 2 * PAGE_SIZE) };
+/// assert_eq!((run.len(), run.cap()), (2 * PAGE_SIZE, 2 * PAGE_SIZE));
+/// assert_eq!(run.as_ptr(), arena.as_ptr().wrapping_add(2 * PAGE_SIZE));
+/// // `run` is `Copy`: `file.write_at(run, pos)` takes one copy, the pool keeps `whole`.
+/// ```
+///
+/// A pool of views over compio: frames go to compio by value, the pool keeps its own copies.
+/// Frames of a `zeroed` arena may claim their whole length with `unsafe`
+/// [`with_len`](Self::with_len) (the bytes are initialised); frames read into get their length
+/// from the read.
+///
+/// ```
+/// # #[cfg(feature = "compio-buf-07")]
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use compio::{
+///     BufResult,
+///     fs::OpenOptions,
+///     io::{AsyncReadAt, AsyncWriteAt},
+///     runtime::Runtime,
+/// };
+/// use jdb_alloc::{AlignedBuf, PAGE_SIZE, RawIoBuf};
+///
+/// const FRAMES: usize = 4;
+/// let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/raw-pool.bin");
+/// # std::fs::create_dir_all(path.parent().unwrap())?;
+///
+/// // One arena to write from, one to read into.
+/// let src = AlignedBuf::zeroed(FRAMES * PAGE_SIZE)?;
+/// let dst = AlignedBuf::with_cap(FRAMES * PAGE_SIZE)?;
+/// // SAFETY: both arenas live until the end of `main`, after the last I/O, and each frame
+/// // is used by one operation at a time.
+/// let (out, into): (Vec<RawIoBuf>, Vec<RawIoBuf>) = unsafe {
+///     (
+///         src.slice_into_raws(PAGE_SIZE).collect(),
+///         dst.slice_into_raws(PAGE_SIZE).collect(),
+///     )
+/// };
+///
+/// Runtime::new()?.block_on(async {
+///     let mut file = OpenOptions::new()
+///         .read(true)
+///         .write(true)
+///         .create(true)
+///         .truncate(true)
+///         .custom_flags(libc::O_DIRECT)
+///         .open(&path)
+///         .await?;
+///     for (i, frame) in out.iter().enumerate() {
+///         // SAFETY: the arena is zeroed, so the whole frame is initialised.
+///         let mut frame = unsafe { frame.with_len(PAGE_SIZE) };
+///         frame.as_mut_slice().fill(i as u8 + 1);
+///         let BufResult(written, _) = file.write_at(frame, (i * PAGE_SIZE) as u64).await;
+///         assert_eq!(written?, PAGE_SIZE);
+///     }
+///     for (i, frame) in into.iter().enumerate() {
+///         let BufResult(read, frame) = file.read_at(*frame, (i * PAGE_SIZE) as u64).await;
+///         assert_eq!(read?, PAGE_SIZE);
+///         assert!(frame.as_slice().iter().all(|&b| b == i as u8 + 1));
+///     }
+///     Ok::<_, Box<dyn std::error::Error>>(())
+/// })?;
+/// std::fs::remove_file(&path)?;
+/// # Ok(())
+/// # }
+/// # #[cfg(not(feature = "compio-buf-07"))]
+/// # fn main() {}
+/// ```
+///
 /// # The contract
 ///
 /// A `RawIoBuf` can only be made through `unsafe` constructors, and every way to raise its
@@ -742,6 +1114,19 @@ impl RawIoBuf {
     /// # Safety
     /// The [contract](Self#the-contract), including `len <= cap` with bytes `[0, len)`
     /// initialised.
+    ///
+    /// ```
+    /// use std::ptr::NonNull;
+    ///
+    /// use jdb_alloc::{AlignedBuf, RawIoBuf};
+    ///
+    /// let mut arena = AlignedBuf::zeroed(4096).unwrap();
+    /// let ptr = NonNull::new(arena.as_mut_ptr()).unwrap();
+    /// // SAFETY: `arena` outlives the view and is not used meanwhile; it is zeroed, so the
+    /// // 512 bytes claimed are initialised.
+    /// let view = unsafe { RawIoBuf::from_raw_parts(ptr, 512, 4096) };
+    /// assert_eq!(view.as_slice(), &[0; 512]);
+    /// ```
     #[inline]
     pub const unsafe fn from_raw_parts(ptr: NonNull<u8>, len: usize, cap: usize) -> Self {
         Self {
@@ -758,6 +1143,14 @@ impl RawIoBuf {
     /// after the slice's memory is freed or moved, nor while the memory is accessed through
     /// another path (see the [contract](Self#the-contract)). `unsafe` since 0.2: in 0.1.4 this
     /// was safe and let safe code reach freed memory.
+    ///
+    /// ```
+    /// let mut bytes = vec![7u8; 64];
+    /// // SAFETY: `bytes` outlives the view and is not used while the view is.
+    /// let view = unsafe { jdb_alloc::RawIoBuf::from_slice(&mut bytes) };
+    /// assert_eq!((view.len(), view.cap()), (64, 64));
+    /// assert_eq!(view.as_slice(), &[7; 64]);
+    /// ```
     #[inline]
     pub unsafe fn from_slice(slice: &mut [u8]) -> Self {
         Self {
@@ -793,6 +1186,24 @@ impl RawIoBuf {
     /// # Safety
     /// The sub-view shares memory with `self` and its copies: the caller keeps the
     /// [contract](Self#the-contract) for it too.
+    ///
+    /// ```
+    /// let arena = jdb_alloc::AlignedBuf::with_cap(4 * 4096).unwrap();
+    /// // SAFETY: `arena` outlives the views, and each range has one user at a time.
+    /// let whole = unsafe { arena.as_raw_view() };
+    /// // SAFETY: as above.
+    /// let page = unsafe { whole.slice(4096, 2 * 4096) }; // for `file.read_at(page, pos)`
+    /// assert_eq!((page.len(), page.cap()), (0, 2 * 4096));
+    /// assert_eq!(page.as_ptr(), arena.as_ptr().wrapping_add(4096));
+    /// ```
+    ///
+    /// An unaligned offset panics, in release builds too:
+    ///
+    /// ```should_panic
+    /// let arena = jdb_alloc::AlignedBuf::with_cap(4 * 4096).unwrap();
+    /// // SAFETY: never reached: the offset is not aligned.
+    /// let _ = unsafe { arena.as_raw_view().slice(100, 4096) };
+    /// ```
     #[inline]
     #[track_caller]
     pub unsafe fn slice(self, offset: usize, len: usize) -> Self {
@@ -812,6 +1223,14 @@ impl RawIoBuf {
     ///
     /// # Safety
     /// As [`slice`](Self::slice), and bytes `[offset, offset + len)` must be initialised.
+    ///
+    /// ```
+    /// let arena = jdb_alloc::AlignedBuf::zeroed(4 * 4096).unwrap();
+    /// // SAFETY: `arena` outlives the views, each range has one user at a time, and a zeroed
+    /// // arena's bytes are initialised.
+    /// let out = unsafe { arena.as_raw_view().slice_data(2 * 4096, 4096) };
+    /// assert_eq!((out.len(), out.cap()), (4096, 4096)); // for `file.write_at(out, pos)`
+    /// ```
     #[inline]
     #[track_caller]
     pub unsafe fn slice_data(self, offset: usize, len: usize) -> Self {
@@ -829,6 +1248,14 @@ impl RawIoBuf {
     /// # Safety
     /// `offset + len <= self.cap()` (anything else is undefined behaviour), the alignment the I/O
     /// needs, and the [contract](Self#the-contract) for the sub-view.
+    ///
+    /// ```
+    /// let arena = jdb_alloc::AlignedBuf::with_cap(4 * 4096).unwrap();
+    /// // SAFETY: `arena` outlives the views; [3 * 4096, 4 * 4096) lies within its capacity and
+    /// // is aligned; one user at a time.
+    /// let last = unsafe { arena.as_raw_view().slice_unchecked(3 * 4096, 4096) };
+    /// assert_eq!((last.len(), last.cap()), (0, 4096));
+    /// ```
     #[inline]
     pub unsafe fn slice_unchecked(self, offset: usize, len: usize) -> Self {
         Self {
@@ -954,6 +1381,7 @@ mod compio_buf_07_impls {
         ($($ty:ty),+ $(,)?) => {$(
             // SAFETY: contract 1 and 2: `as_buf_ptr` is valid for `buf_capacity()` bytes with
             // `[0, buf_len())` initialised; contract 4: it does not move with the value.
+            #[cfg_attr(docsrs, doc(cfg(feature = "compio-buf-07")))]
             unsafe impl IoBuf for $ty {
                 #[inline]
                 fn as_buf_ptr(&self) -> *const u8 {
@@ -973,6 +1401,7 @@ mod compio_buf_07_impls {
 
             // SAFETY: as for `IoBuf`; contract 4: the pointer stays valid while the runtime
             // holds the buffer, and contract 3: `&mut` makes the runtime its only user.
+            #[cfg_attr(docsrs, doc(cfg(feature = "compio-buf-07")))]
             unsafe impl IoBufMut for $ty {
                 #[inline]
                 fn as_buf_mut_ptr(&mut self) -> *mut u8 {
@@ -983,6 +1412,7 @@ mod compio_buf_07_impls {
             /// Raises the length to `len`, never lowers it (as the trait documents), so after
             /// a read `len()` is `max(len(), bytes read)` and a read into a sub-slice keeps the
             /// parent's length.
+            #[cfg_attr(docsrs, doc(cfg(feature = "compio-buf-07")))]
             impl SetBufInit for $ty {
                 #[inline]
                 unsafe fn set_buf_init(&mut self, len: usize) {

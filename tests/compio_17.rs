@@ -5,7 +5,7 @@
 
 mod direct_17;
 
-use compio_17::{
+use compio::{
     buf::{IntoInner, IoBuf},
     fs::File,
     io::{AsyncReadAt, AsyncReadAtExt, AsyncWriteAt, AsyncWriteAtExt},

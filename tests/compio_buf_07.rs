@@ -2,7 +2,7 @@
 //! runtime: what compio sees, and that `set_buf_init` raises the length and never lowers it.
 #![cfg(feature = "compio-buf-07")]
 
-use compio_17::buf::{IntoInner, IoBuf, IoBufMut, SetBufInit};
+use compio::buf::{IntoInner, IoBuf, IoBufMut, SetBufInit};
 use jdb_alloc::{AlignedBuf, PAGE_SIZE, RawIoBuf};
 
 /// What compio reads from any buffer: pointer, initialised length, capacity, initialised bytes.

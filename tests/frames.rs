@@ -269,7 +269,7 @@ mod direct_17;
 mod direct_io {
     use std::rc::Rc;
 
-    use compio_17::{
+    use compio::{
         BufResult,
         io::{AsyncReadAt, AsyncWriteAt},
         runtime::spawn,

@@ -7,12 +7,12 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use compio_17::fs::{File, OpenOptions};
+use compio::fs::{File, OpenOptions};
 
 /// Runs `future` to completion on a fresh compio 0.17 runtime. (`#[compio::test]` cannot be
 /// used: with compio 0.17 and 0.19 both dev-dependencies, its expansion names the wrong one.)
 pub fn run<F: Future>(future: F) -> F::Output {
-    compio_17::runtime::Runtime::new().unwrap().block_on(future)
+    compio::runtime::Runtime::new().unwrap().block_on(future)
 }
 
 /// A scratch file under `CARGO_TARGET_TMPDIR` (a real disk, unlike a tmpfs `/tmp`), removed
