@@ -110,6 +110,7 @@ mod huge;
 mod mem;
 #[cfg(unix)]
 mod os_mem;
+pub mod recycle;
 
 use std::{
     fmt,
