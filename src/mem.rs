@@ -183,6 +183,29 @@ pub(crate) unsafe fn release_block(ptr: NonNull<u8>, size: usize) {
     unsafe { dealloc(ptr.as_ptr(), layout(size)) }
 }
 
+/// Smallest block whose pages [`release_to_os`] hands back to the OS itself: below it, a system
+/// call per block costs more than the memory is worth.
+#[cfg(target_os = "linux")]
+const DISCARD_MIN: usize = 64 << 10;
+
+/// Returns a kept block of `size` bytes to the global allocator, and its pages to the OS even if
+/// the allocator would keep them resident (Linux, blocks of 64 KiB and more): what
+/// [`crate::recycle::trim`] and a thread's exit promise.
+///
+/// # Safety
+/// As [`release_block`].
+pub(crate) unsafe fn release_to_os(ptr: NonNull<u8>, size: usize) {
+    #[cfg(target_os = "linux")]
+    if size >= DISCARD_MIN {
+        // SAFETY: the caller gives up the whole block, page-aligned and a whole number of pages
+        // long, that the allocator handed out; its contents are not needed, and the allocator
+        // keeps no data of its own inside a block it handed out.
+        unsafe { crate::os_mem::discard(ptr, size) };
+    }
+    // SAFETY: the caller's promise.
+    unsafe { release_block(ptr, size) }
+}
+
 /// The layout reported to `handle_alloc_error` when an infallible API (`Clone`) cannot get
 /// memory.
 #[inline]

@@ -220,7 +220,7 @@ const CLASSES: usize = 48;
 /// The class of a capacity below [`MAP_THRESHOLD`] (a whole number of pages, at least one).
 #[inline]
 fn class_of(cap: usize) -> usize {
-    debug_assert!(cap >= PAGE_SIZE && cap < MAP_THRESHOLD && cap % PAGE_SIZE == 0);
+    debug_assert!((PAGE_SIZE..MAP_THRESHOLD).contains(&cap) && cap % PAGE_SIZE == 0);
     let pages = cap / PAGE_SIZE;
     if pages <= 4 {
         return pages - 1;
@@ -332,14 +332,15 @@ impl Lists {
         self.kept += class_size(class);
     }
 
-    /// Releases blocks, largest classes first, until at most `limit` bytes are kept.
+    /// Releases blocks, largest classes first, until at most `limit` bytes are kept: to the
+    /// allocator, and their pages to the OS (see [`crate::mem::release_to_os`]).
     fn shrink_to(&mut self, limit: usize) {
         for class in (0..CLASSES).rev() {
             while self.kept > limit {
                 let Some(block) = self.take(class) else { break };
                 // SAFETY: the block came off the list of `class`, so it is a live block of that
                 // class size from `mem::allocate`, now owned by nobody else.
-                unsafe { crate::mem::release_block(block, class_size(class)) };
+                unsafe { crate::mem::release_to_os(block, class_size(class)) };
             }
         }
     }
