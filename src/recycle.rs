@@ -38,8 +38,17 @@
 //!   Huge-page arenas ([`zeroed_huge`](crate::AlignedBuf::zeroed_huge)) are mappings too, so they
 //!   never take a recycled block either.
 //!
-//! Kept memory is returned to the OS when its thread exits (the shared tier's when
-//! [`trim`] is called, or at process exit); [`trim`] returns it at once.
+//! Kept memory goes back when its thread exits (the shared tier's with [`trim`], or to the OS
+//! with the process); [`trim`] returns it at once.
+//!
+//! # What it buys
+//!
+//! Measured on a 2-core AMD EPYC, glibc (`cargo bench --bench compare`, medians): with
+//! `with_cap(n)`, one byte written per page, then drop, a 1 MiB buffer costs about 1.9 µs
+//! instead of 380 µs (0.1.4), a 16 MiB one 37 µs instead of 5.9 ms: the cost of writing a
+//! buffer reused by hand, and no more than mimalloc's own aligned allocation.
+//! `with_cap(4096)` + drop costs about 5 ns, `page()` + drop the cost of zeroing 4 KiB plus a
+//! few ns. An allocation that finds nothing to reuse costs what it did before, within a few ns.
 //!
 //! ```
 //! use jdb_alloc::{recycle, AlignedBuf};
@@ -178,11 +187,22 @@ pub fn set_limits(limits: Limits) {
     shared().shrink_to(limits.shared);
 }
 
-/// Returns every block the calling thread and the shared tier keep to the allocator (hence,
-/// for blocks of 128 KiB and more under glibc, to the OS). Other threads' caches are theirs:
-/// each thread can call `trim`, and a thread's cache is returned when it exits.
+/// Returns every block the calling thread and the shared tier keep to the allocator, and their
+/// memory to the OS: on Linux the pages of blocks of 64 KiB and more are released at once
+/// (`madvise(MADV_DONTNEED)`), since an allocator may keep freed memory resident (glibc does,
+/// in its thread arenas). Other threads' caches are theirs: each thread can call `trim`, and a
+/// thread's cache is returned the same way when it exits.
 ///
 /// Recycling stays on; call it after a burst, or when memory is needed elsewhere.
+///
+/// ```
+/// use jdb_alloc::{recycle, AlignedBuf};
+///
+/// drop(AlignedBuf::with_cap(1 << 20).unwrap());
+/// recycle::trim();
+/// let s = recycle::stats();
+/// assert_eq!((s.kept, s.shared_kept), (0, 0));
+/// ```
 pub fn trim() {
     let _ = CACHE.try_with(|cache| {
         if let Ok(mut cache) = cache.try_borrow_mut() {
@@ -332,6 +352,7 @@ impl Lists {
         self.kept += class_size(class);
     }
 
+    #[cold]
     /// Releases blocks, largest classes first, until at most `limit` bytes are kept: to the
     /// allocator, and their pages to the OS (see [`crate::mem::release_to_os`]).
     fn shrink_to(&mut self, limit: usize) {
@@ -497,10 +518,16 @@ impl SharedGuard {
 }
 
 /// A block of `class` from the shared tier, if it has one.
+#[inline]
 fn take_shared(class: usize) -> Option<NonNull<u8>> {
     if SHARED_CLASSES.load(Relaxed) & (1 << class) == 0 {
         return None;
     }
+    take_shared_locked(class)
+}
+
+#[cold]
+fn take_shared_locked(class: usize) -> Option<NonNull<u8>> {
     let mut shared = shared();
     let block = shared.0.0.take(class);
     shared.publish();
@@ -512,6 +539,7 @@ fn take_shared(class: usize) -> Option<NonNull<u8>> {
 /// # Safety
 /// As [`keep`]: `block` is a live block of the size of `class` from `mem::allocate`, that the
 /// caller gives up if this returns `Ok(())`.
+#[inline]
 unsafe fn keep_shared(block: NonNull<u8>, class: usize) -> Result<(), NonNull<u8>> {
     let size = class_size(class);
     let limit = SHARED_LIMIT.load(Relaxed);
@@ -519,6 +547,19 @@ unsafe fn keep_shared(block: NonNull<u8>, class: usize) -> Result<(), NonNull<u8
     if SHARED_KEPT.load(Relaxed) + size > limit {
         return Err(block);
     }
+    // SAFETY: the caller's promise, passed on.
+    unsafe { keep_shared_locked(block, class, size, limit) }
+}
+
+/// # Safety
+/// As [`keep_shared`]; `size` is the size of `class`.
+#[cold]
+unsafe fn keep_shared_locked(
+    block: NonNull<u8>,
+    class: usize,
+    size: usize,
+    limit: usize,
+) -> Result<(), NonNull<u8>> {
     let mut shared = shared();
     if shared.0.0.kept + size > limit {
         return Err(block);

@@ -280,6 +280,14 @@ fn mixed(bench: &mut Bench) {
             .collect();
         hand_remote.send(batch);
     };
+    // Steady state first: the freeing thread's cache and the shared tier fill up over the
+    // first rounds (32 + 32 MiB by default, 4 rounds each), and glibc's arenas warm up too.
+    for _ in 0..16 {
+        ours();
+        theirs();
+        mi();
+        by_hand();
+    }
     bench.compare_many(&name, &mut sides![ours, theirs, mi, by_hand]);
 }
 
