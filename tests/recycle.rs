@@ -100,12 +100,12 @@ fn op(sizes: usize) -> impl Strategy<Value = Op> {
     prop_oneof![
         6 => (0..sizes, any::<bool>()).prop_map(|(size, zeroed)| Op::Alloc { size, zeroed }),
         1 => Just(Op::Page),
-        2 => (at.clone(), any::<bool>()).prop_map(|(at, fallible)| Op::Clone { at, fallible }),
-        4 => at.clone().prop_map(|at| Op::Free { at }),
-        3 => at.clone().prop_map(|at| Op::FreeElsewhere { at }),
+        2 => (at, any::<bool>()).prop_map(|(at, fallible)| Op::Clone { at, fallible }),
+        4 => at.prop_map(|at| Op::Free { at }),
+        3 => at.prop_map(|at| Op::FreeElsewhere { at }),
         2 => (0..sizes).prop_map(|size| Op::AllocElsewhere { size }),
-        2 => (at.clone(), 1usize..=2).prop_map(|(at, pages)| Op::Split { at, pages }),
-        2 => at.clone().prop_map(|at| Op::FreeFrame { at }),
+        2 => (at, 1usize..=2).prop_map(|(at, pages)| Op::Split { at, pages }),
+        2 => at.prop_map(|at| Op::FreeFrame { at }),
         1 => at.prop_map(|at| Op::RawParts { at }),
         1 => (0usize..=3, 0usize..=3).prop_map(|(p, s)| Op::Limits {
             per_thread: [0, 64 << 10, 4 * MIB, 32 * MIB][p],

@@ -342,7 +342,7 @@ pub fn print(bench: &Bench) {
 }
 
 /// Bytes kept against the bound after a burst of 512 MiB of 1 MiB buffers freed at once, and
-/// resident memory before and after `trim`.
+/// resident memory (the whole process's, so absolute figures) before and after `trim`.
 #[cfg(target_os = "linux")]
 pub fn memory(bench: &Bench) {
     use super::proc_mem;
@@ -352,7 +352,7 @@ pub fn memory(bench: &Bench) {
     }
     recycle::trim();
     let mib = |b: usize| format!("{:.1}", b as f64 / MIB as f64);
-    let base = proc_mem::resident_bytes();
+    let before = proc_mem::resident_bytes();
     let burst: Vec<AlignedBuf> = (0..512)
         .map(|_| {
             let mut b = AlignedBuf::with_cap(MIB).unwrap();
@@ -362,30 +362,29 @@ pub fn memory(bench: &Bench) {
         .collect();
     let live = proc_mem::resident_bytes();
     drop(burst);
-    let s = recycle::stats();
-    let freed = proc_mem::resident_bytes();
+    let freed = (proc_mem::resident_bytes(), recycle::stats());
     recycle::trim();
-    let trimmed = proc_mem::resident_bytes();
+    let trimmed = (proc_mem::resident_bytes(), recycle::stats());
+    let bound = format!(
+        "{} + {}",
+        mib(freed.1.limits.per_thread),
+        mib(freed.1.limits.shared)
+    );
     println!(
         "\n### recycling: a burst of 512 x 1 MiB buffers, every page written, freed at once\n"
     );
-    println!("| moment | RSS growth MiB | kept MiB (this thread + shared) | bound MiB |");
+    println!("| moment | process RSS MiB | kept MiB (this thread + shared) | bound MiB |");
     println!("|---|---:|---:|---:|");
-    let bound = mib(s.limits.per_thread + s.limits.shared);
-    println!("| all 512 live | {} | - | {bound} |", mib(live - base));
-    println!(
-        "| all freed | {} | {} + {} | {bound} |",
-        mib(freed.saturating_sub(base)),
-        mib(s.kept),
-        mib(s.shared_kept)
-    );
-    let t = recycle::stats();
-    println!(
-        "| after trim() | {} | {} + {} | {bound} |",
-        mib(trimmed.saturating_sub(base)),
-        mib(t.kept),
-        mib(t.shared_kept)
-    );
+    println!("| before | {} | 0.0 + 0.0 | {bound} |", mib(before));
+    println!("| all 512 live | {} | - | {bound} |", mib(live));
+    for (moment, (rss, s)) in [("all freed", freed), ("after trim()", trimmed)] {
+        println!(
+            "| {moment} | {} | {} + {} | {bound} |",
+            mib(rss),
+            mib(s.kept),
+            mib(s.shared_kept)
+        );
+    }
 }
 
 #[cfg(not(target_os = "linux"))]

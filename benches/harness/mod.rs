@@ -147,12 +147,20 @@ impl Bench {
         } else {
             (Duration::from_millis(10), Duration::from_secs(4), 9, 101)
         };
-        // Warm-up and cost estimate: the slowest side sets the batch length.
+        // Warm-up (first touches, lazy initialisation), then a cost estimate from batches long
+        // enough to time: the slowest side sets the batch length.
         let mut per_op = Duration::ZERO;
         for side in sides.iter_mut().flatten() {
-            let t = Instant::now();
             side.batch(1);
-            per_op = per_op.max(t.elapsed());
+            let mut k = 1;
+            let ns = loop {
+                let ns = side.batch(k);
+                if ns * k as f64 >= 100_000.0 || k >= 1 << 16 {
+                    break ns;
+                }
+                k *= 4;
+            };
+            per_op = per_op.max(Duration::from_nanos(ns.ceil() as u64));
         }
         let iters = (batch.as_nanos() / per_op.as_nanos().max(1)).clamp(1, 1_000_000) as usize;
         let present = sides.iter().flatten().count().max(1) as u32;
