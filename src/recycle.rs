@@ -10,7 +10,7 @@
 //!
 //! # How it works
 //!
-//! - **Size classes.** A block below [`MAP_THRESHOLD`](crate::MAP_THRESHOLD) is allocated with
+//! - **Size classes.** A block below [`MAP_THRESHOLD`] is allocated with
 //!   the size of its class: its capacity rounded up to 1, 2, 3 or 4 pages, then to one of four
 //!   steps per power of two (5, 6, 7, 8 × 2^k pages). Powers of two are classes of their own, so
 //!   the usual buffer sizes waste nothing; others waste under 25 %, untouched and unseen: a
@@ -30,7 +30,7 @@
 //! - **Zeroes where needed.** [`AlignedBuf::zeroed`](crate::AlignedBuf::zeroed) and
 //!   [`page`](crate::AlignedBuf::page) from a recycled block zero the buffer's capacity (its
 //!   whole pages, not the larger class), nothing more.
-//! - **Mapped blocks are not kept.** From [`MAP_THRESHOLD`](crate::MAP_THRESHOLD) up a buffer is
+//! - **Mapped blocks are not kept.** From [`MAP_THRESHOLD`] up a buffer is
 //!   a mapping of its own, whose point is lazy zero pages: a 1 GiB `zeroed` arena costs one
 //!   system call and only the pages touched. A recycled one would have to be zeroed by hand (as
 //!   many page writes as the fresh mapping's page faults, and all of it resident at once, where
@@ -101,7 +101,7 @@ pub struct Limits {
 impl Limits {
     /// The default: 32 MiB per thread and 32 MiB shared.
     ///
-    /// Enough for every buffer size below [`MAP_THRESHOLD`](crate::MAP_THRESHOLD) to be reused,
+    /// Enough for every buffer size below [`MAP_THRESHOLD`] to be reused,
     /// and a fraction of a burst: when 512 MiB of 1 MiB buffers are freed at once, one thread
     /// keeps 32 MiB, the shared tier 32 MiB, and 448 MiB go back to the OS.
     pub const DEFAULT: Self = Self {
@@ -143,7 +143,7 @@ pub struct Stats {
     /// Allocations served from the shared tier.
     pub shared_hits: u64,
     /// Allocations that found nothing to reuse and asked the allocator (or the OS) for memory,
-    /// while recycling was on. Mapped buffers ([`MAP_THRESHOLD`](crate::MAP_THRESHOLD) and up)
+    /// while recycling was on. Mapped buffers ([`MAP_THRESHOLD`] and up)
     /// are not counted: they are never recycled.
     pub misses: u64,
     /// Bytes kept in this thread's cache (whole blocks, class sizes).
