@@ -352,9 +352,9 @@ impl Lists {
         self.kept += class_size(class);
     }
 
-    #[cold]
     /// Releases blocks, largest classes first, until at most `limit` bytes are kept: to the
     /// allocator, and their pages to the OS (see [`crate::mem::release_to_os`]).
+    #[cold]
     fn shrink_to(&mut self, limit: usize) {
         for class in (0..CLASSES).rev() {
             while self.kept > limit {
