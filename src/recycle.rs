@@ -331,6 +331,11 @@ impl Lists {
 
     #[inline]
     fn take(&mut self, class: usize) -> Option<NonNull<u8>> {
+        #[cfg(jdb_alloc_asan)]
+        if let Some(head) = NonNull::new(self.lists[class].head) {
+            // The link word stays unpoisoned; the rest of the block becomes usable again.
+            asan::unpoison(head, class_size(class));
+        }
         let block = self.lists[class].pop()?;
         self.kept -= class_size(class);
         Some(block)
@@ -343,6 +348,8 @@ impl Lists {
         // SAFETY: the caller's promise.
         unsafe { self.lists[class].push(block) };
         self.kept += class_size(class);
+        #[cfg(jdb_alloc_asan)]
+        asan::poison_after_link(block, class_size(class));
     }
 
     /// Releases blocks, largest classes first, until at most `limit` bytes are kept: to the
@@ -357,6 +364,36 @@ impl Lists {
                 unsafe { crate::mem::release_to_os(block, class_size(class)) };
             }
         }
+    }
+}
+
+/// AddressSanitizer's manual poisoning (CI's sanitizer run sets `--cfg jdb_alloc_asan`): a kept
+/// block is poisoned but for its link word, so any access through a stale pointer to it is
+/// reported as it would be after a real free.
+#[cfg(jdb_alloc_asan)]
+mod asan {
+    use std::{ffi::c_void, ptr::NonNull};
+
+    unsafe extern "C" {
+        fn __asan_poison_memory_region(addr: *const c_void, size: usize);
+        fn __asan_unpoison_memory_region(addr: *const c_void, size: usize);
+    }
+
+    const LINK: usize = size_of::<*mut u8>();
+
+    /// Poisons `[block + LINK, block + size)`.
+    pub(super) fn poison_after_link(block: NonNull<u8>, size: usize) {
+        // SAFETY: poisoning only changes ASan's shadow memory, which any address range may
+        // have; the range is inside a live block of `size` bytes.
+        unsafe {
+            __asan_poison_memory_region(block.as_ptr().wrapping_add(LINK).cast(), size - LINK)
+        };
+    }
+
+    /// Unpoisons `[block, block + size)`.
+    pub(super) fn unpoison(block: NonNull<u8>, size: usize) {
+        // SAFETY: as in `poison_after_link`.
+        unsafe { __asan_unpoison_memory_region(block.as_ptr().cast(), size) };
     }
 }
 
