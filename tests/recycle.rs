@@ -553,3 +553,53 @@ fn a_thread_returns_what_it_kept_when_it_exits() {
         with_cache.saturating_sub(after)
     );
 }
+
+/// Drops a buffer and allocates one from a thread-local destructor, which may run before or
+/// after the crate's own cache is destroyed: both must work (the cache is then bypassed).
+#[test]
+fn buffers_come_and_go_while_a_thread_exits() {
+    use std::cell::RefCell;
+
+    struct OnExit(Option<AlignedBuf>);
+
+    impl Drop for OnExit {
+        fn drop(&mut self) {
+            let held = self.0.take().expect("a buffer was left to drop");
+            assert!(holds(&held, 9));
+            drop(held);
+            let fresh = AlignedBuf::zeroed(MIB).unwrap();
+            assert!(fresh.iter().all(|&b| b == 0));
+        }
+    }
+
+    thread_local! {
+        static LATE: RefCell<OnExit> = const { RefCell::new(OnExit(None)) };
+    }
+
+    let _serial = serial();
+    let held = || {
+        let mut b = AlignedBuf::with_cap(MIB).unwrap();
+        b.extend(&vec![9; MIB]).unwrap();
+        b
+    };
+    // The crate's cache first, so `LATE` is destroyed first (destructors run in reverse).
+    thread::spawn(move || {
+        drop(AlignedBuf::with_cap(MIB).unwrap());
+        LATE.with(|l| l.borrow_mut().0 = Some(held()));
+    })
+    .join()
+    .unwrap();
+    // `LATE` first, so the crate's cache is destroyed before `LATE`'s destructor uses it.
+    thread::spawn(move || {
+        LATE.with(|l| l.borrow_mut().0 = None);
+        let b = held();
+        LATE.with(|l| l.borrow_mut().0 = Some(b));
+    })
+    .join()
+    .unwrap();
+    // In the second thread both blocks (the one dropped, the one allocated fresh) went to the
+    // shared tier, the only place left once the thread's cache was gone; in the first, the
+    // cache took them and returned them with itself.
+    let s = recycle::stats();
+    assert_eq!(s.shared_kept, 2 * MIB, "{s:?}");
+}
