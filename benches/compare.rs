@@ -1,9 +1,16 @@
 //! This crate against jdb_alloc 0.1.4 (the `upstream` dev-dependency), case by case, both sides
 //! interleaved in one process (see `harness`), printed as Markdown tables.
 //!
-//! `cargo bench --bench compare` (about 90 s); `JDB_BENCH_QUICK=1` for a run under a minute;
-//! `JDB_BENCH_FILTER=text` for the cases whose name contains `text`. The last full results, and
-//! what they mean, are in `benches/RESULTS.md` beside this file.
+//! `cargo bench --bench compare` (a few minutes); `JDB_BENCH_QUICK=1` for a run of about a
+//! minute; `JDB_BENCH_FILTER=text` for the cases whose name contains `text`. The last full
+//! results, and what they mean, are in `benches/RESULTS.md` beside this file.
+//!
+//! The recycling cases put four sides side by side: this crate, 0.1.4 (glibc), mimalloc's own
+//! aligned allocation (`mi_malloc_aligned` / `mi_zalloc_aligned` / `mi_free`), and the limit:
+//! one buffer kept and reused by hand.
+
+#[path = "compare/recycling.rs"]
+mod recycling;
 
 #[path = "harness/mod.rs"]
 mod harness;
@@ -31,13 +38,16 @@ fn main() {
     }
     print_machine();
     let mut bench = Bench::from_env("ours", "0.1.4");
+    recycling::cases(&mut bench);
     small_cases(&mut bench);
     zeroed_cases(&mut bench);
     copy_cases(&mut bench);
     pool_cases(&mut bench);
     frames_cases(&mut bench);
+    recycling::print(&bench);
     bench.print_table("time per operation (median of interleaved batches)");
     resident_memory(&bench);
+    recycling::memory(&bench);
 }
 
 /// One line saying what the numbers were measured on (Linux `/proc` and `/sys`; "?" elsewhere).
@@ -58,7 +68,7 @@ fn print_machine() {
 }
 
 /// Writes one byte in every 4 KiB page of `[p, p + len)`: what makes each page resident.
-fn touch(p: *mut u8, len: usize) {
+pub(crate) fn touch(p: *mut u8, len: usize) {
     for off in (0..len).step_by(PAGE) {
         // SAFETY: `off < len`; callers pass a buffer's pointer and a length within its capacity.
         unsafe { ptr::write_volatile(p.add(off), 1) };

@@ -226,8 +226,8 @@
 //! # Backings
 //!
 //! Where a block comes from depends on its capacity alone:
-//! - below [`MAP_THRESHOLD`] (32 MiB), the global allocator, as in jdb_alloc 0.1.4: for frames
-//!   and small buffers, allocator reuse is as fast as memory gets;
+//! - below [`MAP_THRESHOLD`] (32 MiB), the global allocator, in size classes, and freed blocks
+//!   are recycled (below);
 //! - from [`MAP_THRESHOLD`] up, on Unix, an anonymous private mapping of its own: [`zeroed`]
 //!   costs one system call whatever the size (the kernel's zero page stands in for unwritten
 //!   memory, no `memset`), memory becomes resident only as pages are first written, and drop
@@ -239,6 +239,26 @@
 //! [`HugePages`]: see there for when that helps and when it hurts.
 //!
 //! [`zeroed`]: AlignedBuf::zeroed
+//!
+//! # Recycling
+//!
+//! A freed block below [`MAP_THRESHOLD`] is kept, in a cache of the thread that frees it (no
+//! lock), and handed out again to the next buffer of its size class, so a buffer of any size
+//! costs about what reusing one by hand costs, whatever the global allocator. What is kept is
+//! bounded (32 MiB per thread and 32 MiB shared by default), and can be bounded differently,
+//! returned to the OS or turned off at run time: see [`recycle`].
+//!
+//! ```
+//! use jdb_alloc::{recycle, AlignedBuf};
+//!
+//! let a = AlignedBuf::with_cap(1 << 20).unwrap();
+//! let addr = a.as_ptr();
+//! drop(a);
+//! let b = AlignedBuf::zeroed(1 << 20).unwrap(); // the same block, zeroed again
+//! assert_eq!(b.as_ptr(), addr);
+//! assert!(b.iter().all(|&x| x == 0));
+//! recycle::trim(); // what this thread keeps goes back to the OS
+//! ```
 //!
 //! # Length after a read
 //!
@@ -317,6 +337,7 @@ mod mem;
 pub mod migration;
 #[cfg(unix)]
 mod os_mem;
+pub mod recycle;
 
 use std::{
     fmt,
@@ -402,8 +423,10 @@ impl AlignedBuf {
     /// A buffer of `size` zero bytes (`len == size`), its capacity `size` rounded up to whole
     /// pages (at least one).
     ///
-    /// From [`MAP_THRESHOLD`] up (on Unix) no byte is written: the buffer is a fresh anonymous
-    /// mapping, which reads as zero and becomes resident page by page as it is written.
+    /// Below [`MAP_THRESHOLD`] the block may be a recycled one ([`recycle`]): its capacity is
+    /// zeroed then, nothing more. From [`MAP_THRESHOLD`] up (on Unix) no byte is written: the
+    /// buffer is a fresh anonymous mapping, which reads as zero and becomes resident page by
+    /// page as it is written. Either way every byte of the capacity reads as zero.
     ///
     /// # Errors
     /// As [`with_cap`](Self::with_cap).

@@ -7,7 +7,9 @@
 //! (this is what makes `AlignedBuf::into_raw_parts` / `from_raw_parts` round-trip).
 //!
 //! Two backings, split at [`MAP_THRESHOLD`]:
-//! - below it, the global allocator (`std::alloc`), exactly as jdb_alloc 0.1.4;
+//! - below it, the global allocator (`std::alloc`), with blocks of the capacity's size class
+//!   ([`recycle::block_size`]), which are kept when freed and handed out again
+//!   ([`crate::recycle`]);
 //! - at and above it, on Unix, an anonymous private mapping of its own ([`crate::os_mem`]):
 //!   zero-reading without being written, resident only where touched, unmapped on release.
 //!   Elsewhere the global allocator serves every size.
@@ -17,7 +19,7 @@ use std::{
     ptr::NonNull,
 };
 
-use crate::{ALIGNMENT, Error, PAGE_SIZE, Result};
+use crate::{ALIGNMENT, Error, PAGE_SIZE, Result, recycle};
 
 /// Largest capacity a buffer can have: `isize::MAX` rounded down to a whole page, the largest
 /// size a `Layout` with [`ALIGNMENT`] accepts.
@@ -95,25 +97,50 @@ fn layout(cap: usize) -> Layout {
     }
 }
 
-/// Allocates a block of `cap` bytes, [`ALIGNMENT`]-aligned.
+/// Allocates a block for a buffer of capacity `cap`, [`ALIGNMENT`]-aligned: a recycled one if
+/// one is kept, else a fresh one. With [`Fill::Zeroed`], bytes `[0, cap)` read as zero.
 ///
-/// `cap` must come from [`capacity_for`]. A fresh mapping reads as zero already, so `fill` only
-/// matters below [`MAP_THRESHOLD`].
+/// `cap` must come from [`capacity_for`]. The block may be larger than `cap`
+/// ([`recycle::block_size`]); bytes past `cap` are never used. A fresh mapping reads as zero
+/// already, so `fill` only matters below [`MAP_THRESHOLD`].
 #[inline]
 pub(crate) fn allocate(cap: usize, fill: Fill) -> Result<NonNull<u8>> {
     #[cfg(unix)]
     if is_mapped(cap) {
         return crate::os_mem::map(cap);
     }
-    let layout = layout(cap);
+    if cap < MAP_THRESHOLD {
+        if let Some(ptr) = recycle::take(cap) {
+            if fill == Fill::Zeroed {
+                // SAFETY: a kept block is live, owned by us now, and `block_size(cap) >= cap`
+                // bytes long.
+                unsafe { ptr.as_ptr().write_bytes(0, cap) };
+            }
+            return Ok(ptr);
+        }
+    }
+    fresh(cap, fill)
+}
+
+/// A fresh block of [`recycle::block_size`]`(cap)` bytes from the global allocator.
+fn fresh(cap: usize, fill: Fill) -> Result<NonNull<u8>> {
+    let size = recycle::block_size(cap);
+    let layout = layout(size);
     // SAFETY: `layout` has a non-zero size (at least one page), as `alloc` requires.
     let ptr = unsafe {
         match fill {
             Fill::Uninit => alloc(layout),
-            Fill::Zeroed => alloc_zeroed(layout),
+            // The usual case (a class of its own): exactly what the global allocator does best.
+            Fill::Zeroed if size == cap => alloc_zeroed(layout),
+            Fill::Zeroed => alloc(layout),
         }
     };
-    NonNull::new(ptr).ok_or(Error::AllocFailed { size: cap })
+    let ptr = NonNull::new(ptr).ok_or(Error::AllocFailed { size: cap })?;
+    if fill == Fill::Zeroed && size != cap {
+        // SAFETY: a fresh block of `size > cap` bytes, owned here.
+        unsafe { ptr.as_ptr().write_bytes(0, cap) };
+    }
+    Ok(ptr)
 }
 
 /// Allocates a zero-reading block of `cap` bytes starting at a multiple of `align`, that
@@ -127,7 +154,8 @@ pub(crate) fn allocate_aligned(cap: usize, align: usize) -> Result<NonNull<u8>> 
     crate::os_mem::map_aligned(cap, align)
 }
 
-/// Returns a block to where it came from.
+/// Gives a buffer's block back: to the recycling cache if it has room, else to where it came
+/// from.
 ///
 /// # Safety
 /// `ptr` must have been returned by [`allocate`] (or `allocate_aligned`) with this same `cap`,
@@ -141,15 +169,58 @@ pub(crate) unsafe fn release(ptr: NonNull<u8>, cap: usize) {
         // released once, here; the caller holds no reference into it any more.
         return unsafe { crate::os_mem::unmap(ptr, cap) };
     }
-    // SAFETY: the caller guarantees `ptr` came from `allocate(cap, _)`, which for a capacity that
-    // is not mapped allocated it with `layout(cap)` through the global allocator, and that it is
-    // still live.
-    unsafe { dealloc(ptr.as_ptr(), layout(cap)) }
+    let ptr = if cap < MAP_THRESHOLD {
+        // SAFETY: the caller's promise: a live block from `allocate(cap, _)`, given up here.
+        match unsafe { recycle::keep(ptr, cap) } {
+            Ok(()) => return,
+            Err(ptr) => ptr,
+        }
+    } else {
+        ptr
+    };
+    // SAFETY: as above; a block that is not mapped is `block_size(cap)` bytes from the global
+    // allocator.
+    unsafe { release_block(ptr, recycle::block_size(cap)) }
+}
+
+/// Returns a block of `size` bytes to the global allocator.
+///
+/// # Safety
+/// `ptr` must be a live block from the global allocator with `layout(size)` (a block that
+/// [`allocate`] took from there for a capacity whose [`recycle::block_size`] is `size`), not
+/// used afterwards.
+#[inline]
+pub(crate) unsafe fn release_block(ptr: NonNull<u8>, size: usize) {
+    // SAFETY: the caller's promise.
+    unsafe { dealloc(ptr.as_ptr(), layout(size)) }
+}
+
+/// Smallest block whose pages [`release_to_os`] hands back to the OS itself: below it, a system
+/// call per block costs more than the memory is worth.
+#[cfg(target_os = "linux")]
+const DISCARD_MIN: usize = 64 << 10;
+
+/// Returns a kept block of `size` bytes to the global allocator, and its pages to the OS even if
+/// the allocator would keep them resident (Linux, blocks of 64 KiB and more): what
+/// [`crate::recycle::trim`] and a thread's exit promise.
+///
+/// # Safety
+/// As [`release_block`].
+pub(crate) unsafe fn release_to_os(ptr: NonNull<u8>, size: usize) {
+    #[cfg(target_os = "linux")]
+    if size >= DISCARD_MIN {
+        // SAFETY: the caller gives up the whole block, page-aligned and a whole number of pages
+        // long, that the allocator handed out; its contents are not needed, and the allocator
+        // keeps no data of its own inside a block it handed out.
+        unsafe { crate::os_mem::discard(ptr, size) };
+    }
+    // SAFETY: the caller's promise.
+    unsafe { release_block(ptr, size) }
 }
 
 /// The layout reported to `handle_alloc_error` when an infallible API (`Clone`) cannot get
 /// memory.
 #[inline]
 pub(crate) fn oom_layout(cap: usize) -> Layout {
-    layout(cap)
+    layout(recycle::block_size(cap))
 }

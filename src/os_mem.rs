@@ -101,6 +101,29 @@ pub(crate) unsafe fn unmap(ptr: NonNull<u8>, len: usize) {
     let _ = unsafe { munmap(ptr.as_ptr().cast::<c_void>(), len) };
 }
 
+/// Frees the pages of `[ptr, ptr + len)` at once (`madvise(MADV_DONTNEED)`), whoever mapped
+/// them: the range stays valid and reads as zero (or as its file) when touched again.
+///
+/// For blocks of the global allocator that are about to be freed: an allocator may keep freed
+/// memory resident (glibc keeps most of what its thread arenas free), and "return it to the OS"
+/// must then still mean that. Failure (locked pages) only means the pages stay.
+///
+/// # Safety
+/// `[ptr, ptr + len)` must be page-aligned memory the caller owns outright, whose contents
+/// nobody needs any more.
+#[cfg(target_os = "linux")]
+pub(crate) unsafe fn discard(ptr: NonNull<u8>, len: usize) {
+    // SAFETY: the caller owns the range and needs none of its bytes; MADV_DONTNEED replaces
+    // them with zero pages but leaves the range mapped, so no pointer into it dangles.
+    let _ = unsafe {
+        rustix::mm::madvise(
+            ptr.as_ptr().cast::<c_void>(),
+            len,
+            rustix::mm::Advice::LinuxDontNeed,
+        )
+    };
+}
+
 /// Advises the kernel to back `[ptr, ptr + len)` with transparent huge pages
 /// (`madvise(MADV_HUGEPAGE)`).
 ///

@@ -5,6 +5,11 @@
 //! from other processes hits both; the reported figure is the median of the per-batch ns/op.
 //! `JDB_BENCH_QUICK=1` shrinks the time budget; `JDB_BENCH_FILTER=text` runs only cases whose
 //! name contains `text`.
+//!
+//! `compare_many` puts more than two sides in one case (the recycling cases); only
+//! `benches/compare.rs` uses it.
+
+#![allow(dead_code)] // each includer uses part of it
 
 use std::{
     hint::black_box,
@@ -23,6 +28,29 @@ pub struct Bench {
     filter: Option<String>,
     rows: Vec<Row>,
     labels: (&'static str, &'static str),
+    many: Vec<ManyRow>,
+}
+
+/// One case measured on several sides ([`Bench::compare_many`]): a median per side, `None` where
+/// a side has no such operation.
+struct ManyRow {
+    name: String,
+    ns: Vec<Option<f64>>,
+    samples: usize,
+}
+
+/// One side of a [`Bench::compare_many`] case: something that runs a batch of one operation.
+/// Every `FnMut() -> R` is one (its result goes through `black_box`); the batch loop is
+/// monomorphised, so only the call per batch is dynamic.
+pub trait Side {
+    /// Runs the operation `iters` times; returns ns per operation.
+    fn batch(&mut self, iters: usize) -> f64;
+}
+
+impl<F: FnMut() -> R, R> Side for F {
+    fn batch(&mut self, iters: usize) -> f64 {
+        batch_ns(self, iters)
+    }
 }
 
 /// One measured case.
@@ -45,6 +73,7 @@ impl Bench {
             filter,
             rows: Vec::new(),
             labels: (a, b),
+            many: Vec::new(),
         }
     }
 
@@ -101,6 +130,102 @@ impl Bench {
             row.a_ns / row.b_ns
         );
         self.rows.push(row);
+    }
+
+    /// Measures one operation on each of several sides (`None`: the side has no such operation),
+    /// interleaved in rotating order, and records the medians; returns them when the case ran.
+    pub fn compare_many(
+        &mut self,
+        name: &str,
+        sides: &mut [Option<&mut dyn Side>],
+    ) -> Option<Vec<Option<f64>>> {
+        if !self.wants(name) {
+            return None;
+        }
+        let (batch, budget, min_samples, max_samples) = if self.quick {
+            (Duration::from_millis(2), Duration::from_millis(800), 3, 31)
+        } else {
+            (Duration::from_millis(10), Duration::from_secs(4), 9, 101)
+        };
+        // Warm-up (first touches, lazy initialisation), then a cost estimate from batches long
+        // enough to time: the slowest side sets the batch length.
+        let mut per_op = Duration::ZERO;
+        for side in sides.iter_mut().flatten() {
+            side.batch(1);
+            let mut k = 1;
+            let ns = loop {
+                let ns = side.batch(k);
+                if ns * k as f64 >= 100_000.0 || k >= 1 << 16 {
+                    break ns;
+                }
+                k *= 4;
+            };
+            per_op = per_op.max(Duration::from_nanos(ns.ceil() as u64));
+        }
+        let iters = (batch.as_nanos() / per_op.as_nanos().max(1)).clamp(1, 1_000_000) as usize;
+        let present = sides.iter().flatten().count().max(1) as u32;
+        let per_sample = per_op * iters as u32 * present;
+        let samples = (budget.as_nanos() / per_sample.as_nanos().max(1))
+            .clamp(min_samples, max_samples) as usize;
+        let mut ns: Vec<Vec<f64>> = vec![Vec::with_capacity(samples); sides.len()];
+        for s in 0..samples {
+            // Rotate the starting side so that no side always runs right after another.
+            for k in 0..sides.len() {
+                let i = (s + k) % sides.len();
+                if let Some(side) = sides[i].as_mut() {
+                    ns[i].push(side.batch(iters));
+                }
+            }
+        }
+        let medians: Vec<Option<f64>> = ns
+            .iter_mut()
+            .map(|v| (!v.is_empty()).then(|| median(v)))
+            .collect();
+        let shown: Vec<String> = medians
+            .iter()
+            .map(|m| m.map_or_else(|| "-".to_owned(), fmt_ns))
+            .collect();
+        eprintln!("  {name:<48} {}", shown.join(" / "));
+        self.many.push(ManyRow {
+            name: name.to_owned(),
+            ns: medians.clone(),
+            samples,
+        });
+        Some(medians)
+    }
+
+    /// Prints every [`compare_many`](Self::compare_many) case as a Markdown table: one column
+    /// per side (`labels`, in the order the sides were given), then `ratios`, each
+    /// `(numerator, denominator)` as indices into the sides.
+    pub fn print_many_table(&self, title: &str, labels: &[&str], ratios: &[(usize, usize)]) {
+        println!("\n### {title}\n");
+        let mut head = String::from("| case |");
+        let mut rule = String::from("|---|");
+        for l in labels {
+            head += &format!(" {l} ns/op |");
+            rule += "---:|";
+        }
+        for &(a, b) in ratios {
+            head += &format!(" {}/{} |", labels[a], labels[b]);
+            rule += "---:|";
+        }
+        println!("{head} samples |\n{rule}---:|");
+        for r in &self.many {
+            let mut line = format!("| {} |", r.name);
+            for v in &r.ns {
+                line += &format!(" {} |", v.map_or_else(|| "-".to_owned(), fmt_ns));
+            }
+            for &(a, b) in ratios {
+                match (
+                    r.ns.get(a).copied().flatten(),
+                    r.ns.get(b).copied().flatten(),
+                ) {
+                    (Some(x), Some(y)) => line += &format!(" {:.2} |", x / y),
+                    _ => line += " - |",
+                }
+            }
+            println!("{line} {} |", r.samples);
+        }
     }
 
     /// Prints every recorded case as a Markdown table.
