@@ -109,17 +109,26 @@ pub(crate) fn allocate(cap: usize, fill: Fill) -> Result<NonNull<u8>> {
     if is_mapped(cap) {
         return crate::os_mem::map(cap);
     }
-    if cap < MAP_THRESHOLD {
-        if let Some(ptr) = recycle::take(cap) {
+    // (Off Unix, capacities from MAP_THRESHOLD up come here too, and are never recycled.)
+    let recycled = if cap < MAP_THRESHOLD {
+        recycle::take(cap)
+    } else {
+        None
+    };
+    let ptr = match recycled {
+        Some(ptr) => {
             if fill == Fill::Zeroed {
                 // SAFETY: a kept block is live, owned by us now, and `block_size(cap) >= cap`
                 // bytes long.
                 unsafe { ptr.as_ptr().write_bytes(0, cap) };
             }
-            return Ok(ptr);
+            ptr
         }
-    }
-    fresh(cap, fill)
+        None => fresh(cap, fill)?,
+    };
+    #[cfg(jdb_alloc_asan)]
+    recycle::asan::slack(ptr, cap, true);
+    Ok(ptr)
 }
 
 /// A fresh block of [`recycle::block_size`]`(cap)` bytes from the global allocator.
@@ -169,6 +178,8 @@ pub(crate) unsafe fn release(ptr: NonNull<u8>, cap: usize) {
         // released once, here; the caller holds no reference into it any more.
         return unsafe { crate::os_mem::unmap(ptr, cap) };
     }
+    #[cfg(jdb_alloc_asan)]
+    recycle::asan::slack(ptr, cap, false);
     let ptr = if cap < MAP_THRESHOLD {
         // SAFETY: the caller's promise: a live block from `allocate(cap, _)`, given up here.
         match unsafe { recycle::keep(ptr, cap) } {

@@ -45,17 +45,23 @@
 //!    `with_cap`, `zeroed`, `try_clone` and `Clone` get an anonymous mapping of their own instead of
 //!    `std::alloc` memory. Contents and API are the same; `zeroed` costs one system call instead of
 //!    writing every byte, memory becomes resident only as it is written, and drop returns it to
-//!    the OS at once. As 0.1.4 already said, parts from `into_raw_parts` must come back through
-//!    `from_raw_parts` to be freed; code that passed them to `std::alloc::dealloc` itself would now
-//!    be wrong from 32 MiB up. A mapping the OS refuses is `Error::AllocFailed`.
-//! 9. **`extend`'s overflow check cannot wrap.** It compares the data with the spare capacity
-//!    instead of adding two lengths. With valid buffers 0.1.4's sum could not wrap either (both
-//!    lengths are at most `isize::MAX`); the check no longer depends on that, and the reported
-//!    `needed` saturates.
-//! 10. **The compio-buf 0.7 traits sit behind the default feature `compio-buf-07`.** With default
+//!    the OS at once. A mapping the OS refuses is `Error::AllocFailed`.
+//! 9. **Freed blocks are recycled** (below 32 MiB, see [`crate::recycle`]): a buffer may get
+//!    a block an earlier buffer used, so the bytes of a `with_cap` buffer past its length are
+//!    whatever was there (as they always could be: they are not initialised), and blocks are
+//!    allocated at their size class, up to 25% larger than the capacity. `zeroed` and `page`
+//!    still read as zero over the whole capacity. As 0.1.4 already said, parts from
+//!    `into_raw_parts` must come back through `from_raw_parts` to be freed: code that passed
+//!    them to `std::alloc::dealloc` itself is now wrong at most sizes, with the wrong layout
+//!    below 32 MiB and a mapping from there up.
+//! 10. **`extend`'s overflow check cannot wrap.** It compares the data with the spare capacity
+//!     instead of adding two lengths. With valid buffers 0.1.4's sum could not wrap either (both
+//!     lengths are at most `isize::MAX`); the check no longer depends on that, and the reported
+//!     `needed` saturates.
+//! 11. **The compio-buf 0.7 traits sit behind the default feature `compio-buf-07`.** With default
 //!     features nothing changes; a crate that does not use compio can turn them off, and compio
 //!     0.18/0.19 users turn on `compio-buf-08` instead or as well.
-//! 11. **License: MIT** (0.1.4: MulanPSL-2.0), the common license of the Rust ecosystem, so the
+//! 12. **License: MIT** (0.1.4: MulanPSL-2.0), the common license of the Rust ecosystem, so the
 //!     crate combines with others without review.
 //!
 //! Smaller: `Debug` for `AlignedBuf` also prints `ptr`; debug builds assert `len <= cap` in
@@ -65,7 +71,8 @@
 //!
 //! Additions, which break nothing: `into_frames`, `Frames` and `Frame`; `zeroed_huge`,
 //! `HugePages`, `HugePageStatus` and `HUGE_PAGE_SIZE`; `MAP_THRESHOLD`; `pad_to_alignment` and the
-//! `align_*` helpers; `dio_align`, `DioAlign` and `DioSource`; the feature `compio-buf-08`.
+//! `align_*` helpers; `dio_align`, `DioAlign` and `DioSource`; the [`recycle`](crate::recycle)
+//! module; the feature `compio-buf-08`.
 //!
 //! Migrating an error match:
 //!

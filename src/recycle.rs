@@ -74,6 +74,11 @@ use crate::{MAP_THRESHOLD, PAGE_SIZE};
 /// `shared`. A thread that lowers the limits trims its own cache and the shared tier at once;
 /// other threads trim theirs at their next allocation or release.
 ///
+/// A thread that frees buffers but never allocates (an I/O thread dropping frames made
+/// elsewhere) fills its own cache up to `per_thread` before anything reaches the shared tier,
+/// and those blocks wait there until it exits or calls [`trim`]. For such threads, set
+/// `per_thread` low and `shared` high, or call `trim` from them now and then.
+///
 /// ```
 /// use jdb_alloc::recycle::Limits;
 ///
@@ -84,7 +89,8 @@ use crate::{MAP_THRESHOLD, PAGE_SIZE};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Limits {
     /// Bytes each thread may keep in its own cache, which it uses without any lock. `0` turns
-    /// recycling off: nothing is kept and every allocation is fresh, as before recycling.
+    /// recycling off altogether, whatever `shared` says: nothing is kept, not even in the
+    /// shared tier, and every allocation is fresh.
     pub per_thread: usize,
     /// Bytes kept in the one shared tier, for blocks a thread's cache has no room for (blocks
     /// freed by threads that do not allocate, bursts).
@@ -103,6 +109,8 @@ impl Limits {
     };
 
     /// Recycling off: every block goes straight back to the allocator, as in jdb_alloc 0.1.4.
+    /// (Blocks keep their class size: a capacity between two classes takes up to 25% more
+    /// address space than it did in 0.1.4, never touched.)
     pub const OFF: Self = Self {
         per_thread: 0,
         shared: 0,
@@ -177,7 +185,17 @@ pub fn set_limits(limits: Limits) {
             cache.lists.shrink_to(limits.per_thread);
         }
     });
-    shared().shrink_to(limits.shared);
+    shared().shrink_to(shared_limit());
+}
+
+/// What the shared tier may keep now: nothing while recycling is off (`per_thread == 0`).
+#[inline]
+fn shared_limit() -> usize {
+    if PER_THREAD.load(Relaxed) == 0 {
+        0
+    } else {
+        SHARED_LIMIT.load(Relaxed)
+    }
 }
 
 /// Returns every block the calling thread and the shared tier keep to the allocator, and their
@@ -369,9 +387,11 @@ impl Lists {
 
 /// AddressSanitizer's manual poisoning (CI's sanitizer run sets `--cfg jdb_alloc_asan`): a kept
 /// block is poisoned but for its link word, so any access through a stale pointer to it is
-/// reported as it would be after a real free.
+/// reported as it would be after a real free; and a live buffer's slack, the bytes of its
+/// block past its capacity, is poisoned too, so a read past `cap` is reported as it would be
+/// without size classes.
 #[cfg(jdb_alloc_asan)]
-mod asan {
+pub(crate) mod asan {
     use std::{ffi::c_void, ptr::NonNull};
 
     unsafe extern "C" {
@@ -394,6 +414,24 @@ mod asan {
     pub(super) fn unpoison(block: NonNull<u8>, size: usize) {
         // SAFETY: as in `poison_after_link`.
         unsafe { __asan_unpoison_memory_region(block.as_ptr().cast(), size) };
+    }
+
+    /// Poisons (`on`) or unpoisons the slack `[block + cap, block + block_size(cap))` of the
+    /// block of a buffer of capacity `cap` below [`MAP_THRESHOLD`](crate::MAP_THRESHOLD).
+    pub(crate) fn slack(block: NonNull<u8>, cap: usize, on: bool) {
+        let slack = super::block_size(cap) - cap;
+        if slack == 0 {
+            return;
+        }
+        let start = block.as_ptr().wrapping_add(cap).cast();
+        // SAFETY: as in `poison_after_link`: `[cap, block_size)` is inside the live block.
+        unsafe {
+            if on {
+                __asan_poison_memory_region(start, slack);
+            } else {
+                __asan_unpoison_memory_region(start, slack);
+            }
+        }
     }
 }
 
@@ -444,10 +482,10 @@ pub(crate) fn take(cap: usize) -> Option<NonNull<u8>> {
         .try_with(|cache| {
             let mut cache = cache.try_borrow_mut().ok()?;
             let limit = PER_THREAD.load(Relaxed);
+            if cache.lists.kept > limit {
+                cache.lists.shrink_to(limit); // the limit was lowered by another thread
+            }
             if limit == 0 {
-                if cache.lists.kept != 0 {
-                    cache.lists.shrink_to(0);
-                }
                 return None;
             }
             if let Some(block) = cache.lists.take(class) {
@@ -475,11 +513,11 @@ pub(crate) fn take(cap: usize) -> Option<NonNull<u8>> {
 pub(crate) unsafe fn keep(block: NonNull<u8>, cap: usize) -> Result<(), NonNull<u8>> {
     let class = class_of(cap);
     let size = class_size(class);
+    let limit = PER_THREAD.load(Relaxed);
     let kept = CACHE.try_with(|cache| {
         let Ok(mut cache) = cache.try_borrow_mut() else {
             return false;
         };
-        let limit = PER_THREAD.load(Relaxed);
         if cache.lists.kept + size <= limit {
             // SAFETY: `block` is a live block of capacity `cap`, hence (from `mem::allocate`) of
             // `block_size(cap)` = `size` bytes, the size of `class`; the caller gives it up.
@@ -494,6 +532,9 @@ pub(crate) unsafe fn keep(block: NonNull<u8>, cap: usize) -> Result<(), NonNull<
     });
     if kept == Ok(true) {
         return Ok(());
+    }
+    if limit == 0 {
+        return Err(block); // recycling is off: the shared tier keeps nothing either
     }
     // SAFETY: the caller's promise, passed on.
     unsafe { keep_shared(block, class) }
@@ -572,13 +613,13 @@ fn take_shared_locked(class: usize) -> Option<NonNull<u8>> {
 #[inline]
 unsafe fn keep_shared(block: NonNull<u8>, class: usize) -> Result<(), NonNull<u8>> {
     let size = class_size(class);
-    let limit = SHARED_LIMIT.load(Relaxed);
+    let limit = shared_limit();
     // Checked without the lock first, so a full (or disabled) tier costs no lock.
     if SHARED_KEPT.load(Relaxed) + size > limit {
         return Err(block);
     }
     // SAFETY: the caller's promise, passed on.
-    unsafe { keep_shared_locked(block, class, size, limit) }
+    unsafe { keep_shared_locked(block, class, size) }
 }
 
 /// # Safety
@@ -588,10 +629,15 @@ unsafe fn keep_shared_locked(
     block: NonNull<u8>,
     class: usize,
     size: usize,
-    limit: usize,
 ) -> Result<(), NonNull<u8>> {
     let mut shared = shared();
+    // Read again under the lock: `set_limits` may have lowered it (and trimmed the tier) since
+    // the unlocked check, and a block added now must not put the tier back above it.
+    let limit = shared_limit();
     if shared.0.0.kept + size > limit {
+        if shared.0.0.kept > limit {
+            shared.shrink_to(limit);
+        }
         return Err(block);
     }
     // SAFETY: the caller's promise: a live block of the size of `class`, given up.

@@ -433,6 +433,48 @@ fn a_lowered_limit_is_obeyed_by_every_thread() {
     other.join().unwrap();
 }
 
+/// A limit lowered to a non-zero value by one thread is obeyed by another at its next
+/// allocation, not only when recycling is turned off.
+#[test]
+fn a_lowered_non_zero_limit_is_obeyed_at_the_next_allocation() {
+    let _serial = serial();
+    let (go, wait) = mpsc::channel::<()>();
+    let (done, kept) = mpsc::channel::<usize>();
+    let other = thread::spawn(move || {
+        let bufs: Vec<AlignedBuf> = (0..4).map(|_| AlignedBuf::with_cap(MIB).unwrap()).collect();
+        drop(bufs);
+        done.send(recycle::stats().kept).unwrap();
+        wait.recv().unwrap();
+        let page = AlignedBuf::with_cap(PAGE_SIZE).unwrap(); // an allocation, no release yet
+        done.send(recycle::stats().kept).unwrap();
+        drop(page);
+    });
+    assert_eq!(kept.recv().unwrap(), 4 * MIB);
+    recycle::set_limits(Limits {
+        per_thread: MIB,
+        shared: 0,
+    });
+    go.send(()).unwrap();
+    assert!(kept.recv().unwrap() <= MIB);
+    other.join().unwrap();
+}
+
+/// `per_thread: 0` is off whatever `shared` says: freed blocks do not pile up in the shared
+/// tier, where nothing would ever take them.
+#[test]
+fn per_thread_zero_keeps_nothing_in_the_shared_tier_either() {
+    let _serial = serial();
+    drop(AlignedBuf::with_cap(MIB).unwrap());
+    recycle::set_limits(Limits {
+        per_thread: 0,
+        shared: 32 * MIB,
+    });
+    let bufs: Vec<AlignedBuf> = (0..8).map(|_| AlignedBuf::with_cap(MIB).unwrap()).collect();
+    drop(bufs);
+    let s = recycle::stats();
+    assert_eq!((s.kept, s.shared_kept), (0, 0));
+}
+
 #[test]
 fn recycling_off_keeps_nothing_and_counts_nothing() {
     let _serial = serial();
