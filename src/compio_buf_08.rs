@@ -109,6 +109,8 @@ macro_rules! impl_compio_buf_08 {
 
 // Why each type keeps the buffer contract: lib.rs, beside the contract.
 impl_compio_buf_08!(AlignedBuf, RawIoBuf, Frame);
+#[cfg(all(target_os = "linux", feature = "compio-19"))]
+impl_compio_buf_08!(crate::fixed::FixedFrame);
 
 #[cfg(test)]
 mod tests {

@@ -105,6 +105,12 @@ mod align;
 mod compio_buf_08;
 mod dio_align;
 mod error;
+#[cfg(all(target_os = "linux", any(feature = "compio-17", feature = "compio-19")))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(all(target_os = "linux", any(feature = "compio-17", feature = "compio-19"))))
+)]
+pub mod fixed;
 mod frame;
 mod huge;
 mod mem;
@@ -835,6 +841,8 @@ impl fmt::Debug for RawIoBuf {
 // Contract: `Frame` is the only holder of a `RawIoBuf` view that keeps that contract for the
 // frame's whole life (frame.rs invariants 1 to 3), and the arena block it views is freed only
 // after the last frame drops (4); its `set_len` is 5.
+// Contract: `FixedFrame` (fixed/mod.rs) is a `Frame` plus its arena's registration, and passes
+// every method on to the `Frame`.
 
 #[cfg(feature = "compio-buf-07")]
 mod compio_buf_07_impls {
@@ -889,6 +897,8 @@ mod compio_buf_07_impls {
     }
 
     impl_compio_buf_07!(AlignedBuf, RawIoBuf, Frame);
+    #[cfg(all(target_os = "linux", feature = "compio-17"))]
+    impl_compio_buf_07!(crate::fixed::FixedFrame);
 }
 
 /// The READMEs' Rust examples, compiled and run by `cargo test --doc` so they cannot drift from
