@@ -113,6 +113,9 @@ mod error;
 pub mod fixed;
 mod frame;
 mod huge;
+#[cfg(all(target_os = "linux", feature = "compio-19"))]
+#[cfg_attr(docsrs, doc(cfg(all(target_os = "linux", feature = "compio-19"))))]
+pub mod managed;
 mod mem;
 #[cfg(unix)]
 mod os_mem;
