@@ -253,10 +253,8 @@ fn can_lock(bytes: usize) -> bool {
         rlim_max: 0,
     };
     // SAFETY: `limit` is a valid out-parameter.
-    assert_eq!(
-        unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut limit) },
-        0
-    );
+    let res = unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut limit) };
+    assert_eq!(res, 0);
     has_ipc_lock() || limit.rlim_cur == libc::RLIM_INFINITY || limit.rlim_cur as usize >= bytes
 }
 
@@ -317,10 +315,8 @@ fn fixed_registration_refused_by_the_memlock_limit_falls_back() {
         rlim_max: 0,
     };
     // SAFETY: `old` is a valid out-parameter.
-    assert_eq!(
-        unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut old) },
-        0
-    );
+    let res = unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut old) };
+    assert_eq!(res, 0);
     let low = libc::rlimit {
         rlim_cur: (ARENA / 2) as libc::rlim_t,
         rlim_max: old.rlim_max,

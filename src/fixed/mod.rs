@@ -23,7 +23,7 @@
 //!   frames use plain I/O.
 //! - A registration belongs to one ring, that is one runtime on one thread. A frame used on
 //!   another runtime works, with plain I/O. Register one arena per runtime (thread-per-core).
-//! - This crate creates a sparse table of [`TABLE_SLOTS`](ring::TABLE_SLOTS) (1024) slots on
+//! - This crate creates a sparse table of [`TABLE_SLOTS`] (1024) slots on
 //!   each ring it registers with; arenas over 1 GiB take one slot per GiB. A ring has one
 //!   table: if other code registered buffers on it first, registration reports
 //!   [`FixedStatus::TableBusy`], and other code registering after this crate gets `EBUSY`.
@@ -57,6 +57,7 @@ use std::{
     sync::Arc,
 };
 
+pub use ring::TABLE_SLOTS;
 use ring::{MAX_ENTRY, Ring};
 
 use crate::{AlignedBuf, Frame, Frames, Result};

@@ -41,10 +41,10 @@ use rustix::io_uring::{
 
 use super::FixedStatus;
 
-/// Slots of the sparse buffer table this crate creates on a ring: up to 1024 arenas of up to
-/// 1 GiB, or fewer larger ones. The kernel's limit is 16384; a sparse table costs the kernel
-/// 8 bytes per slot and pins nothing.
-pub(crate) const TABLE_SLOTS: u32 = 1024;
+/// Slots of the sparse buffer table this crate creates on each ring it registers arenas with:
+/// up to 1024 arenas of up to 1 GiB, or fewer larger ones (one slot per GiB). The kernel's
+/// limit is 16384; an empty slot costs the kernel a few bytes and pins nothing.
+pub const TABLE_SLOTS: u32 = 1024;
 
 /// The largest buffer the kernel registers as one table entry: 1 GiB.
 pub(crate) const MAX_ENTRY: usize = 1 << 30;
