@@ -64,7 +64,7 @@ enum Dir {
     Write,
 }
 
-/// One round: `depth` tasks, each with its own frame, `ops` requests of `bs` bytes in all.
+/// One round: a task per frame (the queue depth), `ops` requests of `bs` bytes in all.
 /// Returns the frames for the next round.
 async fn round(
     file: &File,
@@ -72,80 +72,65 @@ async fn round(
     bs: usize,
     ops: usize,
     blocks: u64,
-    frames: Frames,
+    frames: Vec<Slot>,
     seed: u64,
-) -> Frames {
+) -> Vec<Slot> {
     let left = Rc::new(Cell::new(ops));
-    let mut tasks = Vec::new();
-    match frames {
-        Frames::Plain(frames) => {
-            for (t, mut frame) in frames.into_iter().enumerate() {
-                let (mut file, left) = (file.clone(), Rc::clone(&left));
-                tasks.push(spawn(async move {
-                    let mut rng = Offsets(seed ^ (t as u64 + 1) * 0x9e37_79b9_7f4a_7c15);
-                    while left.get() > 0 {
-                        left.set(left.get() - 1);
-                        let pos = rng.next(blocks, bs);
-                        let BufResult(n, back) = match dir {
-                            Dir::Read => {
-                                frame.clear();
-                                file.read_at(frame, pos).await
-                            }
-                            Dir::Write => file.write_at(frame, pos).await,
-                        };
-                        assert_eq!(n.unwrap(), bs);
-                        frame = back;
-                    }
-                    Slot::Plain(frame)
-                }));
-            }
-        }
-        Frames::Fixed(frames) => {
-            for (t, mut frame) in frames.into_iter().enumerate() {
-                let (file, left) = (file.clone(), Rc::clone(&left));
-                tasks.push(spawn(async move {
-                    let mut rng = Offsets(seed ^ (t as u64 + 1) * 0x9e37_79b9_7f4a_7c15);
-                    while left.get() > 0 {
-                        left.set(left.get() - 1);
-                        let pos = rng.next(blocks, bs);
-                        let BufResult(n, back) = match dir {
-                            Dir::Read => {
-                                frame.clear();
-                                compio19::read_fixed_at(&file, frame, pos).await
-                            }
-                            Dir::Write => compio19::write_fixed_at(&file, frame, pos).await,
-                        };
-                        assert_eq!(n.unwrap(), bs);
-                        frame = back;
-                    }
-                    Slot::Fixed(frame)
-                }));
-            }
-        }
-    }
-    let mut plain = Vec::new();
-    let mut fixed = Vec::new();
+    let tasks: Vec<_> = frames
+        .into_iter()
+        .enumerate()
+        .map(|(t, mut frame)| {
+            let (file, left) = (file.clone(), Rc::clone(&left));
+            spawn(async move {
+                let mut rng = Offsets(seed ^ ((t as u64 + 1) * 0x9e37_79b9_7f4a_7c15));
+                while left.get() > 0 {
+                    left.set(left.get() - 1);
+                    let (n, back) = frame.io(&file, dir, rng.next(blocks, bs)).await;
+                    assert_eq!(n.unwrap(), bs);
+                    frame = back;
+                }
+                frame
+            })
+        })
+        .collect();
+    let mut back = Vec::new();
     for task in tasks {
-        match task.await.unwrap() {
-            Slot::Plain(f) => plain.push(f),
-            Slot::Fixed(f) => fixed.push(f),
-        }
+        back.push(task.await.unwrap());
     }
-    if fixed.is_empty() {
-        Frames::Plain(plain)
-    } else {
-        Frames::Fixed(fixed)
-    }
+    back
 }
 
-enum Frames {
-    Plain(Vec<Frame>),
-    Fixed(Vec<FixedFrame>),
-}
-
+/// A frame of one of the sides.
 enum Slot {
     Plain(Frame),
     Fixed(FixedFrame),
+}
+
+impl Slot {
+    /// One request: a read into the whole frame or a write of all of it.
+    async fn io(self, file: &File, dir: Dir, pos: u64) -> (std::io::Result<usize>, Slot) {
+        let mut file = file.clone();
+        match (self, dir) {
+            (Slot::Plain(mut frame), Dir::Read) => {
+                frame.clear();
+                let BufResult(n, frame) = file.read_at(frame, pos).await;
+                (n, Slot::Plain(frame))
+            }
+            (Slot::Plain(frame), Dir::Write) => {
+                let BufResult(n, frame) = file.write_at(frame, pos).await;
+                (n, Slot::Plain(frame))
+            }
+            (Slot::Fixed(mut frame), Dir::Read) => {
+                frame.clear();
+                let BufResult(n, frame) = compio19::read_fixed_at(&file, frame, pos).await;
+                (n, Slot::Fixed(frame))
+            }
+            (Slot::Fixed(frame), Dir::Write) => {
+                let BufResult(n, frame) = compio19::write_fixed_at(&file, frame, pos).await;
+                (n, Slot::Fixed(frame))
+            }
+        }
+    }
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -178,7 +163,7 @@ fn main() {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fixed_bench.dat"));
     let size = env_usize("JDB_FIXED_SIZE", 1 << 30);
     let round_bytes = env_usize("JDB_FIXED_ROUND", if quick { 64 << 20 } else { 256 << 20 });
-    let rounds = if quick { 3 } else { 7 };
+    let rounds = if quick { 3 } else { 11 };
 
     Runtime::new().unwrap().block_on(async {
         let file = OpenOptions::new()
@@ -239,14 +224,14 @@ fn main() {
                     let frames =
                         compio19::register(AlignedBuf::zeroed(depth * bs).unwrap(), bs).unwrap();
                     assert_eq!(frames.status(), FixedStatus::NoRuntime);
-                    frames.collect::<Vec<_>>()
+                    frames.collect::<Vec<FixedFrame>>()
                 })
                 .join()
                 .unwrap();
                 let mut sides = [
-                    (Some(Frames::Plain(plain_frames)), vec![], vec![]),
-                    (Some(Frames::Fixed(unregistered)), vec![], vec![]),
-                    (Some(Frames::Fixed(fixed_frames.collect())), vec![], vec![]),
+                    (Some(plain_frames.into_iter().map(Slot::Plain).collect()), vec![], vec![]),
+                    (Some(unregistered.into_iter().map(Slot::Fixed).collect()), vec![], vec![]),
+                    (Some(fixed_frames.map(Slot::Fixed).collect()), vec![], vec![]),
                 ];
                 // Warm-up, then rotate the order: P U F, U F P, F P U, ...
                 for r in 0..=rounds {
