@@ -52,13 +52,7 @@ pub fn register(arena: AlignedBuf, chunk: usize) -> Result<FixedFrames> {
 /// [`FixedStatus::OtherRuntime`] if it was registered with another runtime's ring (or no
 /// runtime is current).
 pub fn status(frame: &FixedFrame) -> FixedStatus {
-    match (frame.status(), current_ring()) {
-        (FixedStatus::Registered, Ok(ring)) if frame.slot_on(&ring).is_some() => {
-            FixedStatus::Registered
-        }
-        (FixedStatus::Registered, _) => FixedStatus::OtherRuntime,
-        (status, _) => status,
-    }
+    frame.status_on(current_ring())
 }
 
 /// Reads into `frame` from `fd` at `pos` (a compio `File`, or anything compio shares a
@@ -116,13 +110,7 @@ fn current_ring() -> std::result::Result<Arc<Ring>, FixedStatus> {
             return Err(FixedStatus::NotIoUring);
         }
         let fd = std::os::fd::AsRawFd::as_raw_fd(rt);
-        Ok(Ring::current(fd, |guard| {
-            rt.spawn(async move {
-                let _guard = guard;
-                std::future::pending::<()>().await;
-            })
-            .detach();
-        }))
+        Ok(Ring::current(fd, |guard| rt.spawn(guard.hold()).detach()))
     })
     .unwrap_or(Err(FixedStatus::NoRuntime))
 }

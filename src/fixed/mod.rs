@@ -260,6 +260,17 @@ impl FixedFrame {
         self.reg.status()
     }
 
+    /// The status on the current runtime, whose ring is `current` (or why it has none).
+    fn status_on(&self, current: std::result::Result<Arc<Ring>, FixedStatus>) -> FixedStatus {
+        match (self.status(), current) {
+            (FixedStatus::Registered, Ok(ring)) if self.slot_on(&ring).is_some() => {
+                FixedStatus::Registered
+            }
+            (FixedStatus::Registered, _) => FixedStatus::OtherRuntime,
+            (status, _) => status,
+        }
+    }
+
     /// The frame's slot in `ring`'s table, when registered there and the ring is open.
     fn slot_on(&self, ring: &Arc<Ring>) -> Option<u16> {
         self.reg.slot_on(ring, self.frame.as_ptr())

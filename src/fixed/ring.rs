@@ -76,6 +76,14 @@ struct Table {
 /// the ring closes.
 pub(crate) struct RingGuard(Arc<Ring>);
 
+impl RingGuard {
+    /// The task that holds the guard: it never finishes, so only the runtime's drop ends it.
+    pub(crate) async fn hold(self) {
+        std::future::pending::<()>().await;
+        drop(self);
+    }
+}
+
 impl Drop for RingGuard {
     fn drop(&mut self) {
         // Invariant 1: runtimes drop their tasks on their own thread, with the ring still open.
