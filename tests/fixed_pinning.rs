@@ -1,9 +1,12 @@
 //! What a registration costs and when it ends, seen from the kernel's side: the memory io_uring
 //! pins for registered buffers is `VmPin` in `/proc/self/status`. Process-wide, so the tests of
-//! this binary take turns (`TURN`), and no other binary's tests register here.
-#![cfg(all(target_os = "linux", feature = "compio-17", feature = "compio-19"))]
+//! this binary take turns (`TURN`). None of them closes a ring that still holds registrations:
+//! the kernel unpins those in the background, whenever it gets to it, which would make the
+//! figures of the next test move (tests/fixed_closed_ring.rs and tests/fixed_runtime_drop.rs
+//! do that, each in a process of its own).
+#![cfg(all(target_os = "linux", feature = "compio-19"))]
 
-mod proc_mem;
+mod vm_pin;
 
 use std::{
     future::Future,
@@ -20,24 +23,14 @@ use compio_19::{
 };
 use jdb_alloc::{
     AlignedBuf, HugePages, PAGE_SIZE,
-    fixed::{FixedFrame, FixedStatus, compio17, compio19},
+    fixed::{FixedFrame, FixedStatus, compio19},
 };
+use vm_pin::pinned;
 
 static TURN: Mutex<()> = Mutex::new(());
 
 fn turn() -> std::sync::MutexGuard<'static, ()> {
     TURN.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Bytes pinned by this process (`VmPin`): io_uring counts registered buffers there.
-fn pinned() -> usize {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmPin:"))
-        .expect("VmPin in /proc/self/status");
-    let kib: usize = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    kib * 1024
 }
 
 const CHUNK: usize = 64 * 1024;
@@ -108,56 +101,6 @@ fn fixed_registration_is_pinned_until_the_last_frame_is_gone_19() {
         assert_eq!(pinned(), before + CHUNK, "the first arena is unpinned");
         drop(other);
         assert_eq!(pinned(), before);
-    });
-}
-
-/// compio 0.17: the same; frames outliving their runtime leave the next runtime's table alone.
-#[test]
-fn fixed_registration_is_pinned_until_the_last_frame_is_gone_17() {
-    let _turn = turn();
-    let rt = compio_17::runtime::Runtime::new().unwrap();
-    let before = pinned();
-    let frames = rt.block_on(async {
-        let mut frames = compio17::register(AlignedBuf::zeroed(ARENA).unwrap(), CHUNK).unwrap();
-        let first = frames.next().unwrap();
-        assert_eq!(compio17::status(&first), FixedStatus::Registered);
-        assert_eq!(pinned(), before + ARENA);
-        drop(first);
-        frames
-    });
-    assert_eq!(pinned(), before + ARENA, "the iterator holds the arena");
-    drop(frames);
-    assert_eq!(
-        pinned(),
-        before,
-        "dropped on the ring's thread, outside block_on"
-    );
-
-    let frames = rt
-        .block_on(async { compio17::register(AlignedBuf::zeroed(ARENA).unwrap(), CHUNK).unwrap() });
-    assert_eq!(pinned(), before + ARENA);
-    drop(rt);
-    assert_eq!(frames.status(), FixedStatus::RingClosed);
-    // The next runtime likely gets the closed ring's descriptor number. Dropping the old
-    // frames now must not touch its table (the kernel unpins the old ring's ARENA bytes in
-    // the background, whenever it gets to it).
-    let rt = compio_17::runtime::Runtime::new().unwrap();
-    let mine = rt.block_on(async {
-        let mine = compio17::register(AlignedBuf::zeroed(2 * CHUNK).unwrap(), CHUNK).unwrap();
-        assert_eq!(mine.status(), FixedStatus::Registered);
-        mine
-    });
-    let with_both = pinned();
-    drop(frames);
-    let after = pinned();
-    assert!(
-        after == with_both || after + ARENA == with_both,
-        "{with_both} -> {after}: the new ring's table was touched"
-    );
-    rt.block_on(async {
-        for frame in mine {
-            assert_eq!(compio17::status(&frame), FixedStatus::Registered);
-        }
     });
 }
 
@@ -353,57 +296,42 @@ fn fixed_registration_refused_by_the_memlock_limit_falls_back() {
     .unwrap();
 }
 
-/// compio 0.19 closes the ring before it drops the operations still in flight, when the kernel
-/// may not be done with their memory: such an operation's frame, and with it the arena, is
-/// leaked instead of freed (here a read from an empty pipe, which never completes). The arena
-/// is an anonymous mapping of its own, so freeing it would unmap it.
+/// A ring set up with `IORING_SETUP_SINGLE_ISSUER` accepts registration calls from its own
+/// thread only: registering, fixed I/O, and releasing a frame dropped on another thread (the
+/// ring's thread clears its slots later) all keep to that.
 #[test]
-fn fixed_in_flight_read_at_runtime_drop_leaks_its_arena() {
-    const BIG: usize = 64 << 20;
+fn fixed_registration_on_a_single_issuer_ring() {
     let _turn = turn();
-    let mut fds = [0; 2];
-    // SAFETY: `fds` has room for the two descriptors.
-    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-    // SAFETY: both descriptors were just opened and are owned by nothing else.
-    let (rx, tx) = unsafe {
-        use std::os::fd::FromRawFd;
-        (
-            std::os::fd::OwnedFd::from_raw_fd(fds[0]),
-            std::os::fd::OwnedFd::from_raw_fd(fds[1]),
-        )
-    };
-    let rt = Runtime::new().unwrap();
-    let (addr, polled) = rt.block_on(async {
-        let frame = compio19::register(AlignedBuf::zeroed(BIG).unwrap(), BIG)
-            .unwrap()
-            .next()
-            .unwrap();
-        assert_eq!(compio19::status(&frame), FixedStatus::Registered);
-        let addr = frame.as_ptr() as usize;
-        let pipe = compio_19::driver::SharedFd::new(rx);
-        let polled = std::rc::Rc::new(std::cell::Cell::new(false));
-        let flag = polled.clone();
-        compio_19::runtime::spawn(async move {
-            flag.set(true);
-            let _ = compio19::read_fixed_at(&pipe, frame, 0).await;
-            unreachable!("nothing is ever written to the pipe");
-        })
-        .detach();
-        // Tasks run in order: once this one ran, the reader has submitted its read.
-        compio_19::runtime::spawn(async {}).await.unwrap();
-        (addr, polled.get())
+    let tmp = Scratch::new("single_issuer");
+    let mut proactor = compio_19::driver::ProactorBuilder::new();
+    proactor.single_issuer(true);
+    let rt = compio_19::runtime::RuntimeBuilder::new()
+        .with_proactor(proactor)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let file = tmp.open_direct().await;
+        let before = pinned();
+        let mut frames: Vec<FixedFrame> =
+            compio19::register(AlignedBuf::zeroed(ARENA).unwrap(), CHUNK)
+                .unwrap()
+                .collect();
+        assert_eq!(compio19::status(&frames[0]), FixedStatus::Registered);
+        assert_eq!(pinned(), before + ARENA);
+        let frame = frames.pop().unwrap();
+        let BufResult(n, frame) = compio19::write_fixed_at(&file, frame, 0).await;
+        assert_eq!(n.unwrap(), CHUNK);
+        let BufResult(n, frame) = compio19::read_fixed_at(&file, frame, 0).await;
+        assert_eq!(n.unwrap(), CHUNK);
+        drop(frames);
+        std::thread::spawn(move || drop(frame)).join().unwrap();
+        assert_eq!(
+            pinned(),
+            before + ARENA,
+            "released off the ring's thread: deferred"
+        );
+        let other = compio19::register(AlignedBuf::zeroed(CHUNK).unwrap(), CHUNK).unwrap();
+        assert_eq!(other.status(), FixedStatus::Registered);
+        assert_eq!(pinned(), before + CHUNK, "cleared by the ring's thread");
     });
-    assert!(polled, "the reader task ran");
-    assert_eq!(
-        proc_mem::resident_in(addr, BIG),
-        BIG,
-        "registered: resident"
-    );
-    drop(rt);
-    assert_eq!(
-        proc_mem::resident_in(addr, BIG),
-        BIG,
-        "leaked, not unmapped, while the kernel may still write it"
-    );
-    drop(tx);
 }

@@ -123,7 +123,7 @@ struct Op<F>(FixedOp<SharedFd<F>>);
 // `SharedFd` keeps open; a fixed entry names the slot registered for that frame's arena on this
 // ring, which stays registered while the frame lives. compio keeps the operation until the
 // kernel completes it; should it drop it before (after closing the ring), `FixedOp`'s `Drop`
-// leaks the frame instead of freeing it.
+// keeps the frame for the life of the process instead of freeing it.
 unsafe impl<F: AsFd + 'static> OpCode for Op<F> {
     type Control = ();
 

