@@ -44,6 +44,15 @@ use crate::{AlignedBuf, Result};
 ///
 /// # Errors
 /// [`Error::InvalidChunk`](crate::Error::InvalidChunk) as [`AlignedBuf::into_frames`].
+///
+/// ```
+/// use jdb_alloc::{AlignedBuf, PAGE_SIZE, fixed::{FixedStatus, compio19}};
+///
+/// // Outside a runtime nothing is registered; the frames still work, with plain I/O.
+/// let frames = compio19::register(AlignedBuf::zeroed(1 << 20).unwrap(), 16 * PAGE_SIZE).unwrap();
+/// assert_eq!((frames.len(), frames.status()), (16, FixedStatus::NoRuntime));
+/// assert!(compio19::register(AlignedBuf::page().unwrap(), 1000).is_err());
+/// ```
 pub fn register(arena: AlignedBuf, chunk: usize) -> Result<FixedFrames> {
     super::register(arena, chunk, current_ring())
 }

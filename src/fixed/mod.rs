@@ -160,11 +160,10 @@ fn register(
             let entries: Vec<(*mut u8, usize)> = (0..used.div_ceil(entry))
                 .map(|k| ((base + k * entry) as *mut u8, entry.min(used - k * entry)))
                 .collect();
-            // SAFETY: each entry lies in the arena's block, which `frames` (and every frame it
-            // hands out) keeps alive; the registration is held by the same frames and is
-            // dropped, clearing the slots, before or together with the block's last owner.
-            // Should a slot outlive the block (cleared later from the ring's thread), no
-            // operation names it: only frames of this arena do, and they are all gone.
+            // SAFETY: each entry lies in the arena's block. Only fixed frames of this arena
+            // name these slots in operations, and each holds the block alive (its `Frame`)
+            // while it can; when the last is gone the slots are cleared, at once or later from
+            // the ring's thread, and meanwhile nothing names them.
             match unsafe { ring.register(&entries) } {
                 Ok(first) => reg.slots = Some((ring, first, entries.len() as u32)),
                 Err(status) => reg.refused = status,

@@ -150,8 +150,9 @@ impl Ring {
     /// slots and returns the first, or why not.
     ///
     /// # Safety
-    /// Each entry must be memory this process keeps mapped while it is registered (the kernel
-    /// pins it; a fixed operation naming a slot only reaches memory inside that slot's entry).
+    /// Each entry must be memory of this process that no fixed operation names after it is
+    /// freed. (The kernel pins the pages itself, so freeing the memory before the slot is
+    /// cleared is harmless; an operation naming the slot then would reach the freed memory.)
     pub(crate) unsafe fn register(
         &self,
         entries: &[(*mut u8, usize)],
