@@ -97,6 +97,13 @@
 //! - `compio-buf-08`: compio-buf 0.8 traits `IoBuf`, `IoBufMut`, `SetLen`, as used by compio 0.18
 //!   and 0.19; works alone (`default-features = false`) or together with `compio-buf-07`. The
 //!   length after a read is exact there too (`SetLen::advance_to` sets it, see the impl docs).
+//! - `compio-17`, `compio-19` (Linux, opt-in; each implies its compio-buf feature): io_uring
+//!   registered buffers for compio 0.17 / 0.19 runtimes in module `fixed`: arenas
+//!   registered with the runtime's ring, cut into fixed frames that `read_fixed_at` /
+//!   `write_fixed_at` move with `READ_FIXED` / `WRITE_FIXED` (less CPU per byte), falling back
+//!   to plain I/O wherever registration is not in effect. `compio-19` also brings
+//!   `managed::AlignedAllocator`, aligned provided buffers for compio 0.19's managed reads.
+//!   Without these features the crate depends on no runtime.
 //!
 //! [compio]: https://docs.rs/compio
 
