@@ -463,3 +463,44 @@ impl<D> Drop for FixedOp<D> {
         }
     }
 }
+
+#[cfg(all(test, feature = "compio-19"))]
+mod tests {
+    use io_uring::opcode;
+
+    use super::{FixedOp, compio19};
+    use crate::{AlignedBuf, PAGE_SIZE};
+
+    /// A fixed frame's operation is `READ_FIXED` / `WRITE_FIXED` on the ring it was registered
+    /// with, and plain `READ` / `WRITE` on any other.
+    #[test]
+    fn fixed_opcodes_only_on_the_registering_ring() {
+        let file = std::fs::File::open("/dev/null").unwrap();
+        let fd = std::os::fd::AsFd::as_fd(&file);
+        let first = compio_19::runtime::Runtime::new().unwrap();
+        let (mut frames, ring) = first.block_on(async {
+            let frames =
+                compio19::register(AlignedBuf::zeroed(4 * PAGE_SIZE).unwrap(), PAGE_SIZE).unwrap();
+            (frames, compio19::current_ring().unwrap())
+        });
+        let code = |frame, ring, write| {
+            let mut op = FixedOp::new(fd, frame, ring, 0, write);
+            let code = op.entry().get_opcode();
+            (code, op.into_frame())
+        };
+        let (read, frame) =
+            first.block_on(async { code(frames.next().unwrap(), ring.clone(), false) });
+        assert_eq!(read, u32::from(opcode::ReadFixed::CODE));
+        let (write, frame) = first.block_on(async { code(frame, ring, true) });
+        assert_eq!(write, u32::from(opcode::WriteFixed::CODE));
+
+        let second = compio_19::runtime::Runtime::new().unwrap();
+        second.block_on(async {
+            let other = compio19::current_ring().unwrap();
+            let (read, frame) = code(frame, other.clone(), false);
+            assert_eq!(read, u32::from(opcode::Read::CODE));
+            let (write, _) = code(frame, other, true);
+            assert_eq!(write, u32::from(opcode::Write::CODE));
+        });
+    }
+}
