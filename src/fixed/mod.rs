@@ -81,7 +81,8 @@ pub enum FixedStatus {
     TableBusy,
     /// This crate's table on the ring has no room for the arena's entries.
     TableFull,
-    /// The frames are larger than the kernel's 1 GiB limit for one registered buffer.
+    /// The frames are larger than the kernel's 1 GiB limit for one registered buffer, or than
+    /// the arena (which then has no frame to register).
     FrameTooLarge,
     /// The kernel refused the registration; the `errno`: `ENOMEM` for `RLIMIT_MEMLOCK` or
     /// memory, `EINVAL` for a kernel without sparse buffer tables (before Linux 5.19).
@@ -154,8 +155,7 @@ fn register(
     };
     match ring {
         Err(status) => reg.refused = status,
-        Ok(_) if chunk > MAX_ENTRY => reg.refused = FixedStatus::FrameTooLarge,
-        Ok(_) if used == 0 => reg.refused = FixedStatus::Registered,
+        Ok(_) if chunk > MAX_ENTRY || used == 0 => reg.refused = FixedStatus::FrameTooLarge,
         Ok(ring) => {
             let entries: Vec<(*mut u8, usize)> = (0..used.div_ceil(entry))
                 .map(|k| ((base + k * entry) as *mut u8, entry.min(used - k * entry)))
