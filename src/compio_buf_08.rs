@@ -158,6 +158,8 @@ fn check_copy_within(start: usize, end: usize, dest: usize, len: usize) {
 
 // Why each type keeps the buffer contract: lib.rs, beside the contract.
 impl_compio_buf_08!(AlignedBuf, RawIoBuf, Frame);
+#[cfg(all(target_os = "linux", feature = "compio-19"))]
+impl_compio_buf_08!(crate::fixed::FixedFrame);
 
 #[cfg(test)]
 mod tests {

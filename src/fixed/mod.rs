@@ -1,0 +1,506 @@
+//! io_uring registered buffers for compio: fixed frames, read and written with `READ_FIXED` /
+//! `WRITE_FIXED`, with a plain read or write whenever registration is not in effect.
+//!
+//! With a plain buffer the kernel pins and unpins the user pages of every `O_DIRECT` request.
+//! A buffer registered once with the ring (`IORING_REGISTER_BUFFERS`) is pinned once, and a
+//! fixed operation names it by its slot in the ring's buffer table, which saves that work: less
+//! CPU per byte moved.
+//!
+//! - [`compio17::register`] / [`compio19::register`] register an arena with the current
+//!   runtime's ring and cut it into [`FixedFrame`]s, like [`AlignedBuf::into_frames`].
+//! - [`compio17::read_fixed_at`] / [`compio19::read_fixed_at`] and the `write_fixed_at`s run
+//!   a fixed operation when the frame is registered with the current runtime's ring, and the
+//!   plain read or write otherwise: the result is the same either way.
+//! - A fixed frame implements compio's buffer traits like a [`Frame`], so `read_at` / `write_at`
+//!   take it too. [`FixedFrame::status`] says whether registration is in effect, and if not why.
+//!
+//! # Costs
+//!
+//! - Registered memory is pinned: all of it is made resident at registration (a lazily zeroed
+//!   arena is faulted in) and stays locked in RAM until the registration goes.
+//! - Without `CAP_IPC_LOCK` the pinned bytes count against `RLIMIT_MEMLOCK` (`ulimit -l`, often
+//!   8 MiB): over it, registration is refused ([`FixedStatus::Refused`] with `ENOMEM`) and the
+//!   frames use plain I/O.
+//! - A registration belongs to one ring, that is one runtime on one thread. A frame used on
+//!   another runtime works, with plain I/O. Register one arena per runtime (thread-per-core).
+//! - This crate creates a sparse table of [`TABLE_SLOTS`] (1024) slots on
+//!   each ring it registers with; arenas over 1 GiB take one slot per GiB. A ring has one
+//!   table: if other code registered buffers on it first, registration reports
+//!   [`FixedStatus::TableBusy`], and other code registering after this crate gets `EBUSY`.
+//!
+//! # Lifetime
+//!
+//! The registration is removed when the arena's last frame (and its [`FixedFrames`]) is gone:
+//! at once on the runtime's thread, otherwise the next time the ring is used on its thread
+//! (io_uring's single-issuer rule); when the runtime drops, the kernel drops the whole table
+//! with the ring. A frame in a fixed operation is held by the operation until the kernel
+//! completes it, also when the future is dropped; if the runtime goes away with the operation
+//! still in flight, the arena is kept for the life of the process rather than freed under the
+//! kernel.
+//!
+//! Requires compio's io_uring driver without its `polling` feature (compio's default on Linux).
+//!
+//! [`AlignedBuf::into_frames`]: crate::AlignedBuf::into_frames
+
+#[cfg(feature = "compio-17")]
+#[cfg_attr(docsrs, doc(cfg(feature = "compio-17")))]
+pub mod compio17;
+#[cfg(feature = "compio-19")]
+#[cfg_attr(docsrs, doc(cfg(feature = "compio-19")))]
+pub mod compio19;
+mod ring;
+
+use std::{
+    fmt,
+    iter::FusedIterator,
+    ops::{Deref, DerefMut},
+    os::fd::AsRawFd,
+    sync::Arc,
+};
+
+pub use ring::TABLE_SLOTS;
+use ring::{MAX_ENTRY, Ring};
+
+use crate::{AlignedBuf, Frame, Frames, Result};
+
+/// Whether a fixed frame's registration is in effect, and if not, why.
+///
+/// Every status but [`Registered`](Self::Registered) means fixed operations on the frame fall
+/// back to plain reads and writes, which work the same.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FixedStatus {
+    /// Registered with a ring that is still open: fixed operations on the runtime that
+    /// registered the arena use `READ_FIXED` / `WRITE_FIXED`.
+    Registered,
+    /// The arena was registered outside any compio runtime.
+    NoRuntime,
+    /// The runtime's driver is not io_uring.
+    NotIoUring,
+    /// The ring's buffer table is taken by a registration this crate did not make (`EBUSY`).
+    TableBusy,
+    /// This crate's table on the ring has no room for the arena's entries.
+    TableFull,
+    /// The frames are larger than the kernel's 1 GiB limit for one registered buffer, or than
+    /// the arena (which then has no frame to register).
+    FrameTooLarge,
+    /// The kernel refused the registration; the `errno`: `ENOMEM` for `RLIMIT_MEMLOCK` or
+    /// memory, `EINVAL` for a kernel without sparse buffer tables (before Linux 5.19).
+    Refused(i32),
+    /// The runtime the arena was registered with has been dropped.
+    RingClosed,
+    /// Asked of a runtime other than the one the arena was registered with (see
+    /// [`compio19::status`]).
+    OtherRuntime,
+}
+
+/// One arena's entries in a ring's table; removed from the table when dropped.
+struct Registration {
+    /// The ring and the first of `count` slots, when registered.
+    slots: Option<(Arc<Ring>, u32, u32)>,
+    /// Why not registered, when not.
+    refused: FixedStatus,
+    /// Bytes per entry: a whole number of frames, at most 1 GiB.
+    entry: usize,
+    base: usize,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        if let Some((ring, first, count)) = &self.slots {
+            ring.release(*first, *count);
+        }
+    }
+}
+
+impl Registration {
+    fn status(&self) -> FixedStatus {
+        match &self.slots {
+            Some((ring, ..)) if ring.is_alive() => FixedStatus::Registered,
+            Some(_) => FixedStatus::RingClosed,
+            None => self.refused,
+        }
+    }
+
+    /// The slot holding the frame at `ptr`, when registered with `ring` and it is open.
+    fn slot_on(&self, ring: &Arc<Ring>, ptr: *const u8) -> Option<u16> {
+        match &self.slots {
+            Some((mine, first, _)) if Arc::ptr_eq(mine, ring) && ring.is_alive() => {
+                let entry = (ptr as usize - self.base) / self.entry;
+                // Slots are below TABLE_SLOTS (1024), so this fits.
+                Some((*first as usize + entry) as u16)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Registers `arena` with `ring` (or records why not) and cuts it into fixed frames.
+///
+/// The caller is on the ring's runtime thread, `ring` being the current runtime's.
+fn register(
+    arena: AlignedBuf,
+    chunk: usize,
+    ring: std::result::Result<Arc<Ring>, FixedStatus>,
+) -> Result<FixedFrames> {
+    let base = arena.as_ptr() as usize;
+    let frames = arena.into_frames(chunk)?;
+    let used = frames.len() * chunk;
+    let entry = (MAX_ENTRY / chunk).max(1) * chunk;
+    let mut reg = Registration {
+        slots: None,
+        refused: FixedStatus::NoRuntime,
+        entry,
+        base,
+    };
+    match ring {
+        Err(status) => reg.refused = status,
+        Ok(_) if chunk > MAX_ENTRY || used == 0 => reg.refused = FixedStatus::FrameTooLarge,
+        Ok(ring) => {
+            let entries: Vec<(*mut u8, usize)> = (0..used.div_ceil(entry))
+                .map(|k| ((base + k * entry) as *mut u8, entry.min(used - k * entry)))
+                .collect();
+            // SAFETY: each entry lies in the arena's block. Only fixed frames of this arena
+            // name these slots in operations, and each holds the block alive (its `Frame`)
+            // while it can; when the last is gone the slots are cleared, at once or later from
+            // the ring's thread, and meanwhile nothing names them.
+            match unsafe { ring.register(&entries) } {
+                Ok(first) => reg.slots = Some((ring, first, entries.len() as u32)),
+                Err(status) => reg.refused = status,
+            }
+        }
+    }
+    Ok(FixedFrames {
+        reg: Arc::new(reg),
+        frames,
+    })
+}
+
+// ============================================================================
+// FixedFrames
+// ============================================================================
+
+/// The fixed frames of a registered arena (from [`compio17::register`] or
+/// [`compio19::register`]): an iterator of [`FixedFrame`]s in address order, like [`Frames`].
+pub struct FixedFrames {
+    reg: Arc<Registration>,
+    frames: Frames,
+}
+
+impl FixedFrames {
+    /// Whether the registration is in effect (see [`FixedStatus`]).
+    pub fn status(&self) -> FixedStatus {
+        self.reg.status()
+    }
+
+    fn wrap(&self, frame: Frame) -> FixedFrame {
+        FixedFrame {
+            reg: Arc::clone(&self.reg),
+            frame,
+        }
+    }
+}
+
+impl Iterator for FixedFrames {
+    type Item = FixedFrame;
+
+    #[inline]
+    fn next(&mut self) -> Option<FixedFrame> {
+        let frame = self.frames.next()?;
+        Some(self.wrap(frame))
+    }
+
+    #[inline]
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.frames.size_hint()
+    }
+}
+
+impl DoubleEndedIterator for FixedFrames {
+    #[inline]
+    fn next_back(&mut self) -> Option<FixedFrame> {
+        let frame = self.frames.next_back()?;
+        Some(self.wrap(frame))
+    }
+}
+
+impl ExactSizeIterator for FixedFrames {}
+
+impl FusedIterator for FixedFrames {}
+
+impl fmt::Debug for FixedFrames {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FixedFrames")
+            .field("frames", &self.frames)
+            .field("status", &self.status())
+            .finish()
+    }
+}
+
+// ============================================================================
+// FixedFrame
+// ============================================================================
+
+/// A [`Frame`] of an arena registered with a runtime's ring: it knows its slot in the ring's
+/// buffer table, so `read_fixed_at` / `write_fixed_at` can name it.
+///
+/// It behaves like a [`Frame`] (dereferences to its initialised bytes, `extend`, compio's
+/// buffer traits for plain `read_at` / `write_at`) and is `Send` and `Sync` like one. The
+/// registration goes with the arena's last frame.
+pub struct FixedFrame {
+    // Declared first: dropped (possibly clearing the slots) before the frame frees memory.
+    reg: Arc<Registration>,
+    frame: Frame,
+}
+
+impl FixedFrame {
+    /// Whether registration is in effect for this frame's arena (see [`FixedStatus`]); the
+    /// version modules' `status` also tells whether the current runtime is the one.
+    pub fn status(&self) -> FixedStatus {
+        self.reg.status()
+    }
+
+    /// The status on the current runtime, whose ring is `current` (or why it has none).
+    fn status_on(&self, current: std::result::Result<Arc<Ring>, FixedStatus>) -> FixedStatus {
+        match (self.status(), current) {
+            (FixedStatus::Registered, Ok(ring)) if self.slot_on(&ring).is_some() => {
+                FixedStatus::Registered
+            }
+            (FixedStatus::Registered, _) => FixedStatus::OtherRuntime,
+            (status, _) => status,
+        }
+    }
+
+    /// The frame's slot in `ring`'s table, when registered there and the ring is open.
+    fn slot_on(&self, ring: &Arc<Ring>) -> Option<u16> {
+        self.reg.slot_on(ring, self.frame.as_ptr())
+    }
+
+    /// Number of initialised bytes.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.frame.len()
+    }
+
+    /// Size of the frame in bytes.
+    #[inline]
+    pub fn cap(&self) -> usize {
+        self.frame.cap()
+    }
+
+    /// `true` when `len() == 0`.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.frame.is_empty()
+    }
+
+    /// Pointer to the first byte; [`ALIGNMENT`](crate::ALIGNMENT)-aligned.
+    #[inline]
+    pub fn as_ptr(&self) -> *const u8 {
+        self.frame.as_ptr()
+    }
+
+    /// Mutable pointer to the first byte, valid for `cap` bytes.
+    #[inline]
+    pub fn as_mut_ptr(&mut self) -> *mut u8 {
+        self.frame.as_mut_ptr()
+    }
+
+    /// Sets the length to zero; the memory stays.
+    #[inline]
+    pub fn clear(&mut self) {
+        self.frame.clear();
+    }
+
+    /// Shortens the frame to `len` bytes; does nothing if `len >= self.len()`.
+    #[inline]
+    pub fn truncate(&mut self, len: usize) {
+        self.frame.truncate(len);
+    }
+
+    /// Appends `data`.
+    ///
+    /// # Errors
+    /// [`Error::Overflow`](crate::Error::Overflow) if it does not fit; the frame is unchanged.
+    #[inline]
+    pub fn extend(&mut self, data: &[u8]) -> Result<()> {
+        self.frame.extend(data)
+    }
+
+    /// Sets the length without touching the memory.
+    ///
+    /// # Safety
+    /// `len <= self.cap()`, and bytes `[0, len)` must be initialised.
+    #[inline]
+    pub unsafe fn set_len(&mut self, len: usize) {
+        // SAFETY: the caller's duty is `Frame::set_len`'s.
+        unsafe { self.frame.set_len(len) }
+    }
+}
+
+impl Deref for FixedFrame {
+    type Target = [u8];
+
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        &self.frame
+    }
+}
+
+impl DerefMut for FixedFrame {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.frame
+    }
+}
+
+impl AsRef<[u8]> for FixedFrame {
+    #[inline]
+    fn as_ref(&self) -> &[u8] {
+        self
+    }
+}
+
+impl AsMut<[u8]> for FixedFrame {
+    #[inline]
+    fn as_mut(&mut self) -> &mut [u8] {
+        self
+    }
+}
+
+impl fmt::Debug for FixedFrame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FixedFrame")
+            .field("frame", &self.frame)
+            .field("status", &self.status())
+            .finish()
+    }
+}
+
+/// The largest length one read or write entry carries (`u32`), kept aligned.
+fn entry_len(len: usize) -> u32 {
+    len.min(u32::MAX as usize & !crate::ALIGN_MASK) as u32
+}
+
+// ============================================================================
+// The operation
+// ============================================================================
+
+/// A read or write of a fixed frame on one ring: `READ_FIXED` / `WRITE_FIXED` with a slot,
+/// plain `READ` / `WRITE` without. `D` is the compio version's shared descriptor, which keeps
+/// the file open while the operation lives.
+struct FixedOp<D> {
+    fd: D,
+    /// Always `Some` until [`into_frame`](Self::into_frame).
+    frame: Option<FixedFrame>,
+    slot: Option<u16>,
+    /// The ring the operation runs on.
+    ring: Arc<Ring>,
+    pos: u64,
+    write: bool,
+    /// Set when the kernel has completed the operation.
+    done: bool,
+}
+
+impl<D: AsRawFd> FixedOp<D> {
+    /// The operation for `frame` on `ring`, the current runtime's, on its thread.
+    fn new(fd: D, frame: FixedFrame, ring: Arc<Ring>, pos: u64, write: bool) -> Self {
+        ring.collect_stale();
+        Self {
+            fd,
+            slot: frame.slot_on(&ring),
+            frame: Some(frame),
+            ring,
+            pos,
+            write,
+            done: false,
+        }
+    }
+
+    /// The submission entry. It points into the frame's memory, which does not move with the
+    /// operation and lives as long as it, and names `fd`'s descriptor, open as long as it.
+    fn entry(&mut self) -> io_uring::squeue::Entry {
+        use io_uring::{opcode, types::Fd};
+
+        let fd = Fd(self.fd.as_raw_fd());
+        let frame = self.frame.as_mut().expect("in flight with its frame");
+        let (ptr, cap, len) = (frame.as_mut_ptr(), frame.cap(), frame.len());
+        match (self.write, self.slot) {
+            (false, Some(slot)) => opcode::ReadFixed::new(fd, ptr, entry_len(cap), slot)
+                .offset(self.pos)
+                .build(),
+            (false, None) => opcode::Read::new(fd, ptr, entry_len(cap))
+                .offset(self.pos)
+                .build(),
+            (true, Some(slot)) => opcode::WriteFixed::new(fd, ptr, entry_len(len), slot)
+                .offset(self.pos)
+                .build(),
+            (true, None) => opcode::Write::new(fd, ptr, entry_len(len))
+                .offset(self.pos)
+                .build(),
+        }
+    }
+
+    /// The frame back, once compio returned the operation.
+    fn into_frame(mut self) -> FixedFrame {
+        self.frame.take().expect("the frame is taken once")
+    }
+}
+
+/// Frames of operations dropped unfinished after their ring closed: kept for the life of the
+/// process (reachable, so leak checkers do not report them), since the kernel may still write.
+static KEPT: std::sync::Mutex<Vec<FixedFrame>> = std::sync::Mutex::new(Vec::new());
+
+impl<D> Drop for FixedOp<D> {
+    fn drop(&mut self) {
+        // compio 0.19 drops operations still in flight after it closed the ring, when the
+        // kernel may still be writing their memory: never free the frame (and its arena) then.
+        // (compio 0.17 never drops them at all.)
+        if let Some(frame) = self.frame.take() {
+            if !self.done && !self.ring.is_alive() {
+                KEPT.lock().unwrap_or_else(|e| e.into_inner()).push(frame);
+            }
+        }
+    }
+}
+
+#[cfg(all(test, feature = "compio-19"))]
+mod tests {
+    use io_uring::opcode;
+
+    use super::{FixedOp, compio19};
+    use crate::{AlignedBuf, PAGE_SIZE};
+
+    /// A fixed frame's operation is `READ_FIXED` / `WRITE_FIXED` on the ring it was registered
+    /// with, and plain `READ` / `WRITE` on any other.
+    #[test]
+    fn fixed_opcodes_only_on_the_registering_ring() {
+        let file = std::fs::File::open("/dev/null").unwrap();
+        let fd = std::os::fd::AsFd::as_fd(&file);
+        let first = compio_19::runtime::Runtime::new().unwrap();
+        let (mut frames, ring) = first.block_on(async {
+            let frames =
+                compio19::register(AlignedBuf::zeroed(4 * PAGE_SIZE).unwrap(), PAGE_SIZE).unwrap();
+            (frames, compio19::current_ring().unwrap())
+        });
+        let code = |frame, ring, write| {
+            let mut op = FixedOp::new(fd, frame, ring, 0, write);
+            let code = op.entry().get_opcode();
+            (code, op.into_frame())
+        };
+        let (read, frame) =
+            first.block_on(async { code(frames.next().unwrap(), ring.clone(), false) });
+        assert_eq!(read, u32::from(opcode::ReadFixed::CODE));
+        let (write, frame) = first.block_on(async { code(frame, ring, true) });
+        assert_eq!(write, u32::from(opcode::WriteFixed::CODE));
+
+        let second = compio_19::runtime::Runtime::new().unwrap();
+        second.block_on(async {
+            let other = compio19::current_ring().unwrap();
+            let (read, frame) = code(frame, other.clone(), false);
+            assert_eq!(read, u32::from(opcode::Read::CODE));
+            let (write, _) = code(frame, other, true);
+            assert_eq!(write, u32::from(opcode::Write::CODE));
+        });
+    }
+}

@@ -1,0 +1,288 @@
+//! One compio runtime's io_uring instance as this crate sees it: its registered-buffer table,
+//! which slots of it hold which arena, and whether the ring is still open.
+//!
+//! # How a ring is known to be open
+//!
+//! A [`Ring`] is made, on the runtime's thread, the first time a runtime registers an arena or
+//! runs a fixed operation. It spawns a task on that runtime that never finishes and holds a
+//! [`RingGuard`]. Both compio 0.17 and 0.19 drop every task when the runtime drops, before the
+//! driver closes the ring, so the guard's `Drop` (on the ring's thread) marks the ring closed and
+//! forgets it from the thread's registry while its file descriptor is still open. From then on
+//! nothing here calls `io_uring_register` on that descriptor, whose number the OS may hand to
+//! the next runtime.
+//!
+//! # Invariants
+//!
+//! 1. `alive` is only ever set to `false`, and only on the ring's `thread`, while `fd` is still
+//!    the open ring; so on that thread, `alive == true` means `fd` is this ring.
+//! 2. Every system call on `fd` is made on the ring's `thread` after checking `alive` there,
+//!    which also keeps io_uring's single-issuer rule (`IORING_SETUP_SINGLE_ISSUER`).
+//! 3. A slot is `used` from its registration until it has been cleared in the kernel's table;
+//!    slots given back from another thread wait in `stale` (still `used`) until then.
+
+use std::{
+    cell::RefCell,
+    ffi::c_void,
+    io,
+    mem::size_of,
+    os::fd::{BorrowedFd, RawFd},
+    ptr,
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicBool, Ordering},
+    },
+    thread::{self, ThreadId},
+};
+
+use rustix::io_uring::{
+    IoringRegisterOp, IoringRsrcFlags, io_uring_ptr, io_uring_register, io_uring_rsrc_register,
+    io_uring_rsrc_update2,
+};
+
+use super::FixedStatus;
+
+/// Slots of the sparse buffer table this crate creates on each ring it registers arenas with:
+/// up to 1024 arenas of up to 1 GiB, or fewer larger ones (one slot per GiB). The kernel's
+/// limit is 16384; an empty slot costs the kernel a few bytes and pins nothing.
+pub const TABLE_SLOTS: u32 = 1024;
+
+/// The largest buffer the kernel registers as one table entry: 1 GiB.
+pub(crate) const MAX_ENTRY: usize = 1 << 30;
+
+thread_local! {
+    /// The open rings of the runtimes on this thread that this crate has used.
+    static RINGS: RefCell<Vec<Arc<Ring>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The registered-buffer state of one runtime's ring.
+pub(crate) struct Ring {
+    fd: RawFd,
+    thread: ThreadId,
+    alive: AtomicBool,
+    /// Set when `stale` may be non-empty, so the hot path need not lock.
+    has_stale: AtomicBool,
+    table: Mutex<Table>,
+}
+
+struct Table {
+    /// Whether this crate's sparse table exists on the ring.
+    created: bool,
+    used: Vec<bool>,
+    /// Slot ranges `(first, count)` whose arenas are gone, to clear on the ring's thread.
+    stale: Vec<(u32, u32)>,
+}
+
+/// Held by a never-ending task on the ring's runtime: dropped with the runtime's tasks, before
+/// the ring closes.
+pub(crate) struct RingGuard(Arc<Ring>);
+
+impl RingGuard {
+    /// The task that holds the guard: it never finishes, so only the runtime's drop ends it.
+    pub(crate) async fn hold(self) {
+        std::future::pending::<()>().await;
+        drop(self);
+    }
+}
+
+impl Drop for RingGuard {
+    fn drop(&mut self) {
+        // Invariant 1: runtimes drop their tasks on their own thread, with the ring still open.
+        debug_assert_eq!(self.0.thread, thread::current().id());
+        self.0.alive.store(false, Ordering::Release);
+        let _ = RINGS.try_with(|rings| {
+            if let Ok(mut rings) = rings.try_borrow_mut() {
+                rings.retain(|r| !Arc::ptr_eq(r, &self.0));
+            }
+        });
+    }
+}
+
+impl Ring {
+    /// The ring whose descriptor is `fd`, on this thread: the known one, or a new one, for which
+    /// `spawn_guard` must spawn a task on the ring's runtime that holds the guard until the
+    /// runtime drops its tasks.
+    ///
+    /// The caller must be on the runtime's thread and pass that runtime's open ring descriptor.
+    pub(crate) fn current(fd: RawFd, spawn_guard: impl FnOnce(RingGuard)) -> Arc<Ring> {
+        let known = RINGS.with(|rings| {
+            rings
+                .borrow()
+                .iter()
+                .find(|r| r.fd == fd && r.alive.load(Ordering::Acquire))
+                .cloned()
+        });
+        if let Some(ring) = known {
+            return ring;
+        }
+        let ring = Arc::new(Ring {
+            fd,
+            thread: thread::current().id(),
+            alive: AtomicBool::new(true),
+            has_stale: AtomicBool::new(false),
+            table: Mutex::new(Table {
+                created: false,
+                used: vec![false; TABLE_SLOTS as usize],
+                stale: Vec::new(),
+            }),
+        });
+        RINGS.with(|rings| rings.borrow_mut().push(Arc::clone(&ring)));
+        spawn_guard(RingGuard(Arc::clone(&ring)));
+        ring
+    }
+
+    /// `true` while the ring is open; only meaningful on the ring's thread (invariant 1).
+    pub(crate) fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::Acquire)
+    }
+
+    /// `true` when the caller is on the ring's thread and the ring is open: system calls on it
+    /// are then allowed (invariant 2).
+    fn usable_here(&self) -> bool {
+        self.thread == thread::current().id() && self.is_alive()
+    }
+
+    fn table(&self) -> MutexGuard<'_, Table> {
+        // A panic while the lock is held leaves only booleans behind; they stay consistent.
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers `entries` (`(address, length)`, each at most [`MAX_ENTRY`]) in consecutive
+    /// slots and returns the first, or why not.
+    ///
+    /// # Safety
+    /// Each entry must be memory of this process that no fixed operation names after it is
+    /// freed. (The kernel pins the pages itself, so freeing the memory before the slot is
+    /// cleared is harmless; an operation naming the slot then would reach the freed memory.)
+    pub(crate) unsafe fn register(
+        &self,
+        entries: &[(*mut u8, usize)],
+    ) -> std::result::Result<u32, FixedStatus> {
+        if !self.usable_here() {
+            return Err(FixedStatus::RingClosed);
+        }
+        let mut table = self.table();
+        self.clear_stale(&mut table);
+        if !table.created {
+            let mut arg = io_uring_rsrc_register::default();
+            arg.nr = TABLE_SLOTS;
+            arg.flags = IoringRsrcFlags::REGISTER_SPARSE;
+            // SAFETY: a sparse table names no memory; `arg` outlives the call.
+            let res = unsafe {
+                self.call(
+                    IoringRegisterOp::RegisterBuffers2,
+                    ptr::from_ref(&arg).cast(),
+                    size_of::<io_uring_rsrc_register>() as u32,
+                )
+            };
+            match res {
+                Ok(_) => table.created = true,
+                Err(e) if e.raw_os_error() == Some(rustix::io::Errno::BUSY.raw_os_error()) => {
+                    return Err(FixedStatus::TableBusy);
+                }
+                Err(e) => return Err(FixedStatus::Refused(e.raw_os_error().unwrap_or(0))),
+            }
+        }
+        let count = entries.len();
+        let first = table
+            .used
+            .windows(count)
+            .position(|w| w.iter().all(|used| !used))
+            .ok_or(FixedStatus::TableFull)?;
+        let iovecs: Vec<IoVec> = entries
+            .iter()
+            .map(|&(base, len)| IoVec { base, len })
+            .collect();
+        // SAFETY: the caller keeps each entry's memory mapped while registered; `iovecs` and
+        // the slots `[first, first + count)` (free, inside the table) outlive the call.
+        unsafe { self.update(first as u32, &iovecs) }
+            .map_err(|e| FixedStatus::Refused(e.raw_os_error().unwrap_or(0)))?;
+        table.used[first..first + count].fill(true);
+        Ok(first as u32)
+    }
+
+    /// Gives slots `[first, first + count)` back: cleared now on the ring's thread, else when
+    /// the ring is next used there; nothing at all once the ring is closed (the kernel drops the
+    /// table with the ring).
+    pub(crate) fn release(&self, first: u32, count: u32) {
+        if self.usable_here() {
+            let mut table = self.table();
+            self.clear(&mut table, first, count);
+        } else if self.is_alive() {
+            self.table().stale.push((first, count));
+            self.has_stale.store(true, Ordering::Release);
+        }
+    }
+
+    /// Clears what other threads gave back; for the ring's thread, which the caller checked.
+    pub(crate) fn collect_stale(&self) {
+        if self.has_stale.load(Ordering::Acquire) && self.usable_here() {
+            let mut table = self.table();
+            self.clear_stale(&mut table);
+        }
+    }
+
+    fn clear_stale(&self, table: &mut Table) {
+        self.has_stale.store(false, Ordering::Release);
+        for (first, count) in std::mem::take(&mut table.stale) {
+            self.clear(table, first, count);
+        }
+    }
+
+    /// Empties slots in the kernel's table, then marks them free. Called on the ring's thread
+    /// with the ring open.
+    fn clear(&self, table: &mut Table, first: u32, count: u32) {
+        let empty = vec![
+            IoVec {
+                base: ptr::null_mut(),
+                len: 0
+            };
+            count as usize
+        ];
+        // SAFETY: empty entries name no memory; the slots are this crate's (invariant 3).
+        let cleared = unsafe { self.update(first, &empty) };
+        // A slot the kernel would not clear stays marked used: never handed out twice.
+        if cleared.is_ok() {
+            table.used[first as usize..][..count as usize].fill(false);
+        }
+    }
+
+    /// `IORING_REGISTER_BUFFERS_UPDATE` of slots `[first, first + iovecs.len())`.
+    ///
+    /// # Safety
+    /// Non-empty entries must stay mapped while registered.
+    unsafe fn update(&self, first: u32, iovecs: &[IoVec]) -> io::Result<u32> {
+        let mut arg = io_uring_rsrc_update2::default();
+        arg.offset = first;
+        arg.data = io_uring_ptr::new(iovecs.as_ptr().cast_mut().cast());
+        arg.nr = iovecs.len() as u32;
+        // SAFETY: `arg` and `iovecs` outlive the call; memory duty passed on from our caller.
+        unsafe {
+            self.call(
+                IoringRegisterOp::RegisterBuffersUpdate,
+                ptr::from_ref(&arg).cast(),
+                size_of::<io_uring_rsrc_update2>() as u32,
+            )
+        }
+    }
+
+    /// `io_uring_register(fd, op, arg, nr)` on this ring.
+    ///
+    /// # Safety
+    /// As `io_uring_register` for `op`: `arg` valid as that operation reads it.
+    unsafe fn call(&self, op: IoringRegisterOp, arg: *const c_void, nr: u32) -> io::Result<u32> {
+        debug_assert!(self.usable_here());
+        // SAFETY: every caller checked `usable_here` on this thread: the descriptor is this
+        // open ring (invariant 1) for the duration of the call.
+        let fd = unsafe { BorrowedFd::borrow_raw(self.fd) };
+        // SAFETY: passed on from our caller.
+        unsafe { io_uring_register(fd, op, arg, nr) }.map_err(io::Error::from)
+    }
+}
+
+/// `struct iovec`, as the kernel reads it from `IORING_REGISTER_BUFFERS_UPDATE`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct IoVec {
+    base: *mut u8,
+    len: usize,
+}

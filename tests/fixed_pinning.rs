@@ -1,0 +1,337 @@
+//! What a registration costs and when it ends, seen from the kernel's side: the memory io_uring
+//! pins for registered buffers is `VmPin` in `/proc/self/status`. Process-wide, so the tests of
+//! this binary take turns (`TURN`). None of them closes a ring that still holds registrations:
+//! the kernel unpins those in the background, whenever it gets to it, which would make the
+//! figures of the next test move (tests/fixed_closed_ring.rs and tests/fixed_runtime_drop.rs
+//! do that, each in a process of its own).
+#![cfg(all(target_os = "linux", feature = "compio-19"))]
+
+mod vm_pin;
+
+use std::{
+    future::Future,
+    path::PathBuf,
+    pin::pin,
+    sync::Mutex,
+    task::{Context, Poll},
+};
+
+use compio_19::{
+    BufResult,
+    fs::{File, OpenOptions},
+    runtime::Runtime,
+};
+use jdb_alloc::{
+    AlignedBuf, HugePages, PAGE_SIZE,
+    fixed::{FixedFrame, FixedStatus, compio19},
+};
+use vm_pin::pinned;
+
+static TURN: Mutex<()> = Mutex::new(());
+
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    TURN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+const CHUNK: usize = 64 * 1024;
+/// 4 MiB: under the usual 8 MiB `RLIMIT_MEMLOCK`, so it registers without privileges too.
+const ARENA: usize = 64 * CHUNK;
+
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Self {
+        Self(
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+                .join(format!("fixed_pinning_{name}_{}", std::process::id())),
+        )
+    }
+
+    async fn open_direct(&self) -> File {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(&self.0)
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// compio 0.19: pinned from registration until the last frame is gone, whatever the order;
+/// a frame dropped on another thread is unpinned by the ring's thread at its next operation.
+#[test]
+fn fixed_registration_is_pinned_until_the_last_frame_is_gone_19() {
+    let _turn = turn();
+    let tmp = Scratch::new("pin19");
+    Runtime::new().unwrap().block_on(async {
+        let file = tmp.open_direct().await;
+        let before = pinned();
+        let mut frames: Vec<FixedFrame> =
+            compio19::register(AlignedBuf::zeroed(ARENA).unwrap(), CHUNK)
+                .unwrap()
+                .collect();
+        assert_eq!(compio19::status(&frames[0]), FixedStatus::Registered);
+        assert_eq!(pinned(), before + ARENA);
+        let last = frames.swap_remove(17);
+        frames.reverse();
+        drop(frames);
+        assert_eq!(pinned(), before + ARENA, "one frame is left");
+        // The last frame goes on another thread: the slot is cleared from the ring's thread.
+        std::thread::spawn(move || drop(last)).join().unwrap();
+        assert_eq!(
+            pinned(),
+            before + ARENA,
+            "not yet back on the ring's thread"
+        );
+        let other = compio19::register(AlignedBuf::zeroed(CHUNK).unwrap(), CHUNK)
+            .unwrap()
+            .next()
+            .unwrap();
+        let BufResult(n, other) = compio19::write_fixed_at(&file, other, 0).await;
+        assert_eq!(n.unwrap(), CHUNK);
+        assert_eq!(pinned(), before + CHUNK, "the first arena is unpinned");
+        drop(other);
+        assert_eq!(pinned(), before);
+    });
+}
+
+/// Polls `future` once and drops it: an operation in flight whose future is gone.
+async fn start_and_drop<F: Future>(future: F) {
+    let mut future = pin!(future);
+    std::future::poll_fn(|cx: &mut Context<'_>| {
+        assert!(future.as_mut().poll(cx).is_pending(), "finished at once");
+        Poll::Ready(())
+    })
+    .await;
+}
+
+/// A read whose future was dropped keeps its frame, so the arena stays registered, until the
+/// kernel completes it; then the registration goes.
+#[test]
+fn fixed_dropped_in_flight_read_keeps_the_registration_until_it_completes() {
+    let _turn = turn();
+    let tmp = Scratch::new("in_flight");
+    std::fs::write(&tmp.0, vec![5u8; ARENA]).unwrap();
+    Runtime::new().unwrap().block_on(async {
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(&tmp.0)
+            .await
+            .unwrap();
+        let before = pinned();
+        let mut frames = compio19::register(AlignedBuf::with_cap(ARENA).unwrap(), ARENA).unwrap();
+        let frame = frames.next().unwrap();
+        drop(frames);
+        start_and_drop(compio19::read_fixed_at(&file, frame, 0)).await;
+        assert_eq!(pinned(), before + ARENA, "the operation holds the frame");
+        // Run other reads until the runtime has reaped the dropped one's completion.
+        let mut probe = AlignedBuf::with_cap(PAGE_SIZE).unwrap();
+        let mut reads = 0;
+        while pinned() != before {
+            reads += 1;
+            assert!(reads < 10_000, "the dropped read never completed");
+            let BufResult(n, back) = compio_19::io::AsyncReadAt::read_at(&file, probe, 0).await;
+            assert_eq!(n.unwrap(), PAGE_SIZE);
+            probe = back;
+        }
+    });
+}
+
+/// An arena over the kernel's 1 GiB per-buffer limit is registered as two entries; frames on
+/// both sides of the boundary go out and come back fixed. Needs 1 GiB of lockable memory:
+/// without it the refusal is what is checked.
+#[test]
+fn fixed_arena_larger_than_one_entry() {
+    const BIG: usize = (1 << 30) + (2 << 20);
+    const BIG_CHUNK: usize = 2 << 20;
+    let _turn = turn();
+    let tmp = Scratch::new("big");
+    Runtime::new().unwrap().block_on(async {
+        let file = tmp.open_direct().await;
+        let before = pinned();
+        let (arena, _) = AlignedBuf::zeroed_huge(BIG, HugePages::Try).unwrap();
+        let mut frames: Vec<FixedFrame> = compio19::register(arena, BIG_CHUNK).unwrap().collect();
+        let status = compio19::status(&frames[0]);
+        if can_lock(BIG) {
+            assert_eq!(status, FixedStatus::Registered);
+            assert_eq!(pinned(), before + BIG);
+        } else {
+            assert_eq!(status, FixedStatus::Refused(libc::ENOMEM));
+        }
+        // The last frame of the first entry and the first (only) one of the second.
+        let after = frames.pop().unwrap();
+        let mut below = frames.pop().unwrap();
+        below.copy_from_slice(&vec![0xb1; BIG_CHUNK]);
+        let mut after = after;
+        after.copy_from_slice(&vec![0xa7; BIG_CHUNK]);
+        for (i, frame) in [below, after].into_iter().enumerate() {
+            let BufResult(n, mut frame) =
+                compio19::write_fixed_at(&file, frame, (i * BIG_CHUNK) as u64).await;
+            assert_eq!(n.unwrap(), BIG_CHUNK);
+            let want = frame[0];
+            frame.fill(0);
+            frame.clear();
+            let BufResult(n, frame) =
+                compio19::read_fixed_at(&file, frame, (i * BIG_CHUNK) as u64).await;
+            assert_eq!(n.unwrap(), BIG_CHUNK);
+            assert!(frame.iter().all(|&b| b == want), "frame {i}");
+        }
+        drop(frames);
+        assert_eq!(pinned(), before);
+    });
+}
+
+/// Whether this thread may pin `bytes` more: `CAP_IPC_LOCK`, or a high enough memlock limit.
+fn can_lock(bytes: usize) -> bool {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid out-parameter.
+    let res = unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut limit) };
+    assert_eq!(res, 0);
+    has_ipc_lock() || limit.rlim_cur == libc::RLIM_INFINITY || limit.rlim_cur as usize >= bytes
+}
+
+const CAP_IPC_LOCK: u32 = 14;
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+/// This thread's capabilities (`capget`, version 3: two 32-bit words).
+fn caps() -> [CapData; 2] {
+    let mut header = CapHeader {
+        version: 0x2008_0522,
+        pid: 0,
+    };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: header and a two-word data array, as capget version 3 wants.
+    let res = unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) };
+    assert_eq!(res, 0, "{}", std::io::Error::last_os_error());
+    data
+}
+
+fn has_ipc_lock() -> bool {
+    caps()[0].effective & (1 << CAP_IPC_LOCK) != 0
+}
+
+/// Drops `CAP_IPC_LOCK` from this thread's effective set (capabilities are per thread).
+fn drop_ipc_lock() {
+    let mut header = CapHeader {
+        version: 0x2008_0522,
+        pid: 0,
+    };
+    let mut data = caps();
+    data[0].effective &= !(1 << CAP_IPC_LOCK);
+    // SAFETY: as in `caps`; lowering an effective set is always allowed.
+    let res = unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) };
+    assert_eq!(res, 0, "{}", std::io::Error::last_os_error());
+}
+
+/// Over `RLIMIT_MEMLOCK` (without `CAP_IPC_LOCK`) the kernel refuses the registration: the
+/// status says `ENOMEM`, and the frames still read and write, through plain I/O.
+#[test]
+fn fixed_registration_refused_by_the_memlock_limit_falls_back() {
+    let _turn = turn();
+    let tmp = Scratch::new("memlock");
+    let mut old = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `old` is a valid out-parameter.
+    let res = unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut old) };
+    assert_eq!(res, 0);
+    let low = libc::rlimit {
+        rlim_cur: (ARENA / 2) as libc::rlim_t,
+        rlim_max: old.rlim_max,
+    };
+    // A thread of its own: the capability is dropped for it alone (the limit is the process's,
+    // and the other tests here wait for their turn).
+    std::thread::spawn(move || {
+        drop_ipc_lock();
+        // SAFETY: `low` is a valid rlimit, no higher than the hard limit.
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &low) }, 0);
+        Runtime::new().unwrap().block_on(async {
+            let file = tmp.open_direct().await;
+            let frames = compio19::register(AlignedBuf::zeroed(ARENA).unwrap(), CHUNK).unwrap();
+            assert_eq!(frames.status(), FixedStatus::Refused(libc::ENOMEM));
+            for (i, mut frame) in frames.take(4).enumerate() {
+                frame.fill(i as u8 + 1);
+                let BufResult(n, mut frame) =
+                    compio19::write_fixed_at(&file, frame, (i * CHUNK) as u64).await;
+                assert_eq!(n.unwrap(), CHUNK);
+                frame.fill(0);
+                frame.clear();
+                let BufResult(n, frame) =
+                    compio19::read_fixed_at(&file, frame, (i * CHUNK) as u64).await;
+                assert_eq!(n.unwrap(), CHUNK);
+                assert!(frame.iter().all(|&b| b == i as u8 + 1));
+            }
+        });
+        // SAFETY: restores the limit read above.
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &old) }, 0);
+    })
+    .join()
+    .unwrap();
+}
+
+/// A ring set up with `IORING_SETUP_SINGLE_ISSUER` accepts registration calls from its own
+/// thread only: registering, fixed I/O, and releasing a frame dropped on another thread (the
+/// ring's thread clears its slots later) all keep to that.
+#[test]
+fn fixed_registration_on_a_single_issuer_ring() {
+    let _turn = turn();
+    let tmp = Scratch::new("single_issuer");
+    let mut proactor = compio_19::driver::ProactorBuilder::new();
+    proactor.single_issuer(true);
+    let rt = compio_19::runtime::RuntimeBuilder::new()
+        .with_proactor(proactor)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let file = tmp.open_direct().await;
+        let before = pinned();
+        let mut frames: Vec<FixedFrame> =
+            compio19::register(AlignedBuf::zeroed(ARENA).unwrap(), CHUNK)
+                .unwrap()
+                .collect();
+        assert_eq!(compio19::status(&frames[0]), FixedStatus::Registered);
+        assert_eq!(pinned(), before + ARENA);
+        let frame = frames.pop().unwrap();
+        let BufResult(n, frame) = compio19::write_fixed_at(&file, frame, 0).await;
+        assert_eq!(n.unwrap(), CHUNK);
+        let BufResult(n, frame) = compio19::read_fixed_at(&file, frame, 0).await;
+        assert_eq!(n.unwrap(), CHUNK);
+        drop(frames);
+        std::thread::spawn(move || drop(frame)).join().unwrap();
+        assert_eq!(
+            pinned(),
+            before + ARENA,
+            "released off the ring's thread: deferred"
+        );
+        let other = compio19::register(AlignedBuf::zeroed(CHUNK).unwrap(), CHUNK).unwrap();
+        assert_eq!(other.status(), FixedStatus::Registered);
+        assert_eq!(pinned(), before + CHUNK, "cleared by the ring's thread");
+    });
+}

@@ -1,0 +1,78 @@
+//! compio 0.19's managed reads (`read_managed_at`, provided buffers) on a real `O_DIRECT` file,
+//! with the buffer pool's memory from `jdb_alloc::managed::AlignedAllocator`.
+#![cfg(all(target_os = "linux", feature = "compio-19"))]
+
+use std::path::PathBuf;
+
+use compio_19::{
+    driver::ProactorBuilder,
+    fs::OpenOptions,
+    io::AsyncReadManagedAt,
+    runtime::{Runtime, RuntimeBuilder},
+};
+use jdb_alloc::{ALIGNMENT, managed::AlignedAllocator};
+
+const BUF: usize = 64 << 10;
+
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn runtime() -> Runtime {
+    let mut proactor = ProactorBuilder::new();
+    proactor
+        .buffer_pool_allocator::<AlignedAllocator>()
+        .buffer_pool_buffer_len(BUF);
+    RuntimeBuilder::new()
+        .with_proactor(proactor)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn managed_reads_work_on_an_o_direct_file() {
+    let tmp = Scratch(
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("managed_19_{}", std::process::id())),
+    );
+    // Eight buffers' worth, and a short tail.
+    let data: Vec<u8> = (0..8 * BUF + 300)
+        .map(|i| (i % 251) as u8 ^ (i / BUF) as u8)
+        .collect();
+    std::fs::write(&tmp.0, &data).unwrap();
+    runtime().block_on(async {
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(&tmp.0)
+            .await
+            .unwrap();
+        // More reads than the pool has buffers: each buffer goes back to the pool on drop.
+        for round in 0..3 {
+            for i in 0..8 {
+                let pos = (i * BUF) as u64;
+                let buf = file.read_managed_at(BUF, pos).await.unwrap().unwrap();
+                assert_eq!(buf.as_ptr() as usize % ALIGNMENT, 0);
+                assert_eq!(buf.len(), BUF, "round {round}, buffer {i}");
+                assert_eq!(
+                    &buf[..],
+                    &data[i * BUF..][..BUF],
+                    "round {round}, buffer {i}"
+                );
+            }
+        }
+        let tail = file
+            .read_managed_at(BUF, (8 * BUF) as u64)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&tail[..], &data[8 * BUF..]);
+        // O_DIRECT is in force: an unaligned offset is refused.
+        let refused = file.read_managed_at(BUF, 1).await.unwrap_err();
+        assert_eq!(refused.raw_os_error(), Some(libc::EINVAL));
+    });
+}
