@@ -53,9 +53,12 @@ impl BufferAllocator for AlignedAllocator {
         // `with_cap(len)` rounds `len` this same way, so this is the block's capacity; it
         // cannot fail for a `len` that was allocated.
         let cap = crate::mem::capacity_for(len as usize).expect("allocated, so it has a capacity");
-        // SAFETY: the trait's caller passes a pointer `allocate(len)` returned, with the same
-        // `len`: it came from `into_raw_parts` of a buffer of capacity `cap`, not rebuilt
-        // before. Length 0 claims no bytes.
+        // SAFETY: the trait's caller passes a pointer `allocate(len)` returned, not freed
+        // before, so it came from `into_raw_parts` of a buffer that is rebuilt once, here. Its
+        // capacity is `cap` if `len` is the length it was allocated with: the trait's docs only
+        // say "allocated by this allocator", but compio's own `BoxAllocator` frees with the
+        // `len` it is given, and compio-driver 0.12 passes the allocated length (the pool's
+        // `full_cap`). Length 0 claims no bytes.
         drop(unsafe { AlignedBuf::from_raw_parts(ptr.cast(), 0, cap) });
     }
 }

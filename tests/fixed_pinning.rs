@@ -191,6 +191,45 @@ fn fixed_arena_larger_than_one_entry() {
     });
 }
 
+/// An arena of two table entries whose second the kernel will not pin (read-only memory, a
+/// stand-in for running out of lockable memory halfway): the kernel takes the first entry and
+/// stops. The registration must then be refused as a whole, the first entry undone, and every
+/// frame fall back to plain I/O, rather than report `Registered` for frames whose slot holds
+/// nothing (a fixed operation on those fails with `EFAULT`).
+#[test]
+fn fixed_partial_registration_is_refused_and_undone() {
+    const BIG: usize = (1 << 30) + (2 << 20);
+    const BIG_CHUNK: usize = 2 << 20;
+    let _turn = turn();
+    if !can_lock(BIG) {
+        return; // the first entry alone is refused: no partial registration to provoke
+    }
+    let tmp = Scratch::new("partial");
+    Runtime::new().unwrap().block_on(async {
+        let file = tmp.open_direct().await;
+        let before = pinned();
+        let arena = AlignedBuf::zeroed(BIG).unwrap();
+        let tail = arena.as_ptr().wrapping_add(1 << 30).cast_mut().cast();
+        // SAFETY: the last 2 MiB of the arena's own mapping, not otherwise in use.
+        let read_only = unsafe { libc::mprotect(tail, BIG_CHUNK, libc::PROT_READ) };
+        assert_eq!(read_only, 0);
+        let mut frames: Vec<FixedFrame> = compio19::register(arena, BIG_CHUNK).unwrap().collect();
+        // SAFETY: as above, back to read-write.
+        let writable =
+            unsafe { libc::mprotect(tail, BIG_CHUNK, libc::PROT_READ | libc::PROT_WRITE) };
+        assert_eq!(writable, 0);
+        assert_eq!(
+            compio19::status(&frames[0]),
+            FixedStatus::Refused(libc::EFAULT)
+        );
+        assert_eq!(pinned(), before, "the entry the kernel took is not undone");
+        let mut last = frames.pop().unwrap();
+        last.fill(0x5e);
+        let BufResult(n, _) = compio19::write_fixed_at(&file, last, 0).await;
+        assert_eq!(n.unwrap(), BIG_CHUNK);
+    });
+}
+
 /// Whether this thread may pin `bytes` more: `CAP_IPC_LOCK`, or a high enough memlock limit.
 fn can_lock(bytes: usize) -> bool {
     let mut limit = libc::rlimit {

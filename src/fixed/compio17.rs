@@ -59,8 +59,11 @@ pub fn register(arena: AlignedBuf, chunk: usize) -> Result<FixedFrames> {
 /// Whether fixed operations on `frame` on the current runtime use its registration:
 /// [`FixedStatus::OtherRuntime`] if it was registered with another runtime's ring (or no
 /// runtime is current).
+///
+/// It only looks: unlike `register` and the operations, it never sets this crate up on the
+/// runtime, so it may be called anywhere, even from a `Drop` while the runtime shuts down.
 pub fn status(frame: &FixedFrame) -> FixedStatus {
-    frame.status_on(current_ring())
+    frame.status_on(known_ring())
 }
 
 /// Reads into `frame` from `fd` at `pos` (a compio `File`, or anything compio shares a
@@ -119,6 +122,14 @@ fn current_ring() -> std::result::Result<Arc<Ring>, FixedStatus> {
         }
         let fd = std::os::fd::AsRawFd::as_raw_fd(rt);
         Ok(Ring::current(fd, |guard| rt.spawn(guard.hold()).detach()))
+    })
+    .unwrap_or(Err(FixedStatus::NoRuntime))
+}
+
+/// The current runtime's ring if this crate already uses it, or why there is none.
+fn known_ring() -> std::result::Result<Arc<Ring>, FixedStatus> {
+    Runtime::try_with_current(|rt| {
+        Ring::known(std::os::fd::AsRawFd::as_raw_fd(rt)).ok_or(FixedStatus::OtherRuntime)
     })
     .unwrap_or(Err(FixedStatus::NoRuntime))
 }

@@ -36,7 +36,14 @@
 //! with the ring. A frame in a fixed operation is held by the operation until the kernel
 //! completes it, also when the future is dropped; if the runtime goes away with the operation
 //! still in flight, the arena is kept for the life of the process rather than freed under the
-//! kernel.
+//! kernel. (compio's own `read_at` / `write_at` give no such guarantee, for a fixed frame or
+//! any buffer: compio 0.19 drops operations still in flight after it has closed the ring, and
+//! their buffers with them. Let operations finish before dropping a runtime.)
+//!
+//! A panic that escapes a `block_on` makes compio 0.19 drop the runtime's tasks, this crate's
+//! ring guard among them, while the runtime lives on: its registrations then read as
+//! [`FixedStatus::RingClosed`], stay pinned until the runtime drops, and new ones on that
+//! runtime report [`FixedStatus::TableBusy`]. Both fall back to plain I/O.
 //!
 //! Requires compio's io_uring driver without its `polling` feature (compio's default on Linux).
 //!
@@ -77,7 +84,9 @@ pub enum FixedStatus {
     NoRuntime,
     /// The runtime's driver is not io_uring.
     NotIoUring,
-    /// The ring's buffer table is taken by a registration this crate did not make (`EBUSY`).
+    /// The ring's buffer table is taken (`EBUSY`): by a registration this crate did not make,
+    /// or by this crate's own on a runtime whose tasks were dropped by an escaping panic (see
+    /// the module docs).
     TableBusy,
     /// This crate's table on the ring has no room for the arena's entries.
     TableFull,
@@ -398,7 +407,9 @@ struct FixedOp<D> {
     ring: Arc<Ring>,
     pos: u64,
     write: bool,
-    /// Set when the kernel has completed the operation.
+    /// Set when compio reports the operation's result. compio may drop an operation that did
+    /// complete without reporting it (compio-driver 0.12 at runtime drop, 0.10 on errors): it
+    /// then counts as unfinished, and its arena is kept rather than freed, which errs safe.
     done: bool,
 }
 

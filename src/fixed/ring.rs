@@ -7,7 +7,9 @@
 //! runs a fixed operation. It spawns a task on that runtime that never finishes and holds a
 //! [`RingGuard`]. Both compio 0.17 and 0.19 drop every task when the runtime drops, before the
 //! driver closes the ring, so the guard's `Drop` (on the ring's thread) marks the ring closed and
-//! forgets it from the thread's registry while its file descriptor is still open. From then on
+//! forgets it from the thread's registry while its file descriptor is still open. (compio 0.19
+//! also drops every task when a panic escapes `block_on`, with the ring still open: the ring is
+//! then taken for closed too early, which only makes this crate fall back to plain I/O.) From then on
 //! nothing here calls `io_uring_register` on that descriptor, whose number the OS may hand to
 //! the next runtime.
 //!
@@ -72,6 +74,11 @@ struct Table {
     stale: Vec<(u32, u32)>,
 }
 
+/// A refusal from the kernel, as a status.
+fn refused(e: io::Error) -> FixedStatus {
+    FixedStatus::Refused(e.raw_os_error().unwrap_or(0))
+}
+
 /// Held by a never-ending task on the ring's runtime: dropped with the runtime's tasks, before
 /// the ring closes.
 pub(crate) struct RingGuard(Arc<Ring>);
@@ -104,14 +111,7 @@ impl Ring {
     ///
     /// The caller must be on the runtime's thread and pass that runtime's open ring descriptor.
     pub(crate) fn current(fd: RawFd, spawn_guard: impl FnOnce(RingGuard)) -> Arc<Ring> {
-        let known = RINGS.with(|rings| {
-            rings
-                .borrow()
-                .iter()
-                .find(|r| r.fd == fd && r.alive.load(Ordering::Acquire))
-                .cloned()
-        });
-        if let Some(ring) = known {
+        if let Some(ring) = Self::known(fd) {
             return ring;
         }
         let ring = Arc::new(Ring {
@@ -128,6 +128,23 @@ impl Ring {
         RINGS.with(|rings| rings.borrow_mut().push(Arc::clone(&ring)));
         spawn_guard(RingGuard(Arc::clone(&ring)));
         ring
+    }
+
+    /// The open ring whose descriptor is `fd` on this thread, if this crate has used it; makes
+    /// nothing and spawns nothing, so it is safe to ask at any time (even from a `Drop` while
+    /// the runtime drops its tasks).
+    pub(crate) fn known(fd: RawFd) -> Option<Arc<Ring>> {
+        RINGS
+            .try_with(|rings| {
+                rings.try_borrow().ok().and_then(|rings| {
+                    rings
+                        .iter()
+                        .find(|r| r.fd == fd && r.alive.load(Ordering::Acquire))
+                        .cloned()
+                })
+            })
+            .ok()
+            .flatten()
     }
 
     /// `true` while the ring is open; only meaningful on the ring's thread (invariant 1).
@@ -194,9 +211,27 @@ impl Ring {
             .collect();
         // SAFETY: the caller keeps each entry's memory mapped while registered; `iovecs` and
         // the slots `[first, first + count)` (free, inside the table) outlive the call.
-        unsafe { self.update(first as u32, &iovecs) }
-            .map_err(|e| FixedStatus::Refused(e.raw_os_error().unwrap_or(0)))?;
-        table.used[first..first + count].fill(true);
+        let done = unsafe { self.update(first as u32, &iovecs) }.map_err(refused)? as usize;
+        table.used[first..first + done].fill(true);
+        if done < count {
+            // The kernel stopped partway (it reports how many entries it took, not the error
+            // of the one it refused): undo the ones it took, so that no frame of the arena is
+            // named by a slot, and ask again for the refused one alone to learn why.
+            if done > 0 {
+                self.clear(&mut table, first as u32, done as u32);
+            }
+            // SAFETY: as above, for one entry in a slot that is free.
+            let why = match unsafe { self.update((first + done) as u32, &iovecs[done..=done]) } {
+                Err(e) => refused(e),
+                Ok(_) => {
+                    // Taken this time: undo it too; the registration as a whole failed.
+                    table.used[first + done] = true;
+                    self.clear(&mut table, (first + done) as u32, 1);
+                    FixedStatus::Refused(rustix::io::Errno::AGAIN.raw_os_error())
+                }
+            };
+            return Err(why);
+        }
         Ok(first as u32)
     }
 
@@ -239,11 +274,10 @@ impl Ring {
             count as usize
         ];
         // SAFETY: empty entries name no memory; the slots are this crate's (invariant 3).
-        let cleared = unsafe { self.update(first, &empty) };
-        // A slot the kernel would not clear stays marked used: never handed out twice.
-        if cleared.is_ok() {
-            table.used[first as usize..][..count as usize].fill(false);
-        }
+        let cleared = unsafe { self.update(first, &empty) }.map_or(0, |done| done as usize);
+        // A slot the kernel did not clear (it may stop partway) stays marked used: never handed
+        // out twice.
+        table.used[first as usize..][..cleared.min(count as usize)].fill(false);
     }
 
     /// `IORING_REGISTER_BUFFERS_UPDATE` of slots `[first, first + iovecs.len())`.
