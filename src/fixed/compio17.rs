@@ -115,7 +115,7 @@ async fn submit<F: AsFd + 'static>(
 }
 
 /// The current runtime's ring, or why fixed frames cannot be registered with it.
-fn current_ring() -> std::result::Result<Arc<Ring>, FixedStatus> {
+pub(super) fn current_ring() -> std::result::Result<Arc<Ring>, FixedStatus> {
     Runtime::try_with_current(|rt| {
         if rt.driver_type() != DriverType::IoUring {
             return Err(FixedStatus::NotIoUring);

@@ -475,43 +475,60 @@ impl<D> Drop for FixedOp<D> {
     }
 }
 
-#[cfg(all(test, feature = "compio-19"))]
+#[cfg(test)]
 mod tests {
-    use io_uring::opcode;
-
-    use super::{FixedOp, compio19};
-    use crate::{AlignedBuf, PAGE_SIZE};
-
     /// A fixed frame's operation is `READ_FIXED` / `WRITE_FIXED` on the ring it was registered
-    /// with, and plain `READ` / `WRITE` on any other.
-    #[test]
-    fn fixed_opcodes_only_on_the_registering_ring() {
-        let file = std::fs::File::open("/dev/null").unwrap();
-        let fd = std::os::fd::AsFd::as_fd(&file);
-        let first = compio_19::runtime::Runtime::new().unwrap();
-        let (mut frames, ring) = first.block_on(async {
-            let frames =
-                compio19::register(AlignedBuf::zeroed(4 * PAGE_SIZE).unwrap(), PAGE_SIZE).unwrap();
-            (frames, compio19::current_ring().unwrap())
-        });
-        let code = |frame, ring, write| {
-            let mut op = FixedOp::new(fd, frame, ring, 0, write);
-            let code = op.entry().get_opcode();
-            (code, op.into_frame())
-        };
-        let (read, frame) =
-            first.block_on(async { code(frames.next().unwrap(), ring.clone(), false) });
-        assert_eq!(read, u32::from(opcode::ReadFixed::CODE));
-        let (write, frame) = first.block_on(async { code(frame, ring, true) });
-        assert_eq!(write, u32::from(opcode::WriteFixed::CODE));
+    /// with, and plain `READ` / `WRITE` on any other: the test for each compio version.
+    macro_rules! opcodes_test {
+        ($name:ident, $compio:ident, $fixed:ident) => {
+            #[test]
+            fn $name() {
+                use io_uring::opcode;
 
-        let second = compio_19::runtime::Runtime::new().unwrap();
-        second.block_on(async {
-            let other = compio19::current_ring().unwrap();
-            let (read, frame) = code(frame, other.clone(), false);
-            assert_eq!(read, u32::from(opcode::Read::CODE));
-            let (write, _) = code(frame, other, true);
-            assert_eq!(write, u32::from(opcode::Write::CODE));
-        });
+                use super::{FixedOp, $fixed};
+                use crate::{AlignedBuf, PAGE_SIZE};
+
+                let file = std::fs::File::open("/dev/null").unwrap();
+                let fd = std::os::fd::AsFd::as_fd(&file);
+                let first = $compio::runtime::Runtime::new().unwrap();
+                let (mut frames, ring) = first.block_on(async {
+                    let arena = AlignedBuf::zeroed(4 * PAGE_SIZE).unwrap();
+                    let frames = $fixed::register(arena, PAGE_SIZE).unwrap();
+                    (frames, $fixed::current_ring().unwrap())
+                });
+                let code = |frame, ring, write| {
+                    let mut op = FixedOp::new(fd, frame, ring, 0, write);
+                    let code = op.entry().get_opcode();
+                    (code, op.into_frame())
+                };
+                let (read, frame) =
+                    first.block_on(async { code(frames.next().unwrap(), ring.clone(), false) });
+                assert_eq!(read, u32::from(opcode::ReadFixed::CODE));
+                let (write, frame) = first.block_on(async { code(frame, ring, true) });
+                assert_eq!(write, u32::from(opcode::WriteFixed::CODE));
+
+                let second = $compio::runtime::Runtime::new().unwrap();
+                second.block_on(async {
+                    let other = $fixed::current_ring().unwrap();
+                    let (read, frame) = code(frame, other.clone(), false);
+                    assert_eq!(read, u32::from(opcode::Read::CODE));
+                    let (write, _) = code(frame, other, true);
+                    assert_eq!(write, u32::from(opcode::Write::CODE));
+                });
+            }
+        };
     }
+
+    #[cfg(feature = "compio-17")]
+    opcodes_test!(
+        fixed_opcodes_only_on_the_registering_ring_17,
+        compio,
+        compio17
+    );
+    #[cfg(feature = "compio-19")]
+    opcodes_test!(
+        fixed_opcodes_only_on_the_registering_ring_19,
+        compio_19,
+        compio19
+    );
 }
