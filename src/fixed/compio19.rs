@@ -35,104 +35,11 @@ use compio_runtime_12::Runtime;
 use super::{FixedFrame, FixedFrames, FixedOp, FixedStatus, Ring};
 use crate::{AlignedBuf, Result};
 
-/// Registers `arena` with the current compio 0.19 runtime's ring and splits its whole capacity
-/// into fixed frames of `chunk` bytes, as [`AlignedBuf::into_frames`] does.
-///
-/// Registration failing is not an error: the frames then do plain I/O, and
-/// [`FixedFrames::status`] says why. Outside a runtime the status is
-/// [`FixedStatus::NoRuntime`].
-///
-/// # Errors
-/// [`Error::InvalidChunk`](crate::Error::InvalidChunk) as [`AlignedBuf::into_frames`].
-///
-/// ```
-/// use jdb_alloc::{AlignedBuf, PAGE_SIZE, fixed::{FixedStatus, compio19}};
-///
-/// // Outside a runtime nothing is registered; the frames still work, with plain I/O.
-/// let frames = compio19::register(AlignedBuf::zeroed(1 << 20).unwrap(), 16 * PAGE_SIZE).unwrap();
-/// assert_eq!((frames.len(), frames.status()), (16, FixedStatus::NoRuntime));
-/// assert!(compio19::register(AlignedBuf::page().unwrap(), 1000).is_err());
-/// ```
-pub fn register(arena: AlignedBuf, chunk: usize) -> Result<FixedFrames> {
-    super::register(arena, chunk, current_ring())
-}
-
-/// Whether fixed operations on `frame` on the current runtime use its registration:
-/// [`FixedStatus::OtherRuntime`] if it was registered with another runtime's ring (or no
-/// runtime is current).
-///
-/// It only looks: unlike `register` and the operations, it never sets this crate up on the
-/// runtime, so it may be called anywhere, even from a `Drop` while the runtime shuts down.
-pub fn status(frame: &FixedFrame) -> FixedStatus {
-    frame.status_on(known_ring())
-}
-
-/// Reads into `frame` from `fd` at `pos` (a compio `File`, or anything compio shares a
-/// descriptor of), as `read_at` does: into the whole capacity, then the frame's length set
-/// through `SetLen::advance_to` with the bytes read. `READ_FIXED` when `frame` is registered
-/// with the current runtime's ring, a plain read otherwise.
-///
-/// Dropping the future before it completes leaves the frame with compio until the kernel is
-/// done with it.
-///
-/// # Panics
-/// Outside a compio runtime, as compio's own operations.
-pub async fn read_fixed_at<F: AsFd + 'static>(
-    fd: &impl ToSharedFd<F>,
-    frame: FixedFrame,
-    pos: u64,
-) -> BufResult<usize, FixedFrame> {
-    let BufResult(res, mut frame) = submit(fd, frame, pos, false).await;
-    if let Ok(n) = res {
-        // SAFETY: the kernel wrote bytes `[0, n)` of the frame, and `n <= cap`.
-        unsafe { SetLen::advance_to(&mut frame, n) };
-    }
-    BufResult(res, frame)
-}
-
-/// Writes the frame's initialised bytes to `fd` at `pos`, as `write_at` does. `WRITE_FIXED`
-/// when `frame` is registered with the current runtime's ring, a plain write otherwise.
-///
-/// # Panics
-/// Outside a compio runtime, as compio's own operations.
-pub async fn write_fixed_at<F: AsFd + 'static>(
-    fd: &impl ToSharedFd<F>,
-    frame: FixedFrame,
-    pos: u64,
-) -> BufResult<usize, FixedFrame> {
-    submit(fd, frame, pos, true).await
-}
-
-async fn submit<F: AsFd + 'static>(
-    fd: &impl ToSharedFd<F>,
-    frame: FixedFrame,
-    pos: u64,
-    write: bool,
-) -> BufResult<usize, FixedFrame> {
-    let ring = current_ring().expect("read_fixed_at/write_fixed_at: not in a compio runtime");
-    let op = Op(FixedOp::new(fd.to_shared_fd(), frame, ring, pos, write));
-    let BufResult(res, op) = compio_runtime_12::submit(op).await;
-    BufResult(res, op.0.into_frame())
-}
-
-/// The current runtime's ring, or why fixed frames cannot be registered with it.
-pub(super) fn current_ring() -> std::result::Result<Arc<Ring>, FixedStatus> {
-    Runtime::try_with_current(|rt| {
-        if rt.driver_type() != DriverType::IoUring {
-            return Err(FixedStatus::NotIoUring);
-        }
-        let fd = std::os::fd::AsRawFd::as_raw_fd(rt);
-        Ok(Ring::current(fd, |guard| rt.spawn(guard.hold()).detach()))
-    })
-    .unwrap_or(Err(FixedStatus::NoRuntime))
-}
-
-/// The current runtime's ring if this crate already uses it, or why there is none.
-fn known_ring() -> std::result::Result<Arc<Ring>, FixedStatus> {
-    Runtime::try_with_current(|rt| {
-        Ring::known(std::os::fd::AsRawFd::as_raw_fd(rt)).ok_or(FixedStatus::OtherRuntime)
-    })
-    .unwrap_or(Err(FixedStatus::NoRuntime))
+super::api::version_api! {
+    version: "0.19",
+    module: "compio19",
+    runtime: compio_runtime_12,
+    read_len: SetLen::advance_to,
 }
 
 /// [`FixedOp`] as a compio 0.19 operation.

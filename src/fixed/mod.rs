@@ -49,6 +49,7 @@
 //!
 //! [`AlignedBuf::into_frames`]: crate::AlignedBuf::into_frames
 
+mod api;
 #[cfg(feature = "compio-17")]
 #[cfg_attr(docsrs, doc(cfg(feature = "compio-17")))]
 pub mod compio17;
