@@ -74,10 +74,9 @@ use crate::{MAP_THRESHOLD, PAGE_SIZE};
 /// `shared`. A thread that lowers the limits trims its own cache and the shared tier at once;
 /// other threads trim theirs at their next allocation or release.
 ///
-/// A thread that frees buffers but never allocates (an I/O thread dropping frames made
-/// elsewhere) fills its own cache up to `per_thread` before anything reaches the shared tier,
-/// and those blocks wait there until it exits or calls [`trim`]. For such threads, set
-/// `per_thread` low and `shared` high, or call `trim` from them now and then.
+/// A thread that frees buffers before it has allocated any (an I/O thread dropping frames made
+/// elsewhere) hands them to the shared tier rather than keeping them, so they reach the threads
+/// that allocate. Once a thread allocates, what it frees goes to its own cache first.
 ///
 /// ```
 /// use jdb_alloc::recycle::Limits;
@@ -518,6 +517,13 @@ pub(crate) unsafe fn keep(block: NonNull<u8>, cap: usize) -> Result<(), NonNull<
         let Ok(mut cache) = cache.try_borrow_mut() else {
             return false;
         };
+        // A thread that has not allocated a buffer yet (an I/O thread dropping frames made
+        // elsewhere) would only strand blocks in its own cache: they go to the shared tier,
+        // where the allocating threads find them.
+        let stats = &cache.stats;
+        if stats.hits + stats.shared_hits + stats.misses == 0 {
+            return false;
+        }
         if cache.lists.kept + size <= limit {
             // SAFETY: `block` is a live block of capacity `cap`, hence (from `mem::allocate`) of
             // `block_size(cap)` = `size` bytes, the size of `class`; the caller gives it up.

@@ -413,6 +413,32 @@ fn blocks_freed_on_another_thread_come_back_through_the_shared_tier() {
     assert_eq!(recycle::stats().shared_kept, 0);
 }
 
+/// A thread that has never allocated (an I/O thread dropping frames made elsewhere) keeps
+/// nothing itself: what it frees goes to the shared tier, where the allocating thread finds it,
+/// instead of waiting in the freeing thread's cache until it exits.
+#[test]
+fn a_thread_that_only_frees_hands_its_blocks_to_the_shared_tier() {
+    let _serial = serial();
+    let frames: Vec<Frame> = AlignedBuf::with_cap(MIB)
+        .unwrap()
+        .into_frames(MIB)
+        .unwrap()
+        .collect();
+    let bufs: Vec<AlignedBuf> = (0..3).map(|_| AlignedBuf::with_cap(MIB).unwrap()).collect();
+    thread::spawn(move || {
+        drop(frames);
+        drop(bufs);
+        assert_eq!(recycle::stats().kept, 0);
+    })
+    .join()
+    .unwrap();
+    assert_eq!(recycle::stats().shared_kept, 4 * MIB);
+    let before = recycle::stats();
+    let again: Vec<AlignedBuf> = (0..4).map(|_| AlignedBuf::with_cap(MIB).unwrap()).collect();
+    assert_eq!(recycle::stats().shared_hits, before.shared_hits + 4);
+    drop(again);
+}
+
 #[test]
 fn a_lowered_limit_is_obeyed_by_every_thread() {
     let _serial = serial();
