@@ -22,8 +22,9 @@
 //!   inside the blocks themselves, while the thread keeps at most [`Limits::per_thread`] bytes.
 //!   An allocation takes from that list first. This path takes no lock and no read-modify-write
 //!   of anything shared: the only shared memory it reads is the setting itself (a plain load).
-//! - **Shared second.** What a thread cannot keep goes to one shared tier behind a mutex, up to
-//!   [`Limits::shared`] bytes; an allocation that misses its thread's cache looks there (after a
+//! - **Shared second.** What a thread cannot keep, and all that a thread frees before it has
+//!   allocated anything (an I/O thread dropping frames), goes to one shared tier behind a
+//!   mutex, up to [`Limits::shared`] bytes; an allocation that misses its thread's cache looks there (after a
 //!   lock-free check that the class is not empty). So a block freed on another thread than the
 //!   one that allocated it (a frame dropped by an I/O thread) comes back, and the total kept is
 //!   bounded. What fits nowhere goes back to the allocator, hence usually to the OS.
