@@ -1,8 +1,6 @@
 //! Real `O_DIRECT` I/O through a compio 0.19 runtime (compio-buf 0.8 traits), byte for byte.
 #![cfg(all(feature = "compio-buf-08", target_os = "linux"))]
 
-use std::path::PathBuf;
-
 use compio_19::{
     BufResult,
     buf::{IntoInner, IoBuf},
@@ -12,33 +10,11 @@ use compio_19::{
 };
 use jdb_alloc::{AlignedBuf, Frame, PAGE_SIZE, RawIoBuf};
 
-/// A file under the target's temporary directory (a real disk, where `O_DIRECT` works),
-/// removed on drop.
-struct TempFile(PathBuf);
+mod scratch;
 
-impl TempFile {
-    fn new(name: &str) -> Self {
-        Self(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("compio_19_{name}")))
-    }
+use scratch::Scratch;
 
-    async fn open_direct(&self) -> File {
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .custom_flags(libc::O_DIRECT)
-            .open(&self.0)
-            .await
-            .unwrap()
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
+scratch::open_direct!(compio_19);
 
 fn run<F: Future>(future: F) -> F::Output {
     Runtime::new().unwrap().block_on(future)
@@ -59,10 +35,10 @@ async fn write_all_at<B: compio_19::buf::IoBuf>(file: &mut File, buf: B, pos: u6
 #[test]
 fn arena_frames_written_and_read_back() {
     const FRAMES: usize = 4;
-    let tmp = TempFile::new("arena");
+    let tmp = Scratch::new("arena");
     let data = pattern(FRAMES * PAGE_SIZE, 0x5a);
     run(async {
-        let mut file = tmp.open_direct().await;
+        let mut file = open_direct(&tmp.0).await.unwrap();
         let mut src = AlignedBuf::with_cap(data.len()).unwrap();
         src.extend(&data).unwrap();
         // SAFETY: `src` outlives the views and is not touched while they are in flight.
@@ -93,10 +69,10 @@ fn arena_frames_written_and_read_back() {
 
 #[test]
 fn whole_file_read_into_with_cap() {
-    let tmp = TempFile::new("whole");
+    let tmp = Scratch::new("whole");
     let data = pattern(3 * PAGE_SIZE, 0x17);
     run(async {
-        let mut file = tmp.open_direct().await;
+        let mut file = open_direct(&tmp.0).await.unwrap();
         let mut src = AlignedBuf::with_cap(data.len()).unwrap();
         src.extend(&data).unwrap();
         write_all_at(&mut file, src, 0).await;
@@ -119,7 +95,7 @@ fn whole_file_read_into_with_cap() {
 /// `advance_to`, which only raises it), and `n` says how much was read.
 #[test]
 fn short_read_at_end_of_file() {
-    let tmp = TempFile::new("short");
+    let tmp = Scratch::new("short");
     let data = pattern(2 * PAGE_SIZE + 100, 0x3c);
     // A buffered write sets the unaligned length; O_DIRECT reads it back.
     std::fs::write(&tmp.0, &data).unwrap();
@@ -157,10 +133,10 @@ fn short_read_at_end_of_file() {
 /// keeps the buffer's length and other pages: a write of the whole buffer then sends all of it.
 #[test]
 fn a_read_into_a_sub_slice_keeps_the_parents_length_and_other_pages() {
-    let tmp = TempFile::new("sub_slice");
+    let tmp = Scratch::new("sub_slice");
     let data = pattern(3 * PAGE_SIZE, 0x5a);
     run(async {
-        let mut file = tmp.open_direct().await;
+        let mut file = open_direct(&tmp.0).await.unwrap();
         let mut source = AlignedBuf::with_cap(data.len()).unwrap();
         source.extend(&data).unwrap();
         write_all_at(&mut file, source, 0).await;
@@ -190,12 +166,12 @@ fn a_read_into_a_sub_slice_keeps_the_parents_length_and_other_pages() {
 /// block, written with `O_DIRECT`, read back.
 #[test]
 fn page_built_with_extend_and_padding() {
-    let tmp = TempFile::new("extend");
+    let tmp = Scratch::new("extend");
     let records: Vec<Vec<u8>> = (0..5u8)
         .map(|i| pattern(100 + 37 * i as usize, i))
         .collect();
     run(async {
-        let mut file = tmp.open_direct().await;
+        let mut file = open_direct(&tmp.0).await.unwrap();
         let mut page = AlignedBuf::with_cap(PAGE_SIZE).unwrap();
         for record in &records {
             page.extend(record).unwrap();
@@ -221,10 +197,10 @@ fn frames_by_value_round_trip() {
     const FRAMES: usize = 4;
     const TAIL: usize = 100;
     let chunk = 2 * PAGE_SIZE;
-    let tmp = TempFile::new("frames");
+    let tmp = Scratch::new("frames");
     let tail = pattern(TAIL, 0xa5);
     run(async {
-        let file = tmp.open_direct().await;
+        let file = open_direct(&tmp.0).await.unwrap();
         // FRAMES full frames, then one holding TAIL bytes (a zeroed arena: the rest is zero).
         let mut out: Vec<Frame> = AlignedBuf::zeroed((FRAMES + 1) * chunk)
             .unwrap()

@@ -4,25 +4,9 @@
 //! dropped in-flight read. The same cases for both versions, from one macro.
 #![cfg(all(target_os = "linux", any(feature = "compio-17", feature = "compio-19")))]
 
-use std::path::PathBuf;
+mod scratch;
 
-/// A scratch file under the target's temporary directory (a real disk), removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        Self(
-            PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-                .join(format!("fixed_{name}_{}", std::process::id())),
-        )
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
+use scratch::Scratch;
 
 /// Distinct, position-dependent bytes, so a misplaced page cannot compare equal.
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
@@ -52,17 +36,7 @@ macro_rules! fixed_cases {
 
         use crate::{Scratch, pattern};
 
-        async fn open_direct(tmp: &Scratch) -> File {
-            OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .custom_flags(libc::O_DIRECT)
-                .open(&tmp.0)
-                .await
-                .unwrap()
-        }
+        crate::scratch::open_direct!($compio);
 
         const CHUNK: usize = 16 * PAGE_SIZE;
         const FRAMES: usize = 8;
@@ -91,7 +65,7 @@ macro_rules! fixed_cases {
         fn fixed_write_then_fixed_read_into_another_registered_arena() {
             let tmp = Scratch::new(&format!("{}_round_trip", stringify!($fixed)));
             Runtime::new().unwrap().block_on(async {
-                let file = open_direct(&tmp).await;
+                let file = open_direct(&tmp.0).await.unwrap();
                 let mut out = registered_empty();
                 for (i, frame) in out.iter_mut().enumerate() {
                     assert_eq!($fixed::status(frame), FixedStatus::Registered);
@@ -143,7 +117,7 @@ macro_rules! fixed_cases {
         fn fixed_and_plain_operations_mix_on_the_same_frames() {
             let tmp = Scratch::new(&format!("{}_mix", stringify!($fixed)));
             Runtime::new().unwrap().block_on(async {
-                let mut file = open_direct(&tmp).await;
+                let mut file = open_direct(&tmp.0).await.unwrap();
                 let mut frames = registered_empty().into_iter();
                 let (mut a, b) = (frames.next().unwrap(), frames.next().unwrap());
                 a.extend(&pattern(CHUNK, 1)).unwrap();
@@ -195,7 +169,7 @@ macro_rules! fixed_cases {
 
         /// Writes `seed`'s pattern through `frame` and reads it back into it.
         async fn round_trip(tmp: &Scratch, mut frame: FixedFrame, seed: u8) -> FixedFrame {
-            let file = open_direct(&tmp).await;
+            let file = open_direct(&tmp.0).await.unwrap();
             frame.clear();
             frame.extend(&pattern(CHUNK, seed)).unwrap();
             let BufResult(n, mut frame) = $fixed::write_fixed_at(&file, frame, 0).await;

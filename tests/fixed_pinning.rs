@@ -6,25 +6,22 @@
 //! do that, each in a process of its own).
 #![cfg(all(target_os = "linux", feature = "compio-19"))]
 
+mod scratch;
 mod vm_pin;
 
 use std::{
     future::Future,
-    path::PathBuf,
     pin::pin,
     sync::Mutex,
     task::{Context, Poll},
 };
 
-use compio_19::{
-    BufResult,
-    fs::{File, OpenOptions},
-    runtime::Runtime,
-};
+use compio_19::{BufResult, fs::OpenOptions, runtime::Runtime};
 use jdb_alloc::{
     AlignedBuf, HugePages, PAGE_SIZE,
     fixed::{FixedFrame, FixedStatus, compio19},
 };
+use scratch::Scratch;
 use vm_pin::pinned;
 
 static TURN: Mutex<()> = Mutex::new(());
@@ -37,34 +34,7 @@ const CHUNK: usize = 64 * 1024;
 /// 4 MiB: under the usual 8 MiB `RLIMIT_MEMLOCK`, so it registers without privileges too.
 const ARENA: usize = 64 * CHUNK;
 
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        Self(
-            PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-                .join(format!("fixed_pinning_{name}_{}", std::process::id())),
-        )
-    }
-
-    async fn open_direct(&self) -> File {
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .custom_flags(libc::O_DIRECT)
-            .open(&self.0)
-            .await
-            .unwrap()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
+scratch::open_direct!(compio_19);
 
 /// compio 0.19: pinned from registration until the last frame is gone, whatever the order;
 /// a frame dropped on another thread is unpinned by the ring's thread at its next operation.
@@ -73,7 +43,7 @@ fn fixed_registration_is_pinned_until_the_last_frame_is_gone_19() {
     let _turn = turn();
     let tmp = Scratch::new("pin19");
     Runtime::new().unwrap().block_on(async {
-        let file = tmp.open_direct().await;
+        let file = open_direct(&tmp.0).await.unwrap();
         let before = pinned();
         let mut frames: Vec<FixedFrame> =
             compio19::register(AlignedBuf::zeroed(ARENA).unwrap(), CHUNK)
@@ -157,7 +127,7 @@ fn fixed_arena_larger_than_one_entry() {
     let _turn = turn();
     let tmp = Scratch::new("big");
     Runtime::new().unwrap().block_on(async {
-        let file = tmp.open_direct().await;
+        let file = open_direct(&tmp.0).await.unwrap();
         let before = pinned();
         let (arena, _) = AlignedBuf::zeroed_huge(BIG, HugePages::Try).unwrap();
         let mut frames: Vec<FixedFrame> = compio19::register(arena, BIG_CHUNK).unwrap().collect();
@@ -206,7 +176,7 @@ fn fixed_partial_registration_is_refused_and_undone() {
     }
     let tmp = Scratch::new("partial");
     Runtime::new().unwrap().block_on(async {
-        let file = tmp.open_direct().await;
+        let file = open_direct(&tmp.0).await.unwrap();
         let before = pinned();
         let arena = AlignedBuf::zeroed(BIG).unwrap();
         let tail = arena.as_ptr().wrapping_add(1 << 30).cast_mut().cast();
@@ -312,7 +282,7 @@ fn fixed_registration_refused_by_the_memlock_limit_falls_back() {
         // SAFETY: `low` is a valid rlimit, no higher than the hard limit.
         assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &low) }, 0);
         Runtime::new().unwrap().block_on(async {
-            let file = tmp.open_direct().await;
+            let file = open_direct(&tmp.0).await.unwrap();
             let frames = compio19::register(AlignedBuf::zeroed(ARENA).unwrap(), CHUNK).unwrap();
             assert_eq!(frames.status(), FixedStatus::Refused(libc::ENOMEM));
             for (i, mut frame) in frames.take(4).enumerate() {
@@ -349,7 +319,7 @@ fn fixed_registration_on_a_single_issuer_ring() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let file = tmp.open_direct().await;
+        let file = open_direct(&tmp.0).await.unwrap();
         let before = pinned();
         let mut frames: Vec<FixedFrame> =
             compio19::register(AlignedBuf::zeroed(ARENA).unwrap(), CHUNK)

@@ -2,7 +2,7 @@
 //! with the buffer pool's memory from `jdb_alloc::managed::AlignedAllocator`.
 #![cfg(all(target_os = "linux", feature = "compio-19"))]
 
-use std::path::PathBuf;
+mod scratch;
 
 use compio_19::{
     driver::ProactorBuilder,
@@ -11,16 +11,9 @@ use compio_19::{
     runtime::{Runtime, RuntimeBuilder},
 };
 use jdb_alloc::{ALIGNMENT, managed::AlignedAllocator};
+use scratch::Scratch;
 
 const BUF: usize = 64 << 10;
-
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
 
 fn runtime() -> Runtime {
     let mut proactor = ProactorBuilder::new();
@@ -35,10 +28,7 @@ fn runtime() -> Runtime {
 
 #[test]
 fn managed_reads_work_on_an_o_direct_file() {
-    let tmp = Scratch(
-        PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("managed_19_{}", std::process::id())),
-    );
+    let tmp = Scratch::new("managed_19");
     // Eight buffers' worth, and a short tail.
     let data: Vec<u8> = (0..8 * BUF + 300)
         .map(|i| (i % 251) as u8 ^ (i / BUF) as u8)

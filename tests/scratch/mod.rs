@@ -1,0 +1,44 @@
+//! A scratch file for the test binaries that do real `O_DIRECT` I/O, whatever compio version.
+
+use std::path::{Path, PathBuf};
+
+/// A scratch file under `CARGO_TARGET_TMPDIR` (a real disk, unlike a tmpfs `/tmp`), named for
+/// the test and the process, removed when the test ends, pass or fail.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(name: &str) -> Self {
+        let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("{name}-{}.dat", std::process::id()));
+        Self(path)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Defines `open_direct(path)` for the compio crate named `$compio` (0.17 and 0.19 have the same
+/// `OpenOptions`, but are different crates): opens, creating or truncating, for reading and
+/// writing with `O_DIRECT`. (Unused by a binary that only needs `Scratch`.)
+#[allow(unused_macros)]
+macro_rules! open_direct {
+    ($vis:vis $compio:ident) => {
+        /// Opens (creating or truncating) `path` for reading and writing with `O_DIRECT`.
+        $vis async fn open_direct(path: &std::path::Path) -> std::io::Result<$compio::fs::File> {
+            $compio::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .custom_flags(libc::O_DIRECT)
+                .open(path)
+                .await
+        }
+    };
+}
+
+#[allow(unused_imports)]
+pub(crate) use open_direct;
