@@ -90,8 +90,15 @@ macro_rules! version_api {
             pos: u64,
             write: bool,
         ) -> BufResult<usize, FixedFrame> {
-            let ring =
-                current_ring().expect("read_fixed_at/write_fixed_at: not in a compio runtime");
+            let ring = match current_ring() {
+                Ok(ring) => Some(ring),
+                // From a thread-local destructor: plain I/O, which compio still runs.
+                Err(FixedStatus::ThreadExiting) => None,
+                Err(FixedStatus::NoRuntime) => {
+                    panic!("read_fixed_at/write_fixed_at: not in a compio runtime")
+                }
+                Err(why) => panic!("read_fixed_at/write_fixed_at: {why}"),
+            };
             let op = Op(FixedOp::new(fd.to_shared_fd(), frame, ring, pos, write));
             let BufResult(res, op) = $runtime::submit(op).await;
             BufResult(res, op.0.into_frame())
@@ -104,16 +111,14 @@ macro_rules! version_api {
                     return Err(FixedStatus::NotIoUring);
                 }
                 let fd = std::os::fd::AsRawFd::as_raw_fd(rt);
-                Ok(Ring::current(fd, |guard| rt.spawn(guard.hold()).detach()))
+                Ring::current(fd, |guard| rt.spawn(guard.hold()).detach())
             })
             .unwrap_or(Err(FixedStatus::NoRuntime))
         }
 
         /// The current runtime's ring if this crate already uses it, or why there is none.
         fn known_ring() -> std::result::Result<Arc<Ring>, FixedStatus> {
-            Runtime::try_with_current(|rt| {
-                Ring::known(std::os::fd::AsRawFd::as_raw_fd(rt)).ok_or(FixedStatus::OtherRuntime)
-            })
+            Runtime::try_with_current(|rt| Ring::known(std::os::fd::AsRawFd::as_raw_fd(rt)))
             .unwrap_or(Err(FixedStatus::NoRuntime))
         }
     };

@@ -102,6 +102,91 @@ pub enum FixedStatus {
     /// Asked of a runtime other than the one the arena was registered with (see
     /// [`compio19::status`]).
     OtherRuntime,
+    /// Asked from a thread-local destructor after this crate's per-thread ring registry was
+    /// destroyed (the thread is exiting): nothing is registered, and operations are plain.
+    ThreadExiting,
+}
+
+/// What the status means for I/O, its cause, and the remedy where there is one.
+///
+/// ```
+/// use jdb_alloc::fixed::FixedStatus;
+///
+/// let why = FixedStatus::Refused(12).to_string(); // ENOMEM
+/// assert!(why.contains("RLIMIT_MEMLOCK") && why.contains("CAP_IPC_LOCK"), "{why}");
+/// ```
+impl fmt::Display for FixedStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const PLAIN: &str = "; the frames use plain reads and writes";
+        match *self {
+            Self::Registered => f.write_str(
+                "registered: fixed operations on the registering runtime use READ_FIXED / \
+                 WRITE_FIXED",
+            ),
+            Self::NoRuntime => write!(
+                f,
+                "not registered: no compio runtime was current (register inside the runtime's \
+                 block_on or a task of it){PLAIN}"
+            ),
+            Self::NotIoUring => write!(
+                f,
+                "not registered: the runtime's driver is not io_uring (use compio's io-uring \
+                 driver, without its polling feature){PLAIN}"
+            ),
+            Self::TableBusy => write!(
+                f,
+                "not registered: the ring's buffer table is taken (EBUSY), by other code's \
+                 registration or by this crate's on a runtime whose tasks an escaping panic \
+                 dropped (register on a runtime of its own, or a new one){PLAIN}"
+            ),
+            Self::TableFull => write!(
+                f,
+                "not registered: this crate's table on the ring has no {} free slots left \
+                 (drop arenas no longer used, or register fewer, larger ones){PLAIN}",
+                TABLE_SLOTS
+            ),
+            Self::FrameTooLarge => write!(
+                f,
+                "not registered: the frames are larger than the kernel's 1 GiB limit for one \
+                 registered buffer, or than the arena (use smaller frames){PLAIN}"
+            ),
+            Self::Refused(errno) if errno == rustix::io::Errno::NOMEM.raw_os_error() => write!(
+                f,
+                "registration refused: ENOMEM (raise RLIMIT_MEMLOCK / ulimit -l, or grant \
+                 CAP_IPC_LOCK){PLAIN}"
+            ),
+            Self::Refused(errno) if errno == rustix::io::Errno::INVAL.raw_os_error() => write!(
+                f,
+                "registration refused: EINVAL (sparse buffer tables need Linux 5.19 or \
+                 later){PLAIN}"
+            ),
+            Self::Refused(errno) if errno == rustix::io::Errno::AGAIN.raw_os_error() => write!(
+                f,
+                "registration refused by the kernel: EAGAIN, it took only part of the arena \
+                 (try again, or register smaller arenas){PLAIN}"
+            ),
+            Self::Refused(errno) => write!(
+                f,
+                "registration refused by the kernel: {}{PLAIN}",
+                std::io::Error::from_raw_os_error(errno)
+            ),
+            Self::RingClosed => write!(
+                f,
+                "not in effect: the runtime the arena was registered with has been dropped \
+                 (register a new arena on a live runtime){PLAIN}"
+            ),
+            Self::OtherRuntime => write!(
+                f,
+                "not in effect here: the arena is registered with another runtime's ring (use \
+                 the frame on the runtime that registered it){PLAIN}"
+            ),
+            Self::ThreadExiting => write!(
+                f,
+                "not available: the thread is exiting and this crate's ring registry is gone \
+                 (called from a thread-local destructor){PLAIN}"
+            ),
+        }
+    }
 }
 
 /// One arena's entries in a ring's table; removed from the table when dropped.
@@ -276,6 +361,9 @@ impl FixedFrame {
             (FixedStatus::Registered, Ok(ring)) if self.slot_on(&ring).is_some() => {
                 FixedStatus::Registered
             }
+            (FixedStatus::Registered, Err(FixedStatus::ThreadExiting)) => {
+                FixedStatus::ThreadExiting
+            }
             (FixedStatus::Registered, _) => FixedStatus::OtherRuntime,
             (status, _) => status,
         }
@@ -404,8 +492,9 @@ struct FixedOp<D> {
     /// Always `Some` until [`into_frame`](Self::into_frame).
     frame: Option<FixedFrame>,
     slot: Option<u16>,
-    /// The ring the operation runs on.
-    ring: Arc<Ring>,
+    /// The ring the operation runs on; `None` when this crate cannot follow it (the thread is
+    /// exiting, [`FixedStatus::ThreadExiting`]): the operation is then plain.
+    ring: Option<Arc<Ring>>,
     pos: u64,
     write: bool,
     /// Set when compio reports the operation's result. compio may drop an operation that did
@@ -416,11 +505,13 @@ struct FixedOp<D> {
 
 impl<D: AsRawFd> FixedOp<D> {
     /// The operation for `frame` on `ring`, the current runtime's, on its thread.
-    fn new(fd: D, frame: FixedFrame, ring: Arc<Ring>, pos: u64, write: bool) -> Self {
-        ring.collect_stale();
+    fn new(fd: D, frame: FixedFrame, ring: Option<Arc<Ring>>, pos: u64, write: bool) -> Self {
+        if let Some(ring) = &ring {
+            ring.collect_stale();
+        }
         Self {
             fd,
-            slot: frame.slot_on(&ring),
+            slot: ring.as_ref().and_then(|ring| frame.slot_on(ring)),
             frame: Some(frame),
             ring,
             pos,
@@ -469,7 +560,8 @@ impl<D> Drop for FixedOp<D> {
         // kernel may still be writing their memory: never free the frame (and its arena) then.
         // (compio 0.17 never drops them at all.)
         if let Some(frame) = self.frame.take() {
-            if !self.done && !self.ring.is_alive() {
+            // Without a ring to ask, an unfinished operation is taken for in flight.
+            if !self.done && !self.ring.as_ref().is_some_and(|ring| ring.is_alive()) {
                 KEPT.lock().unwrap_or_else(|e| e.into_inner()).push(frame);
             }
         }
@@ -478,6 +570,63 @@ impl<D> Drop for FixedOp<D> {
 
 #[cfg(test)]
 mod tests {
+    /// Each status names its cause, and every one that falls back says so and how to avoid it.
+    #[test]
+    fn fixed_status_display_names_cause_and_remedy() {
+        use super::FixedStatus::{self, *};
+
+        let all: [(FixedStatus, &[&str]); 13] = [
+            (Registered, &["registered", "READ_FIXED"]),
+            (NoRuntime, &["no compio runtime", "inside the runtime"]),
+            (NotIoUring, &["not io_uring", "io-uring driver"]),
+            (TableBusy, &["EBUSY", "runtime of its own"]),
+            (TableFull, &["1024", "drop arenas"]),
+            (FrameTooLarge, &["1 GiB", "smaller frames"]),
+            (
+                Refused(libc_errno::NOMEM),
+                &["ENOMEM", "ulimit -l", "CAP_IPC_LOCK"],
+            ),
+            (Refused(libc_errno::INVAL), &["EINVAL", "5.19"]),
+            (
+                Refused(libc_errno::FAULT),
+                &["refused by the kernel", "Bad address"],
+            ),
+            (
+                Refused(libc_errno::AGAIN),
+                &["refused by the kernel", "try again"],
+            ),
+            (RingClosed, &["has been dropped", "live runtime"]),
+            (OtherRuntime, &["another runtime", "that registered it"]),
+            (
+                ThreadExiting,
+                &["thread is exiting", "thread-local destructor"],
+            ),
+        ];
+        let mut texts = std::collections::HashSet::new();
+        for (status, words) in all {
+            let text = status.to_string();
+            for word in words {
+                assert!(text.contains(word), "{status:?}: {text:?} lacks {word:?}");
+            }
+            assert_eq!(
+                text.contains("plain reads and writes"),
+                status != Registered,
+                "{status:?}: {text:?}"
+            );
+            assert!(texts.insert(text), "{status:?} reads like another status");
+        }
+    }
+
+    /// The errno values the test above names.
+    mod libc_errno {
+        use rustix::io::Errno;
+
+        pub(super) const NOMEM: i32 = Errno::NOMEM.raw_os_error();
+        pub(super) const INVAL: i32 = Errno::INVAL.raw_os_error();
+        pub(super) const FAULT: i32 = Errno::FAULT.raw_os_error();
+        pub(super) const AGAIN: i32 = Errno::AGAIN.raw_os_error();
+    }
+
     /// A fixed frame's operation is `READ_FIXED` / `WRITE_FIXED` on the ring it was registered
     /// with, and plain `READ` / `WRITE` on any other: the test for each compio version.
     macro_rules! opcodes_test {
@@ -498,7 +647,7 @@ mod tests {
                     (frames, $fixed::current_ring().unwrap())
                 });
                 let code = |frame, ring, write| {
-                    let mut op = FixedOp::new(fd, frame, ring, 0, write);
+                    let mut op = FixedOp::new(fd, frame, Some(ring), 0, write);
                     let code = op.entry().get_opcode();
                     (code, op.into_frame())
                 };

@@ -33,6 +33,7 @@ use std::{
         Arc, Mutex, MutexGuard,
         atomic::{AtomicBool, Ordering},
     },
+    task::{Poll, Waker},
     thread::{self, ThreadId},
 };
 
@@ -72,6 +73,8 @@ struct Table {
     used: Vec<bool>,
     /// Slot ranges `(first, count)` whose arenas are gone, to clear on the ring's thread.
     stale: Vec<(u32, u32)>,
+    /// Wakes the guard's task, which clears `stale` on the ring's thread.
+    waker: Option<Waker>,
 }
 
 /// A refusal from the kernel, as a status.
@@ -85,8 +88,25 @@ pub(crate) struct RingGuard(Arc<Ring>);
 
 impl RingGuard {
     /// The task that holds the guard: it never finishes, so only the runtime's drop ends it.
+    /// Each time [`Ring::release`] wakes it from another thread, it clears the slots given back,
+    /// on the ring's thread, without waiting for a fixed operation.
     pub(crate) async fn hold(self) {
-        std::future::pending::<()>().await;
+        std::future::poll_fn(|cx| {
+            let mut table = self.0.table();
+            // Polled only on the runtime's thread while it lives: the ring is open (invariant 2).
+            if self.0.usable_here() {
+                self.0.clear_stale(&mut table);
+            }
+            if !table
+                .waker
+                .as_ref()
+                .is_some_and(|w| w.will_wake(cx.waker()))
+            {
+                table.waker = Some(cx.waker().clone());
+            }
+            Poll::<()>::Pending
+        })
+        .await;
         drop(self);
     }
 }
@@ -95,6 +115,9 @@ impl Drop for RingGuard {
     fn drop(&mut self) {
         // Invariant 1: runtimes drop their tasks on their own thread, with the ring still open.
         debug_assert_eq!(self.0.thread, thread::current().id());
+        // Nothing wakes the task any more; `release` no longer queues once the ring is closed.
+        let waker = self.0.table().waker.take();
+        drop(waker);
         self.0.alive.store(false, Ordering::Release);
         let _ = RINGS.try_with(|rings| {
             if let Ok(mut rings) = rings.try_borrow_mut() {
@@ -110,9 +133,16 @@ impl Ring {
     /// runtime drops its tasks.
     ///
     /// The caller must be on the runtime's thread and pass that runtime's open ring descriptor.
-    pub(crate) fn current(fd: RawFd, spawn_guard: impl FnOnce(RingGuard)) -> Arc<Ring> {
-        if let Some(ring) = Self::known(fd) {
-            return ring;
+    ///
+    /// [`FixedStatus::ThreadExiting`] from a thread-local destructor once the registry is gone
+    /// (or while it is in use further up the stack): never a panic there.
+    pub(crate) fn current(
+        fd: RawFd,
+        spawn_guard: impl FnOnce(RingGuard),
+    ) -> std::result::Result<Arc<Ring>, FixedStatus> {
+        match Self::known(fd) {
+            Err(FixedStatus::OtherRuntime) => {}
+            known => return known,
         }
         let ring = Arc::new(Ring {
             fd,
@@ -123,28 +153,37 @@ impl Ring {
                 created: false,
                 used: vec![false; TABLE_SLOTS as usize],
                 stale: Vec::new(),
+                waker: None,
             }),
         });
-        RINGS.with(|rings| rings.borrow_mut().push(Arc::clone(&ring)));
+        // `try_with`: this may run in a thread-local destructor, after `RINGS` is gone.
+        let recorded = RINGS.try_with(|rings| {
+            let mut rings = rings.try_borrow_mut().ok()?;
+            rings.push(Arc::clone(&ring));
+            Some(())
+        });
+        if !matches!(recorded, Ok(Some(()))) {
+            return Err(FixedStatus::ThreadExiting);
+        }
         spawn_guard(RingGuard(Arc::clone(&ring)));
-        ring
+        Ok(ring)
     }
 
-    /// The open ring whose descriptor is `fd` on this thread, if this crate has used it; makes
-    /// nothing and spawns nothing, so it is safe to ask at any time (even from a `Drop` while
-    /// the runtime drops its tasks).
-    pub(crate) fn known(fd: RawFd) -> Option<Arc<Ring>> {
+    /// The open ring whose descriptor is `fd` on this thread, if this crate has used it
+    /// ([`FixedStatus::OtherRuntime`] if not, [`FixedStatus::ThreadExiting`] once the registry
+    /// is gone); makes nothing and spawns nothing, so it is safe to ask at any time (even from a
+    /// `Drop` while the runtime drops its tasks, or from a thread-local destructor).
+    pub(crate) fn known(fd: RawFd) -> std::result::Result<Arc<Ring>, FixedStatus> {
         RINGS
             .try_with(|rings| {
-                rings.try_borrow().ok().and_then(|rings| {
-                    rings
-                        .iter()
-                        .find(|r| r.fd == fd && r.alive.load(Ordering::Acquire))
-                        .cloned()
-                })
+                let rings = rings.try_borrow().map_err(|_| FixedStatus::ThreadExiting)?;
+                rings
+                    .iter()
+                    .find(|r| r.fd == fd && r.alive.load(Ordering::Acquire))
+                    .cloned()
+                    .ok_or(FixedStatus::OtherRuntime)
             })
-            .ok()
-            .flatten()
+            .unwrap_or(Err(FixedStatus::ThreadExiting))
     }
 
     /// `true` while the ring is open; only meaningful on the ring's thread (invariant 1).
@@ -235,16 +274,23 @@ impl Ring {
         Ok(first as u32)
     }
 
-    /// Gives slots `[first, first + count)` back: cleared now on the ring's thread, else when
-    /// the ring is next used there; nothing at all once the ring is closed (the kernel drops the
-    /// table with the ring).
+    /// Gives slots `[first, first + count)` back: cleared now on the ring's thread; from
+    /// another thread, queued and the guard's task woken, which clears them as soon as the
+    /// runtime runs (compio wakers may be woken from any thread); nothing at all once the ring
+    /// is closed (the kernel drops the table with the ring).
     pub(crate) fn release(&self, first: u32, count: u32) {
         if self.usable_here() {
             let mut table = self.table();
             self.clear(&mut table, first, count);
         } else if self.is_alive() {
-            self.table().stale.push((first, count));
+            let mut table = self.table();
+            table.stale.push((first, count));
             self.has_stale.store(true, Ordering::Release);
+            let waker = table.waker.take();
+            drop(table);
+            if let Some(waker) = waker {
+                waker.wake();
+            }
         }
     }
 
@@ -256,7 +302,12 @@ impl Ring {
         }
     }
 
+    /// Clears the slots queued in `stale`; on the ring's thread with the ring open, which the
+    /// caller checked.
     fn clear_stale(&self, table: &mut Table) {
+        if table.stale.is_empty() {
+            return;
+        }
         self.has_stale.store(false, Ordering::Release);
         for (first, count) in std::mem::take(&mut table.stale) {
             self.clear(table, first, count);
