@@ -25,7 +25,7 @@ macro_rules! fixed_cases {
 
         use jdb_alloc::{
             AlignedBuf, PAGE_SIZE,
-            fixed::{FixedFrame, FixedStatus, $fixed},
+            fixed::{FixedFrame, FixedStatus, TABLE_SLOTS, $fixed},
         };
         use $compio::{
             BufResult,
@@ -241,8 +241,8 @@ macro_rules! fixed_cases {
         }
 
         /// Frames and their iterator dropped in any order, one of them with its read still in flight
-        /// (future dropped): the runtime keeps working, and a later arena registers (the table got its
-        /// slots back).
+        /// (future dropped): the runtime keeps working, and later arenas, more than the table has
+        /// slots, register (the table got its slots back).
         #[test]
         fn fixed_frames_dropped_in_any_order_also_in_flight() {
             let tmp = Scratch::new(&format!("{}_drop_order", stringify!($fixed)));
@@ -281,6 +281,12 @@ macro_rules! fixed_cases {
                         drop(frames);
                         drop(frame);
                     }
+                }
+                // More arenas than the table has slots, one after another: each registers only
+                // if the slots of those before came back.
+                for round in 0..=TABLE_SLOTS {
+                    let frames = $fixed::register(AlignedBuf::page().unwrap(), PAGE_SIZE).unwrap();
+                    assert_eq!(frames.status(), FixedStatus::Registered, "arena {round}");
                 }
             });
         }

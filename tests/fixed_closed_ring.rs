@@ -6,6 +6,8 @@
 
 mod vm_pin;
 
+use std::os::fd::AsRawFd;
+
 use jdb_alloc::{
     AlignedBuf,
     fixed::{FixedStatus, compio17},
@@ -40,12 +42,19 @@ fn fixed_registration_ends_with_its_frames_or_its_ring() {
     let frames = rt
         .block_on(async { compio17::register(AlignedBuf::zeroed(ARENA).unwrap(), CHUNK).unwrap() });
     assert_eq!(pinned(), before + ARENA);
+    let old_fd = rt.as_raw_fd();
     drop(rt);
     assert_eq!(frames.status(), FixedStatus::RingClosed);
-    // The next runtime likely gets the closed ring's descriptor number. Dropping the old
-    // frames now must not touch its table (the kernel unpins the old ring's ARENA bytes in
+    // The next runtime gets the closed ring's descriptor number (the lowest free one; this
+    // binary runs this one test, so no other thread opens descriptors meanwhile). Dropping the
+    // old frames now must not touch its table (the kernel unpins the old ring's ARENA bytes in
     // the background, whenever it gets to it).
     let rt = compio::runtime::Runtime::new().unwrap();
+    assert_eq!(
+        rt.as_raw_fd(),
+        old_fd,
+        "the case this test is for: the number reused"
+    );
     let mine = rt.block_on(async {
         let mine = compio17::register(AlignedBuf::zeroed(2 * CHUNK).unwrap(), CHUNK).unwrap();
         assert_eq!(mine.status(), FixedStatus::Registered);
