@@ -22,9 +22,17 @@
 //! `Vec<u8>` impl does: store only initialised values through it (writing
 //! `MaybeUninit::uninit()` into `[0, len)` and then reading the buffer is undefined behaviour,
 //! for `Vec<u8>` as here; compio-buf 0.7's provided `IoBufMut::as_mut_slice` has the same
-//! shape). This is compio-buf's design (compio issue #1053) and no impl can close it. The one
-//! provided method that could do it without naming `MaybeUninit`, `copy_within`, is overridden
-//! here to refuse a copy of bytes past `len` into `[0, len)`.
+//! shape). This is compio-buf's design (compio issue #1053) and no impl can close it.
+//!
+//! The one provided method that could do it without naming `MaybeUninit`, `copy_within`, is
+//! overridden here to refuse (panic at) a copy of bytes past `len` into `[0, len)`. That covers
+//! calls whose `IoBufMut` is one of this crate's types, directly (`buf.copy_within(..)`) or from
+//! code generic over the trait. It does not cover compio-buf's own wrappers: `Slice` (from
+//! `buf.slice(..)`), `Box<B>` and `&'static mut B` implement `IoBufMut` with the trait's default
+//! `copy_within`, which does not forward to the inner buffer's and copies across the whole
+//! capacity; through them, safe code can still bring unwritten bytes into `[0, len)` (compio
+//! issue #1053). Call `copy_within` on the buffer itself, or copy with `[u8]::copy_within` over
+//! its initialised bytes.
 //!
 //! # Adding a buffer type
 //!
@@ -94,6 +102,10 @@ macro_rules! impl_compio_buf_08 {
             /// As the trait's default (`<[_]>::copy_within` over `[0, cap)`), but a copy that
             /// would bring bytes from past `len` (maybe never written) into `[0, len)` panics,
             /// naming the ranges: those bytes would then be read as initialised.
+            ///
+            /// Only calls that reach this impl are checked (on the buffer, or generic over
+            /// `IoBufMut` with this type): compio-buf's `Slice`, `Box<B>` and `&'static mut B`
+            /// run the trait's default over the whole capacity (compio issue #1053).
             #[track_caller]
             fn copy_within<R: RangeBounds<usize>>(&mut self, src: R, dest: usize) {
                 let (start, end) = bounds(&src, self.cap());

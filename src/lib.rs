@@ -208,11 +208,13 @@
 //! provided `IoBufMut::as_mut_slice` and 0.8's `IoBufMut::as_uninit`, initialised prefix
 //! `[0, len)` included, because compio reads into a buffer from offset 0. This holds for all
 //! three types alike, and for compio-buf's own `Vec<u8>` impls. Safe code can therefore store
-//! `MaybeUninit::uninit()` into bytes the buffer counts as initialised, and 0.8's safe
-//! `copy_within` can copy unwritten tail bytes into `[0, len)`; reading the buffer afterwards
-//! is then undefined behaviour. The traits' design forces this and this crate cannot close it:
-//! store only initialised values through those slices (compio itself only lets the kernel
-//! write real bytes there).
+//! `MaybeUninit::uninit()` into bytes the buffer counts as initialised; reading the buffer
+//! afterwards is then undefined behaviour. The traits' design forces this and this crate cannot
+//! close it: store only initialised values through those slices (compio itself only lets the
+//! kernel write real bytes there). 0.8's safe `copy_within` is overridden on the three types to
+//! refuse bringing unwritten tail bytes into `[0, len)`, for direct and generic calls; compio-buf's
+//! wrappers (`Slice`, `Box<B>`, `&'static mut B`) use the trait's default instead, which still
+//! can (compio issue #1053).
 //!
 //! ## How it is checked
 //!
