@@ -104,6 +104,32 @@ macro_rules! version_api {
             BufResult(res, op.0.into_frame())
         }
 
+        #[doc = concat!(
+            "Waits until compio has finished with every `read_fixed_at` / `write_fixed_at` \
+             started on the current runtime, also those whose futures were dropped (a lost \
+             `select!`, a timeout): their frames are then back or freed. Returns at once if \
+             there are none, or outside a runtime.\n\n",
+            "A dropped operation may not have reached the kernel yet; compio submits it, and \
+             cancels it, when the runtime next runs. Dropping the runtime before then leaves \
+             this crate unable to tell whether the kernel still uses the frame, so it keeps \
+             it, and its arena, for the life of the process. Settle first: \
+             `rt.block_on(", $module, "::settle()); drop(rt);`\n\n",
+            "An operation that never completes (a read of a pipe nobody writes) keeps it \
+             waiting: bound it with a timeout.\n\n",
+            "```\n",
+            "use std::{future::Future, pin::pin, task::{Context, Poll, Waker}};\n\n",
+            "// Outside a runtime nothing was started: ready at once.\n",
+            "let mut settle = pin!(jdb_alloc::fixed::", $module, "::settle());\n",
+            "let mut cx = Context::from_waker(Waker::noop());\n",
+            "assert_eq!(settle.as_mut().poll(&mut cx), Poll::Ready(()));\n",
+            "```",
+        )]
+        pub async fn settle() {
+            if let Ok(ring) = known_ring() {
+                std::future::poll_fn(|cx| ring.poll_settled(cx)).await;
+            }
+        }
+
         /// The current runtime's ring, or why fixed frames cannot be registered with it.
         pub(super) fn current_ring() -> std::result::Result<Arc<Ring>, FixedStatus> {
             Runtime::try_with_current(|rt| {

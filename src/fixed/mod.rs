@@ -30,15 +30,28 @@
 //!
 //! # Lifetime
 //!
-//! The registration is removed when the arena's last frame (and its [`FixedFrames`]) is gone:
-//! at once on the runtime's thread, otherwise the next time the ring is used on its thread
-//! (io_uring's single-issuer rule); when the runtime drops, the kernel drops the whole table
-//! with the ring. A frame in a fixed operation is held by the operation until the kernel
-//! completes it, also when the future is dropped; if the runtime goes away with the operation
-//! still in flight, the arena is kept for the life of the process rather than freed under the
-//! kernel. (compio's own `read_at` / `write_at` give no such guarantee, for a fixed frame or
-//! any buffer: compio 0.19 drops operations still in flight after it has closed the ring, and
-//! their buffers with them. Let operations finish before dropping a runtime.)
+//! - **Slots.** The registration is removed when the arena's last frame (and its
+//!   [`FixedFrames`]) is gone: at once when that happens on the runtime's thread; from any other
+//!   thread, the runtime's task of this crate is woken and clears the slots on the runtime's
+//!   thread as soon as the runtime next runs (a `block_on`, plain I/O or idle; no fixed operation
+//!   needed: io_uring's single-issuer rule). When the runtime drops, the kernel drops the whole
+//!   table with the ring.
+//! - **Operations.** A frame in a fixed operation is held by the operation until compio is done
+//!   with it, also when the future is dropped: compio submits and cancels a dropped operation
+//!   the next time the runtime runs, then hands it back, and the frame goes.
+//! - **Runtime dropped first.** If the runtime is dropped while compio still holds an operation
+//!   of this crate (running in the kernel, or dropped before compio submitted it), this crate
+//!   cannot tell whether the kernel may still write the frame: compio 0.19 drops such operations
+//!   after closing the ring without saying whether they completed, and compio 0.17 never drops
+//!   them. The frame, and its arena, are then kept for the life of the process rather than
+//!   freed under the kernel. `rt.block_on(compio19::settle())` (or [`compio17::settle`]) before
+//!   dropping the runtime waits until compio is done with all of them, so nothing is kept.
+//!   (compio's own `read_at` / `write_at` give no such guarantee, for a fixed frame or any
+//!   buffer: compio 0.19 frees the buffers of operations still in flight after it has closed
+//!   the ring. Let operations finish before dropping a runtime.)
+//! - **Thread exit.** In a thread-local destructor, after this crate's per-thread registry of
+//!   rings is gone, nothing panics: registration reports [`FixedStatus::ThreadExiting`] and
+//!   fixed operations run as plain reads and writes.
 //!
 //! A panic that escapes a `block_on` makes compio 0.19 drop the runtime's tasks, this crate's
 //! ring guard among them, while the runtime lives on: its registrations then read as
@@ -508,6 +521,7 @@ impl<D: AsRawFd> FixedOp<D> {
     fn new(fd: D, frame: FixedFrame, ring: Option<Arc<Ring>>, pos: u64, write: bool) -> Self {
         if let Some(ring) = &ring {
             ring.collect_stale();
+            ring.op_started();
         }
         Self {
             fd,
@@ -563,7 +577,13 @@ impl<D> Drop for FixedOp<D> {
             // Without a ring to ask, an unfinished operation is taken for in flight.
             if !self.done && !self.ring.as_ref().is_some_and(|ring| ring.is_alive()) {
                 KEPT.lock().unwrap_or_else(|e| e.into_inner()).push(frame);
+            } else {
+                drop(frame);
             }
+        }
+        // Last: a task waiting in `settle` finds the frame already gone.
+        if let Some(ring) = &self.ring {
+            ring.op_dropped();
         }
     }
 }

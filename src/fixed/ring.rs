@@ -31,9 +31,9 @@ use std::{
     ptr,
     sync::{
         Arc, Mutex, MutexGuard,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
     },
-    task::{Poll, Waker},
+    task::{Context, Poll, Waker},
     thread::{self, ThreadId},
 };
 
@@ -65,6 +65,10 @@ pub(crate) struct Ring {
     /// Set when `stale` may be non-empty, so the hot path need not lock.
     has_stale: AtomicBool,
     table: Mutex<Table>,
+    /// This crate's operations on the ring that compio has not dropped yet.
+    ops: AtomicUsize,
+    /// Set while [`poll_settled`](Self::poll_settled) waits, so the hot path need not lock.
+    settling: AtomicBool,
 }
 
 struct Table {
@@ -75,6 +79,8 @@ struct Table {
     stale: Vec<(u32, u32)>,
     /// Wakes the guard's task, which clears `stale` on the ring's thread.
     waker: Option<Waker>,
+    /// Wake the tasks waiting for `ops` to reach zero.
+    settled: Vec<Waker>,
 }
 
 /// A refusal from the kernel, as a status.
@@ -154,7 +160,10 @@ impl Ring {
                 used: vec![false; TABLE_SLOTS as usize],
                 stale: Vec::new(),
                 waker: None,
+                settled: Vec::new(),
             }),
+            ops: AtomicUsize::new(0),
+            settling: AtomicBool::new(false),
         });
         // `try_with`: this may run in a thread-local destructor, after `RINGS` is gone.
         let recorded = RINGS.try_with(|rings| {
@@ -292,6 +301,40 @@ impl Ring {
                 waker.wake();
             }
         }
+    }
+
+    /// An operation of this crate starts on the ring (on its thread).
+    pub(crate) fn op_started(&self) {
+        self.ops.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// compio dropped an operation of this crate: it has completed, or the runtime is going.
+    pub(crate) fn op_dropped(&self) {
+        if self.ops.fetch_sub(1, Ordering::SeqCst) == 1 && self.settling.load(Ordering::SeqCst) {
+            let mut table = self.table();
+            self.settling.store(false, Ordering::SeqCst);
+            let wakers = std::mem::take(&mut table.settled);
+            drop(table);
+            wakers.into_iter().for_each(Waker::wake);
+        }
+    }
+
+    /// Ready once compio has dropped every operation this crate started on the ring.
+    pub(crate) fn poll_settled(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.ops.load(Ordering::SeqCst) == 0 {
+            return Poll::Ready(());
+        }
+        let mut table = self.table();
+        if !table.settled.iter().any(|w| w.will_wake(cx.waker())) {
+            table.settled.push(cx.waker().clone());
+        }
+        self.settling.store(true, Ordering::SeqCst);
+        drop(table);
+        // Checked again after `settling` is set: `op_dropped` then sees it, or this sees zero.
+        if self.ops.load(Ordering::SeqCst) == 0 {
+            return Poll::Ready(());
+        }
+        Poll::Pending
     }
 
     /// Clears what other threads gave back; for the ring's thread, which the caller checked.
