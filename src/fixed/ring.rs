@@ -13,6 +13,10 @@
 //! nothing here calls `io_uring_register` on that descriptor, whose number the OS may hand to
 //! the next runtime.
 //!
+//! The same task clears the slots that other threads give back: [`Ring::release`] queues them
+//! and wakes it (compio wakers may be woken from any thread), and it runs on the ring's thread
+//! as soon as the runtime does.
+//!
 //! # Invariants
 //!
 //! 1. `alive` is only ever set to `false`, and only on the ring's `thread`, while `fd` is still
