@@ -337,19 +337,31 @@
 mod align;
 #[cfg(feature = "compio-buf-08")]
 mod compio_buf_08;
+#[cfg(feature = "compio-buf-09")]
+mod compio_buf_09;
 mod const_panic;
+mod copy_within;
 mod dio_align;
 mod error;
-#[cfg(all(target_os = "linux", any(feature = "compio-17", feature = "compio-19")))]
+#[cfg(all(
+    target_os = "linux",
+    any(feature = "compio-17", feature = "compio-19", feature = "compio-20")
+))]
 #[cfg_attr(
     docsrs,
-    doc(cfg(all(target_os = "linux", any(feature = "compio-17", feature = "compio-19"))))
+    doc(cfg(all(
+        target_os = "linux",
+        any(feature = "compio-17", feature = "compio-19", feature = "compio-20")
+    )))
 )]
 pub mod fixed;
 mod frame;
 mod huge;
-#[cfg(all(target_os = "linux", feature = "compio-19"))]
-#[cfg_attr(docsrs, doc(cfg(all(target_os = "linux", feature = "compio-19"))))]
+#[cfg(all(target_os = "linux", any(feature = "compio-19", feature = "compio-20")))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(all(target_os = "linux", any(feature = "compio-19", feature = "compio-20"))))
+)]
 pub mod managed;
 mod mem;
 pub mod migration;
