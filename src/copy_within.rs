@@ -42,6 +42,8 @@ macro_rules! impl_copy_within {
             /// If `src` or `dest + src.len()` is out of `[0, cap)`, or the copy would bring a
             /// byte from at or past `len` below `len`; the message names the ranges.
             ///
+            /// The same for every buffer type; shown with an `AlignedBuf`:
+            ///
             /// ```
             /// use jdb_alloc::AlignedBuf;
             ///
