@@ -123,6 +123,7 @@ macro_rules! version_api {
 
 /// Defines `Op`, [`FixedOp`](super::FixedOp) as an operation of `$driver` (compio-driver 0.12
 /// or 0.13, whose `OpCode` is the same `unsafe trait` with a `Control` type), for `$version`.
+#[cfg(any(feature = "compio-19", feature = "compio-20"))]
 macro_rules! driver_op {
     (version: $version:literal, driver: $driver:ident $(,)?) => {
         #[doc = concat!("[`FixedOp`] as a compio ", $version, " operation.")]
@@ -154,4 +155,6 @@ macro_rules! driver_op {
     };
 }
 
-pub(super) use {driver_op, version_api};
+#[cfg(any(feature = "compio-19", feature = "compio-20"))]
+pub(super) use driver_op;
+pub(super) use version_api;
