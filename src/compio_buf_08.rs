@@ -25,14 +25,14 @@
 //! shape). This is compio-buf's design (compio issue #1053) and no impl can close it.
 //!
 //! The one provided method that could do it without naming `MaybeUninit`, `copy_within`, is
-//! overridden here to refuse (panic at) a copy of bytes past `len` into `[0, len)`. That covers
-//! calls whose `IoBufMut` is one of this crate's types, directly (`buf.copy_within(..)`) or from
-//! code generic over the trait. It does not cover compio-buf's own wrappers: `Slice` (from
-//! `buf.slice(..)`), `Box<B>` and `&'static mut B` implement `IoBufMut` with the trait's default
-//! `copy_within`, which does not forward to the inner buffer's and copies across the whole
-//! capacity; through them, safe code can still bring unwritten bytes into `[0, len)` (compio
-//! issue #1053). Call `copy_within` on the buffer itself, or copy with `[u8]::copy_within` over
-//! its initialised bytes.
+//! overridden here with the types' own guarded `copy_within`, which refuses (panics at) a copy of
+//! bytes past `len` into `[0, len)`. That covers calls whose `IoBufMut` is one of this crate's
+//! types, directly (`buf.copy_within(..)`) or from code generic over the trait. It does not cover
+//! compio-buf's own wrappers: `Slice` (from `buf.slice(..)`), `Box<B>` and `&'static mut B`
+//! implement `IoBufMut` with the trait's default `copy_within`, which does not forward to the
+//! inner buffer's and copies across the whole capacity; through them, safe code can still bring
+//! unwritten bytes into `[0, len)` (compio issue #1053). Call `copy_within` on the buffer itself,
+//! or copy with `[u8]::copy_within` over its initialised bytes.
 //!
 //! # Adding a buffer type
 //!
@@ -42,11 +42,7 @@
 //! in lib.rs above the compio-buf 0.7 impls: add a `// Contract:` line there saying why it does,
 //! and the type to both invocations.
 
-use std::{
-    mem::MaybeUninit,
-    ops::{Bound, RangeBounds},
-    slice,
-};
+use std::{mem::MaybeUninit, ops::RangeBounds, slice};
 
 use compio_buf_08::{IoBuf, IoBufMut, SetLen};
 
@@ -101,16 +97,15 @@ macro_rules! impl_compio_buf_08 {
 
             /// As the trait's default (`<[_]>::copy_within` over `[0, cap)`), but a copy that
             /// would bring bytes from past `len` (maybe never written) into `[0, len)` panics,
-            /// naming the ranges: those bytes would then be read as initialised.
+            /// naming the ranges: those bytes would then be read as initialised. It is the
+            /// type's own guarded `copy_within`.
             ///
             /// Only calls that reach this impl are checked (on the buffer, or generic over
             /// `IoBufMut` with this type): compio-buf's `Slice`, `Box<B>` and `&'static mut B`
             /// run the trait's default over the whole capacity (compio issue #1053).
             #[track_caller]
             fn copy_within<R: RangeBounds<usize>>(&mut self, src: R, dest: usize) {
-                let (start, end) = bounds(&src, self.cap());
-                check_copy_within(start, end, dest, self.len());
-                self.as_uninit().copy_within(start..end, dest);
+                <$ty>::copy_within(self, src, dest);
             }
         }
 
@@ -130,42 +125,6 @@ macro_rules! impl_compio_buf_08 {
             }
         }
     )+};
-}
-
-/// `src` as `start..end` over a buffer of `cap` bytes; an overflowing bound panics like `slice`'s.
-#[track_caller]
-fn bounds<R: RangeBounds<usize>>(src: &R, cap: usize) -> (usize, usize) {
-    let start = match src.start_bound() {
-        Bound::Included(&start) => start,
-        Bound::Excluded(&start) => start
-            .checked_add(1)
-            .expect("copy_within: range start overflows"),
-        Bound::Unbounded => 0,
-    };
-    let end = match src.end_bound() {
-        Bound::Included(&end) => end
-            .checked_add(1)
-            .expect("copy_within: range end overflows"),
-        Bound::Excluded(&end) => end,
-        Bound::Unbounded => cap,
-    };
-    (start, end)
-}
-
-/// Panics if copying `[start, end)` to `dest` would move a byte from at or past `len` to below
-/// `len`. Ranges out of bounds are left to `<[_]>::copy_within`, which panics for them.
-#[track_caller]
-fn check_copy_within(start: usize, end: usize, dest: usize, len: usize) {
-    let count = end.saturating_sub(start);
-    // Byte `i` of the copy goes from `start + i` to `dest + i`: harmful when `start + i >= len`
-    // and `dest + i < len`, i.e. for `i` in `len - start .. len - dest`.
-    let first_unwritten = len.saturating_sub(start);
-    let last_initialised = count.min(len.saturating_sub(dest));
-    assert!(
-        first_unwritten >= last_initialised,
-        "copy_within: copying [{start}, {end}) to {dest} would bring bytes past len {len}, \
-         which may never have been written, into [0, {len})"
-    );
 }
 
 // Why each type keeps the buffer contract: lib.rs, beside the contract.
@@ -236,22 +195,24 @@ mod tests {
         assert_eq!(buf.len(), PAGE_SIZE);
     }
 
-    /// `copy_within` moves initialised bytes anywhere, and unwritten ones only past `len`.
+    /// The trait's `copy_within` (named, not the inherent one method-call syntax finds) moves
+    /// initialised bytes anywhere, and unwritten ones only past `len`.
     #[test]
     fn copy_within_never_brings_unwritten_bytes_into_len() {
         let mut buf = AlignedBuf::with_cap(PAGE_SIZE).unwrap();
         buf.extend(b"abcdef").unwrap();
-        buf.copy_within(0..3, 3);
+        IoBufMut::copy_within(&mut buf, 0..3, 3);
         assert_eq!(&buf[..], b"abcabc");
-        buf.copy_within(..6, 100); // into the spare capacity: len unchanged
+        IoBufMut::copy_within(&mut buf, ..6, 100); // into the spare capacity: len unchanged
         assert_eq!(buf.len(), 6);
-        buf.copy_within(100..103, 6); // spare bytes land past len: allowed
+        IoBufMut::copy_within(&mut buf, 100..103, 6); // spare bytes land past len: allowed
         assert_eq!(buf.len(), 6);
         for (src, dest) in [(100..103, 0), (4..8, 0), (1..10, 0), (5..7, 4)] {
             let mut b = AlignedBuf::with_cap(PAGE_SIZE).unwrap();
             b.extend(b"abcdef").unwrap();
-            let err = std::panic::catch_unwind(move || b.copy_within(src.clone(), dest))
-                .expect_err("copies unwritten bytes into [0, len)");
+            let err =
+                std::panic::catch_unwind(move || IoBufMut::copy_within(&mut b, src.clone(), dest))
+                    .expect_err("copies unwritten bytes into [0, len)");
             let msg = err.downcast_ref::<String>().unwrap();
             assert!(msg.contains("past len 6"), "{msg}");
         }

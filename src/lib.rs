@@ -17,7 +17,8 @@
 //! A file opened with `O_DIRECT` (the flag comes from the `libc` crate: add `libc = "0.2"` to
 //! your dependencies) on a filesystem that supports it (ext4, XFS, Btrfs), written from one
 //! buffer and read back into another. This is compio 0.17, with the default features; compio
-//! 0.19 runs the same code with the feature `compio-buf-08` and compio's `fs` feature.
+//! 0.19 runs the same code with the feature `compio-buf-08` and compio's `fs` feature, compio
+//! 0.20 with `compio-buf-09` and `fs`.
 //!
 //! ```
 //! # #[cfg(feature = "compio-buf-07")]
@@ -75,17 +76,21 @@
 //!   by compio 0.16 and 0.17.
 //! - `compio-buf-08`: compio-buf 0.8 traits `IoBuf`, `IoBufMut`, `SetLen`, as used by compio 0.18
 //!   and 0.19; works alone (`default-features = false`) or together with `compio-buf-07`.
-//! - `compio-17`, `compio-19` (Linux, opt-in; each implies its compio-buf feature): io_uring
-//!   registered buffers for compio 0.17 / 0.19 runtimes in module [`fixed`]: arenas registered
-//!   with the runtime's ring, cut into fixed frames that `read_fixed_at` / `write_fixed_at`
-//!   move with `READ_FIXED` / `WRITE_FIXED` (less CPU per byte), falling back to plain I/O
-//!   wherever registration is not in effect. `compio-19` also brings
-//!   [`managed::AlignedAllocator`], aligned provided buffers for compio 0.19's managed reads.
-//!   Without these features the crate depends on no runtime.
+//! - `compio-buf-09`: compio-buf 0.9 traits `IoBuf`, `IoBufMut`, `SetLen`, as used by compio
+//!   0.20 (in beta: this crate builds against `=0.9.0-beta.1`, compio 0.20.0-beta.1); any
+//!   combination with the other two works. compio-buf 0.9 moved `buf_len`, `copy_within` and
+//!   the rest to extension traits no type can override: see [`AlignedBuf::copy_within`].
+//! - `compio-17`, `compio-19`, `compio-20` (Linux, opt-in; each implies its compio-buf
+//!   feature): io_uring registered buffers for compio 0.17 / 0.19 / 0.20 runtimes in module
+//!   [`fixed`]: arenas registered with the runtime's ring, cut into fixed frames that
+//!   `read_fixed_at` / `write_fixed_at` move with `READ_FIXED` / `WRITE_FIXED` (less CPU per
+//!   byte), falling back to plain I/O wherever registration is not in effect. `compio-19` and
+//!   `compio-20` also bring [`managed::AlignedAllocator`], aligned provided buffers for compio
+//!   0.19's and 0.20's managed reads. Without these features the crate depends on no runtime.
 //!
-//! With compio 0.18 or 0.19 and only the default feature, a build fails with "the trait bound
-//! `AlignedBuf: IoBuf` is not satisfied" and a note about two versions of `compio_buf`: turn on
-//! `compio-buf-08`. With no feature at all, every type and method remains, without the traits.
+//! With compio 0.18, 0.19 or 0.20 and only the default feature, a build fails with "the trait
+//! bound `AlignedBuf: IoBuf` is not satisfied" and a note about two versions of `compio_buf`:
+//! turn on `compio-buf-08` (compio 0.18, 0.19) or `compio-buf-09` (0.20). With no feature at all, every type and method remains, without the traits.
 //! On docs.rs, the trait implementations say which feature they need.
 //!
 //! ```toml
@@ -204,17 +209,19 @@
 //!
 //! ## compio's `as_mut_slice` / `as_uninit`: a known limitation
 //!
-//! Both compio-buf generations hand out the whole capacity as `&mut [MaybeUninit<u8>]`: 0.7's
-//! provided `IoBufMut::as_mut_slice` and 0.8's `IoBufMut::as_uninit`, initialised prefix
-//! `[0, len)` included, because compio reads into a buffer from offset 0. This holds for all
-//! three types alike, and for compio-buf's own `Vec<u8>` impls. Safe code can therefore store
-//! `MaybeUninit::uninit()` into bytes the buffer counts as initialised; reading the buffer
-//! afterwards is then undefined behaviour. The traits' design forces this and this crate cannot
-//! close it: store only initialised values through those slices (compio itself only lets the
-//! kernel write real bytes there). 0.8's safe `copy_within` is overridden on the three types to
-//! refuse bringing unwritten tail bytes into `[0, len)`, for direct and generic calls; compio-buf's
-//! wrappers (`Slice`, `Box<B>`, `&'static mut B`) use the trait's default instead, which still
-//! can (compio issue #1053).
+//! Every compio-buf generation hands out the whole capacity as `&mut [MaybeUninit<u8>]`: 0.7's
+//! provided `IoBufMut::as_mut_slice` and 0.8's and 0.9's `IoBufMut::as_uninit`, initialised
+//! prefix `[0, len)` included, because compio reads into a buffer from offset 0. This holds for
+//! all three types alike, and for compio-buf's own `Vec<u8>` impls. Safe code can therefore
+//! store `MaybeUninit::uninit()` into bytes the buffer counts as initialised, and compio-buf
+//! 0.9's safe `IoBufMutExt::copy_within`, which generic code reaches, can copy unwritten tail
+//! bytes into `[0, len)` (0.8's is overridden, and `buf.copy_within` is always the types' own,
+//! both guarded: [`AlignedBuf::copy_within`]); reading the buffer afterwards is then undefined
+//! behaviour. compio-buf's wrappers (`Slice`, `Box<B>`, `&'static mut B`) use the trait's default
+//! `copy_within` on every generation (compio issue #1053). The traits' design forces this and
+//! this crate cannot close it:
+//! store only initialised values through those slices (compio itself only lets the kernel
+//! write real bytes there).
 //!
 //! ## How it is checked
 //!
@@ -226,9 +233,9 @@
 //!   threads and drop in any order, `pad_to_alignment` against a `Vec<u8>`, the alignment
 //!   helpers against arithmetic in `u128`.
 //! - Real `O_DIRECT` reads and writes, every byte checked: buffers (heap, mapped and huge-page),
-//!   `RawIoBuf` frames and `Frame`s passed by value, through compio 0.17 and 0.19.
+//!   `RawIoBuf` frames and `Frame`s passed by value, through compio 0.17, 0.19 and 0.20.
 //! - CI runs clippy and rustdoc with warnings as errors, the tests with all features, without
-//!   any compio-buf and with compio-buf 0.8 alone, the `direct_io` example, the README's
+//!   any compio-buf, with compio-buf 0.8 alone and with compio 0.20 alone, the `direct_io` example, the README's
 //!   dependency snippets as a user's project, then the tests again under AddressSanitizer,
 //!   which must report nothing.
 //!
@@ -272,13 +279,13 @@
 //! # Length after a read
 //!
 //! compio reads into `[0, cap)` of a buffer, from its first byte whatever its length, and then
-//! reports the bytes read through `SetBufInit::set_buf_init(n)` (compio-buf 0.7) or
-//! `SetLen::advance_to(n)` (0.8). As compio documents for those methods, all three buffer types
+//! reports the bytes read through `SetBufInit::set_buf_init(n)` (compio-buf 0.7),
+//! `SetLen::advance_to(n)` (0.8) or `SetLenExt::advance_to(n)` (0.9). As compio documents for those methods, all three buffer types
 //! raise their length to `n` and never lower it: after a read the length is `max(len, n)`, and
 //! `n`, the number of bytes read, is in the `BufResult`. With compio-buf 0.7 that is what keeps
 //! a read into a sub-slice (compio's `Slice`, which passes `set_buf_init(begin + n)` on to the
-//! buffer it is a slice of) from shortening that buffer; compio-buf 0.8's `Slice` makes the
-//! same comparison itself before it calls the exact `SetLen::set_len`. For `len() == n`, read
+//! buffer it is a slice of) from shortening that buffer; compio-buf 0.8's and 0.9's `Slice`
+//! make the same comparison themselves before they call the exact `SetLen::set_len`. For `len() == n`, read
 //! into a fresh or [`clear`](AlignedBuf::clear)ed buffer:
 //!
 //! ```
@@ -306,18 +313,25 @@
 //! [`Frame::as_raw`] does not update its owner's length; call `set_len` on the owner if it
 //! should see the bytes.
 //!
-//! compio-buf 0.8 (feature `compio-buf-08`) describes a buffer differently; for all three types:
+//! Vectored reads (`read_vectored_at`) are the exception: compio 0.19 and 0.20 read only into
+//! each buffer's initialised bytes `[0, len)`, so into fresh buffers they read nothing. Pass
+//! buffers whose length is what each should receive ([`AlignedBuf::zeroed`]), or use `read_at`.
 //!
-//! | compio-buf 0.8 | Covers |
+//! compio-buf 0.8 (feature `compio-buf-08`) and 0.9 (`compio-buf-09`, where `advance_to` is in
+//! `SetLenExt`) describe a buffer differently; for all three types:
+//!
+//! | compio-buf 0.8, 0.9 | Covers |
 //! |----------------|--------|
 //! | `IoBuf::as_init` | bytes `[0, len)`: what `write_at` sends |
-//! | `IoBufMut::as_uninit` | the whole capacity `[0, cap)`, initialised prefix included: compio 0.19 reads into it from offset 0, whatever the length |
+//! | `IoBufMut::as_uninit` | the whole capacity `[0, cap)`, initialised prefix included: compio 0.19 and 0.20 read into it from offset 0, whatever the length |
 //! | `SetLen::set_len(n)` | `len = n`, exactly |
 //! | `SetLen::advance_to(n)` | `len = max(len, n)` (the trait's default, kept) |
 //! | `IoBufMut::reserve(n)` | `Ok(())` if `len + n <= cap`, else `ReserveError::NotSupported`: the capacity is fixed and memory the kernel may hold never moves, so `extend_from_slice` fails, buffer unchanged, past the capacity |
 //!
-//! `RawIoBuf`'s own `slice`, `as_slice` and `as_mut_slice` take precedence over compio-buf 0.7
-//! trait methods of the same names; write `IoBuf::slice(frame, range)` for compio's `Slice`.
+//! `RawIoBuf`'s own `slice`, `as_slice` and `as_mut_slice` take precedence over compio-buf
+//! trait methods of the same names; write `IoBuf::slice(frame, range)` (0.9:
+//! `IoBufExt::slice`) for compio's `Slice`. Likewise every type's own `copy_within` takes
+//! precedence over compio-buf's and over the slice's (see [`AlignedBuf::copy_within`]).
 //!
 //! # Performance
 //!
@@ -339,19 +353,31 @@
 mod align;
 #[cfg(feature = "compio-buf-08")]
 mod compio_buf_08;
+#[cfg(feature = "compio-buf-09")]
+mod compio_buf_09;
 mod const_panic;
+mod copy_within;
 mod dio_align;
 mod error;
-#[cfg(all(target_os = "linux", any(feature = "compio-17", feature = "compio-19")))]
+#[cfg(all(
+    target_os = "linux",
+    any(feature = "compio-17", feature = "compio-19", feature = "compio-20")
+))]
 #[cfg_attr(
     docsrs,
-    doc(cfg(all(target_os = "linux", any(feature = "compio-17", feature = "compio-19"))))
+    doc(cfg(all(
+        target_os = "linux",
+        any(feature = "compio-17", feature = "compio-19", feature = "compio-20")
+    )))
 )]
 pub mod fixed;
 mod frame;
 mod huge;
-#[cfg(all(target_os = "linux", feature = "compio-19"))]
-#[cfg_attr(docsrs, doc(cfg(all(target_os = "linux", feature = "compio-19"))))]
+#[cfg(all(target_os = "linux", any(feature = "compio-19", feature = "compio-20")))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(all(target_os = "linux", any(feature = "compio-19", feature = "compio-20"))))
+)]
 pub mod managed;
 mod mem;
 pub mod migration;
@@ -1387,7 +1413,8 @@ impl fmt::Debug for RawIoBuf {
 // ============================================================================
 //
 // Buffer contract. The compio trait impls (`impl_compio_buf_07!` below, `impl_compio_buf_08!`
-// in compio_buf_08.rs) are written once for every buffer type, from its inherent `len()`,
+// in compio_buf_08.rs, `impl_compio_buf_09!` in compio_buf_09.rs) and the types' own
+// `copy_within` (copy_within.rs) are written once for every buffer type, from its inherent `len()`,
 // `cap()`, `as_ptr()`, `as_mut_ptr()` and `unsafe fn set_len`. Each type given to them promises,
 // for every value `b` of it, whenever a trait method runs:
 // 1. `b.as_ptr()` and `b.as_mut_ptr()` are the same pointer, valid for reads and writes of

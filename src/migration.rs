@@ -67,12 +67,16 @@
 //! Smaller: `Debug` for `AlignedBuf` also prints `ptr`; debug builds assert `len <= cap` in
 //! `AlignedBuf::from_raw_parts`; parts from `into_raw_parts` come back only through
 //! `from_raw_parts` of the same crate version (0.1.4's parts of 32 MiB and more would be unmapped
-//! instead of freed); `RawIoBuf::new(null, 0)` is an empty view with a dangling aligned pointer.
+//! instead of freed); `RawIoBuf::new(null, 0)` is an empty view with a dangling aligned pointer;
+//! `buf.copy_within(src, dest)` is the buffer's own (see
+//! [`AlignedBuf::copy_within`](crate::AlignedBuf::copy_within)), over the whole capacity: within
+//! `[0, len)` it copies as 0.1.4's (the slice's) did, copies into the spare capacity that used to
+//! panic now work, and bytes past `len` still cannot reach `[0, len)`.
 //!
 //! Additions, which break nothing: `into_frames`, `Frames` and `Frame`; `zeroed_huge`,
 //! `HugePages`, `HugePageStatus` and `HUGE_PAGE_SIZE`; `MAP_THRESHOLD`; `pad_to_alignment` and the
 //! `align_*` helpers; `dio_align`, `DioAlign` and `DioSource`; the [`recycle`](crate::recycle)
-//! module; the feature `compio-buf-08`.
+//! module; the features `compio-buf-08` and `compio-buf-09`.
 //!
 //! Migrating an error match:
 //!

@@ -1,8 +1,11 @@
-//! Fixed frames (io_uring registered buffers) through real compio runtimes, 0.17 (`v17::`) and
-//! 0.19 (`v19::`), on `O_DIRECT` files under `CARGO_TARGET_TMPDIR`: fixed and plain operations,
+//! Fixed frames (io_uring registered buffers) through real compio runtimes, 0.17 (`v17::`),
+//! 0.19 (`v19::`) and 0.20 (`v20::`), on `O_DIRECT` files under `CARGO_TARGET_TMPDIR`: fixed and plain operations,
 //! short reads, the fallbacks with their status, and frames dropped in any order, also under a
-//! dropped in-flight read. The same cases for both versions, from one macro.
-#![cfg(all(target_os = "linux", any(feature = "compio-17", feature = "compio-19")))]
+//! dropped in-flight read. The same cases for every version, from one macro.
+#![cfg(all(
+    target_os = "linux",
+    any(feature = "compio-17", feature = "compio-19", feature = "compio-20")
+))]
 
 mod scratch;
 
@@ -301,4 +304,9 @@ mod v17 {
 #[cfg(feature = "compio-19")]
 mod v19 {
     fixed_cases!(compio_19, compio19);
+}
+
+#[cfg(feature = "compio-20")]
+mod v20 {
+    fixed_cases!(compio_20, compio20);
 }

@@ -1,7 +1,10 @@
 //! A fixed read whose future is dropped before compio ever submitted it (polled once: a lost
 //! `select!`, a timeout), then the runtime dropped: after `settle`, nothing of the arena is kept.
 //! In a process of its own: it measures this process's resident memory.
-#![cfg(all(target_os = "linux", any(feature = "compio-17", feature = "compio-19")))]
+#![cfg(all(
+    target_os = "linux",
+    any(feature = "compio-17", feature = "compio-19", feature = "compio-20")
+))]
 
 mod proc_mem;
 mod scratch;
@@ -92,4 +95,10 @@ cancelled_case!(
     fixed_read_cancelled_before_submission_frees_its_arena_19,
     compio_19,
     compio19
+);
+#[cfg(feature = "compio-20")]
+cancelled_case!(
+    fixed_read_cancelled_before_submission_frees_its_arena_20,
+    compio_20,
+    compio20
 );

@@ -3,7 +3,8 @@
 //! this binary take turns (`TURN`). None of them closes a ring that still holds registrations:
 //! the kernel unpins those in the background, whenever it gets to it, which would make the
 //! figures of the next test move (tests/fixed_closed_ring.rs and tests/fixed_runtime_drop.rs
-//! do that, each in a process of its own).
+//! do that, each in a process of its own). The cases that depend on compio's version run for
+//! compio 0.19 (`v19::`) and, with feature `compio-20`, 0.20 (`v20::`), from one macro.
 #![cfg(all(target_os = "linux", feature = "compio-19"))]
 
 mod scratch;
@@ -16,7 +17,7 @@ use std::{
     task::{Context, Poll},
 };
 
-use compio_19::{BufResult, fs::OpenOptions, runtime::Runtime};
+use compio_19::{BufResult, runtime::Runtime};
 use jdb_alloc::{
     AlignedBuf, HugePages, PAGE_SIZE,
     fixed::{FixedFrame, FixedStatus, compio19},
@@ -36,45 +37,6 @@ const ARENA: usize = 64 * CHUNK;
 
 scratch::open_direct!(compio_19);
 
-/// compio 0.19: pinned from registration until the last frame is gone, whatever the order;
-/// a frame dropped on another thread is unpinned by the ring's thread when its runtime next
-/// runs, here at the next operation.
-#[test]
-fn fixed_registration_is_pinned_until_the_last_frame_is_gone_19() {
-    let _turn = turn();
-    let tmp = Scratch::new("pin19");
-    Runtime::new().unwrap().block_on(async {
-        let file = open_direct(&tmp.0).await.unwrap();
-        let before = pinned();
-        let mut frames: Vec<FixedFrame> =
-            compio19::register(AlignedBuf::zeroed(ARENA).unwrap(), CHUNK)
-                .unwrap()
-                .collect();
-        assert_eq!(compio19::status(&frames[0]), FixedStatus::Registered);
-        assert_eq!(pinned(), before + ARENA);
-        let last = frames.swap_remove(17);
-        frames.reverse();
-        drop(frames);
-        assert_eq!(pinned(), before + ARENA, "one frame is left");
-        // The last frame goes on another thread: the slot is cleared from the ring's thread.
-        std::thread::spawn(move || drop(last)).join().unwrap();
-        assert_eq!(
-            pinned(),
-            before + ARENA,
-            "not yet back on the ring's thread"
-        );
-        let other = compio19::register(AlignedBuf::zeroed(CHUNK).unwrap(), CHUNK)
-            .unwrap()
-            .next()
-            .unwrap();
-        let BufResult(n, other) = compio19::write_fixed_at(&file, other, 0).await;
-        assert_eq!(n.unwrap(), CHUNK);
-        assert_eq!(pinned(), before + CHUNK, "the first arena is unpinned");
-        drop(other);
-        assert_eq!(pinned(), before);
-    });
-}
-
 /// Polls `future` once and drops it: an operation in flight whose future is gone.
 async fn start_and_drop<F: Future>(future: F) {
     let mut future = pin!(future);
@@ -83,39 +45,6 @@ async fn start_and_drop<F: Future>(future: F) {
         Poll::Ready(())
     })
     .await;
-}
-
-/// A read whose future was dropped keeps its frame, so the arena stays registered, until the
-/// kernel completes it; then the registration goes.
-#[test]
-fn fixed_dropped_in_flight_read_keeps_the_registration_until_it_completes() {
-    let _turn = turn();
-    let tmp = Scratch::new("in_flight");
-    std::fs::write(&tmp.0, vec![5u8; ARENA]).unwrap();
-    Runtime::new().unwrap().block_on(async {
-        let file = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_DIRECT)
-            .open(&tmp.0)
-            .await
-            .unwrap();
-        let before = pinned();
-        let mut frames = compio19::register(AlignedBuf::with_cap(ARENA).unwrap(), ARENA).unwrap();
-        let frame = frames.next().unwrap();
-        drop(frames);
-        start_and_drop(compio19::read_fixed_at(&file, frame, 0)).await;
-        assert_eq!(pinned(), before + ARENA, "the operation holds the frame");
-        // Run other reads until the runtime has reaped the dropped one's completion.
-        let mut probe = AlignedBuf::with_cap(PAGE_SIZE).unwrap();
-        let mut reads = 0;
-        while pinned() != before {
-            reads += 1;
-            assert!(reads < 10_000, "the dropped read never completed");
-            let BufResult(n, back) = compio_19::io::AsyncReadAt::read_at(&file, probe, 0).await;
-            assert_eq!(n.unwrap(), PAGE_SIZE);
-            probe = back;
-        }
-    });
 }
 
 /// An arena over the kernel's 1 GiB per-buffer limit is registered as two entries; frames on
@@ -343,44 +272,143 @@ impl Drop for MemlockLimit {
     }
 }
 
-/// A ring set up with `IORING_SETUP_SINGLE_ISSUER` accepts registration calls from its own
-/// thread only: registering, fixed I/O, and releasing a frame dropped on another thread (the
-/// ring's thread clears its slots later) all keep to that.
-#[test]
-fn fixed_registration_on_a_single_issuer_ring() {
-    let _turn = turn();
-    let tmp = Scratch::new("single_issuer");
-    let mut proactor = compio_19::driver::ProactorBuilder::new();
-    proactor.single_issuer(true);
-    let rt = compio_19::runtime::RuntimeBuilder::new()
-        .with_proactor(proactor)
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let file = open_direct(&tmp.0).await.unwrap();
-        let before = pinned();
-        let mut frames: Vec<FixedFrame> =
-            compio19::register(AlignedBuf::zeroed(ARENA).unwrap(), CHUNK)
-                .unwrap()
-                .collect();
-        assert_eq!(compio19::status(&frames[0]), FixedStatus::Registered);
-        assert_eq!(pinned(), before + ARENA);
-        let frame = frames.pop().unwrap();
-        let BufResult(n, frame) = compio19::write_fixed_at(&file, frame, 0).await;
-        assert_eq!(n.unwrap(), CHUNK);
-        let BufResult(n, frame) = compio19::read_fixed_at(&file, frame, 0).await;
-        assert_eq!(n.unwrap(), CHUNK);
-        drop(frames);
-        std::thread::spawn(move || drop(frame)).join().unwrap();
-        assert_eq!(
-            pinned(),
-            before + ARENA,
-            "released off the ring's thread: deferred"
-        );
-        let other = compio19::register(AlignedBuf::zeroed(CHUNK).unwrap(), CHUNK).unwrap();
-        assert_eq!(other.status(), FixedStatus::Registered);
-        assert_eq!(pinned(), before + CHUNK, "cleared by the ring's thread");
-    });
+/// The cases that depend on the compio version: the compio crate `$compio` and this crate's
+/// module `fixed::$fixed`.
+macro_rules! version_cases {
+    ($compio:ident, $fixed:ident) => {
+        use jdb_alloc::{
+            AlignedBuf, PAGE_SIZE,
+            fixed::{FixedFrame, FixedStatus, $fixed},
+        };
+        use $compio::{BufResult, fs::OpenOptions, runtime::Runtime};
+
+        use crate::{ARENA, CHUNK, scratch::Scratch, start_and_drop, turn, vm_pin::pinned};
+
+        crate::scratch::open_direct!($compio);
+
+        /// Pinned from registration until the last frame is gone, whatever the order;
+        /// a frame dropped on another thread is unpinned by the ring's thread when its runtime
+        /// next runs, here at the next operation.
+        #[test]
+        fn fixed_registration_is_pinned_until_the_last_frame_is_gone() {
+            let _turn = turn();
+            let tmp = Scratch::new(concat!("pin19_", stringify!($compio)));
+            Runtime::new().unwrap().block_on(async {
+                let file = open_direct(&tmp.0).await.unwrap();
+                let before = pinned();
+                let mut frames: Vec<FixedFrame> =
+                    $fixed::register(AlignedBuf::zeroed(ARENA).unwrap(), CHUNK)
+                        .unwrap()
+                        .collect();
+                assert_eq!($fixed::status(&frames[0]), FixedStatus::Registered);
+                assert_eq!(pinned(), before + ARENA);
+                let last = frames.swap_remove(17);
+                frames.reverse();
+                drop(frames);
+                assert_eq!(pinned(), before + ARENA, "one frame is left");
+                // The last frame goes on another thread: the slot is cleared from the ring's thread.
+                std::thread::spawn(move || drop(last)).join().unwrap();
+                assert_eq!(
+                    pinned(),
+                    before + ARENA,
+                    "not yet back on the ring's thread"
+                );
+                let other = $fixed::register(AlignedBuf::zeroed(CHUNK).unwrap(), CHUNK)
+                    .unwrap()
+                    .next()
+                    .unwrap();
+                let BufResult(n, other) = $fixed::write_fixed_at(&file, other, 0).await;
+                assert_eq!(n.unwrap(), CHUNK);
+                assert_eq!(pinned(), before + CHUNK, "the first arena is unpinned");
+                drop(other);
+                assert_eq!(pinned(), before);
+            });
+        }
+
+        /// A read whose future was dropped keeps its frame, so the arena stays registered, until the
+        /// kernel completes it; then the registration goes.
+        #[test]
+        fn fixed_dropped_in_flight_read_keeps_the_registration_until_it_completes() {
+            let _turn = turn();
+            let tmp = Scratch::new(concat!("in_flight_", stringify!($compio)));
+            std::fs::write(&tmp.0, vec![5u8; ARENA]).unwrap();
+            Runtime::new().unwrap().block_on(async {
+                let file = OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_DIRECT)
+                    .open(&tmp.0)
+                    .await
+                    .unwrap();
+                let before = pinned();
+                let mut frames =
+                    $fixed::register(AlignedBuf::with_cap(ARENA).unwrap(), ARENA).unwrap();
+                let frame = frames.next().unwrap();
+                drop(frames);
+                start_and_drop($fixed::read_fixed_at(&file, frame, 0)).await;
+                assert_eq!(pinned(), before + ARENA, "the operation holds the frame");
+                // Run other reads until the runtime has reaped the dropped one's completion.
+                let mut probe = AlignedBuf::with_cap(PAGE_SIZE).unwrap();
+                let mut reads = 0;
+                while pinned() != before {
+                    reads += 1;
+                    assert!(reads < 10_000, "the dropped read never completed");
+                    let BufResult(n, back) =
+                        $compio::io::AsyncReadAt::read_at(&file, probe, 0).await;
+                    assert_eq!(n.unwrap(), PAGE_SIZE);
+                    probe = back;
+                }
+            });
+        }
+
+        /// A ring set up with `IORING_SETUP_SINGLE_ISSUER` accepts registration calls from its own
+        /// thread only: registering, fixed I/O, and releasing a frame dropped on another thread (the
+        /// ring's thread clears its slots later) all keep to that.
+        #[test]
+        fn fixed_registration_on_a_single_issuer_ring() {
+            let _turn = turn();
+            let tmp = Scratch::new(concat!("single_issuer_", stringify!($compio)));
+            let mut proactor = $compio::driver::ProactorBuilder::new();
+            proactor.single_issuer(true);
+            let rt = $compio::runtime::RuntimeBuilder::new()
+                .with_proactor(proactor)
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let file = open_direct(&tmp.0).await.unwrap();
+                let before = pinned();
+                let mut frames: Vec<FixedFrame> =
+                    $fixed::register(AlignedBuf::zeroed(ARENA).unwrap(), CHUNK)
+                        .unwrap()
+                        .collect();
+                assert_eq!($fixed::status(&frames[0]), FixedStatus::Registered);
+                assert_eq!(pinned(), before + ARENA);
+                let frame = frames.pop().unwrap();
+                let BufResult(n, frame) = $fixed::write_fixed_at(&file, frame, 0).await;
+                assert_eq!(n.unwrap(), CHUNK);
+                let BufResult(n, frame) = $fixed::read_fixed_at(&file, frame, 0).await;
+                assert_eq!(n.unwrap(), CHUNK);
+                drop(frames);
+                std::thread::spawn(move || drop(frame)).join().unwrap();
+                assert_eq!(
+                    pinned(),
+                    before + ARENA,
+                    "released off the ring's thread: deferred"
+                );
+                let other = $fixed::register(AlignedBuf::zeroed(CHUNK).unwrap(), CHUNK).unwrap();
+                assert_eq!(other.status(), FixedStatus::Registered);
+                assert_eq!(pinned(), before + CHUNK, "cleared by the ring's thread");
+            });
+        }
+    };
+}
+
+mod v19 {
+    version_cases!(compio_19, compio19);
+}
+
+#[cfg(feature = "compio-20")]
+mod v20 {
+    version_cases!(compio_20, compio20);
 }
 
 /// Frames dropped on another thread are unpinned as soon as the ring's runtime next runs, with
@@ -448,4 +476,10 @@ unpinned_while_only_plain_io_runs!(
     fixed_frames_dropped_elsewhere_unpin_under_plain_io_17,
     compio,
     compio17
+);
+#[cfg(feature = "compio-20")]
+unpinned_while_only_plain_io_runs!(
+    fixed_frames_dropped_elsewhere_unpin_under_plain_io_20,
+    compio_20,
+    compio20
 );

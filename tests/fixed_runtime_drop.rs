@@ -1,66 +1,83 @@
-//! compio 0.19 dropping a runtime with a fixed read in flight. In a process of its own: the
-//! kernel unpins the closed ring's buffers in the background, which would disturb other tests'
-//! `VmPin` figures.
-#![cfg(all(target_os = "linux", feature = "compio-19"))]
+//! compio 0.19 and 0.20 dropping a runtime with a fixed read in flight. In a process of its
+//! own: the kernel unpins the closed ring's buffers in the background, which would disturb other
+//! tests' `VmPin` figures.
+#![cfg(all(target_os = "linux", any(feature = "compio-19", feature = "compio-20")))]
 
 mod proc_mem;
 
-use compio_19::runtime::Runtime;
-use jdb_alloc::{
-    AlignedBuf,
-    fixed::{FixedStatus, compio19},
-};
+/// The case for the compio crate `$compio` and this crate's module `fixed::$fixed`.
+macro_rules! runtime_drop_case {
+    ($compio:ident, $fixed:ident) => {
+        use jdb_alloc::{
+            AlignedBuf,
+            fixed::{FixedStatus, $fixed},
+        };
+        use $compio::runtime::Runtime;
 
-/// compio 0.19 closes the ring before it drops the operations still in flight, when the kernel
-/// may not be done with their memory: such an operation's frame, and with it the arena, is
-/// kept instead of freed (here a read from an empty pipe, which never completes). The arena
-/// is an anonymous mapping of its own, so freeing it would unmap it.
-#[test]
-fn fixed_in_flight_read_at_runtime_drop_keeps_its_arena() {
-    const BIG: usize = 64 << 20;
-    let mut fds = [0; 2];
-    // SAFETY: `fds` has room for the two descriptors.
-    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-    // SAFETY: both descriptors were just opened and are owned by nothing else.
-    let (rx, tx) = unsafe {
-        use std::os::fd::FromRawFd;
-        (
-            std::os::fd::OwnedFd::from_raw_fd(fds[0]),
-            std::os::fd::OwnedFd::from_raw_fd(fds[1]),
-        )
+        use crate::proc_mem;
+
+        /// compio (0.19, 0.20) closes the ring before it drops the operations still in flight, when the kernel
+        /// may not be done with their memory: such an operation's frame, and with it the arena, is
+        /// kept instead of freed (here a read from an empty pipe, which never completes). The arena
+        /// is an anonymous mapping of its own, so freeing it would unmap it.
+        #[test]
+        fn fixed_in_flight_read_at_runtime_drop_keeps_its_arena() {
+            const BIG: usize = 64 << 20;
+            let mut fds = [0; 2];
+            // SAFETY: `fds` has room for the two descriptors.
+            assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+            // SAFETY: both descriptors were just opened and are owned by nothing else.
+            let (rx, tx) = unsafe {
+                use std::os::fd::FromRawFd;
+                (
+                    std::os::fd::OwnedFd::from_raw_fd(fds[0]),
+                    std::os::fd::OwnedFd::from_raw_fd(fds[1]),
+                )
+            };
+            let rt = Runtime::new().unwrap();
+            let (addr, polled) = rt.block_on(async {
+                let frame = $fixed::register(AlignedBuf::zeroed(BIG).unwrap(), BIG)
+                    .unwrap()
+                    .next()
+                    .unwrap();
+                assert_eq!($fixed::status(&frame), FixedStatus::Registered);
+                let addr = frame.as_ptr() as usize;
+                let pipe = $compio::driver::SharedFd::new(rx);
+                let polled = std::rc::Rc::new(std::cell::Cell::new(false));
+                let flag = polled.clone();
+                $compio::runtime::spawn(async move {
+                    flag.set(true);
+                    let _ = $fixed::read_fixed_at(&pipe, frame, 0).await;
+                    unreachable!("nothing is ever written to the pipe");
+                })
+                .detach();
+                // Tasks run in order: once this one ran, the reader has submitted its read.
+                $compio::runtime::spawn(async {}).await.unwrap();
+                (addr, polled.get())
+            });
+            assert!(polled, "the reader task ran");
+            assert_eq!(
+                proc_mem::resident_in(addr, BIG),
+                BIG,
+                "registered: resident"
+            );
+            drop(rt);
+            assert_eq!(
+                proc_mem::resident_in(addr, BIG),
+                BIG,
+                "kept, not unmapped, while the kernel may still write it"
+            );
+            drop(tx);
+        }
     };
-    let rt = Runtime::new().unwrap();
-    let (addr, polled) = rt.block_on(async {
-        let frame = compio19::register(AlignedBuf::zeroed(BIG).unwrap(), BIG)
-            .unwrap()
-            .next()
-            .unwrap();
-        assert_eq!(compio19::status(&frame), FixedStatus::Registered);
-        let addr = frame.as_ptr() as usize;
-        let pipe = compio_19::driver::SharedFd::new(rx);
-        let polled = std::rc::Rc::new(std::cell::Cell::new(false));
-        let flag = polled.clone();
-        compio_19::runtime::spawn(async move {
-            flag.set(true);
-            let _ = compio19::read_fixed_at(&pipe, frame, 0).await;
-            unreachable!("nothing is ever written to the pipe");
-        })
-        .detach();
-        // Tasks run in order: once this one ran, the reader has submitted its read.
-        compio_19::runtime::spawn(async {}).await.unwrap();
-        (addr, polled.get())
-    });
-    assert!(polled, "the reader task ran");
-    assert_eq!(
-        proc_mem::resident_in(addr, BIG),
-        BIG,
-        "registered: resident"
-    );
-    drop(rt);
-    assert_eq!(
-        proc_mem::resident_in(addr, BIG),
-        BIG,
-        "kept, not unmapped, while the kernel may still write it"
-    );
-    drop(tx);
+}
+
+#[cfg(feature = "compio-19")]
+mod v19 {
+    runtime_drop_case!(compio_19, compio19);
+}
+
+#[cfg(feature = "compio-20")]
+mod v20 {
+    runtime_drop_case!(compio_20, compio20);
 }

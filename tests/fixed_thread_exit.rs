@@ -2,7 +2,10 @@
 //! ring registry is gone: it must run (as plain I/O, with a status that says why), not abort
 //! the process. The writer's thread-local is touched before the crate's registry, so its
 //! destructor runs after the registry's (they run in reverse order of first use).
-#![cfg(all(target_os = "linux", any(feature = "compio-17", feature = "compio-19")))]
+#![cfg(all(
+    target_os = "linux",
+    any(feature = "compio-17", feature = "compio-19", feature = "compio-20")
+))]
 
 mod scratch;
 
@@ -113,4 +116,10 @@ thread_exit_case!(
     fixed_write_from_a_thread_local_destructor_19,
     compio_19,
     compio19
+);
+#[cfg(feature = "compio-20")]
+thread_exit_case!(
+    fixed_write_from_a_thread_local_destructor_20,
+    compio_20,
+    compio20
 );

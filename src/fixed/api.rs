@@ -1,6 +1,8 @@
-//! The public functions of [`compio17`](super::compio17) and [`compio19`](super::compio19),
-//! written once: they differ only in the crates they name, which each version module imports
-//! (`BufResult`, `Runtime`, `DriverType`, `ToSharedFd`, its `Op` wrapper) and passes in.
+//! The public functions of the version modules ([`compio17`](super::compio17),
+//! `compio19`, `compio20`), written once: they differ only in the crates they name, which each
+//! version module imports (`BufResult`, `Runtime`, `DriverType`, `ToSharedFd`, its `Op`
+//! wrapper) and passes in; and the `Op` wrapper itself for the drivers whose `OpCode` has the
+//! same shape (compio-driver 0.12 and 0.13).
 
 /// Expands to `register`, `status`, `read_fixed_at`, `write_fixed_at` and the ring lookups of
 /// one compio version: `$version` is its number for the docs, `$module` the module's name for
@@ -150,4 +152,40 @@ macro_rules! version_api {
     };
 }
 
+/// Defines `Op`, [`FixedOp`](super::FixedOp) as an operation of `$driver` (compio-driver 0.12
+/// or 0.13, whose `OpCode` is the same `unsafe trait` with a `Control` type), for `$version`.
+#[cfg(any(feature = "compio-19", feature = "compio-20"))]
+macro_rules! driver_op {
+    (version: $version:literal, driver: $driver:ident $(,)?) => {
+        #[doc = concat!("[`FixedOp`] as a compio ", $version, " operation.")]
+        struct Op<F>(FixedOp<$driver::SharedFd<F>>);
+
+        // SAFETY: the entry points into the frame's memory, which the operation owns (a heap
+        // block that does not move with the operation) and holds until it is dropped, and names
+        // the descriptor its `SharedFd` keeps open; a fixed entry names the slot registered for
+        // that frame's arena on this ring, which stays registered while the frame lives. compio
+        // keeps the operation until the kernel completes it; should it drop it before (after
+        // closing the ring), `FixedOp`'s `Drop` keeps the frame for the life of the process
+        // instead of freeing it.
+        unsafe impl<F: AsFd + 'static> $driver::OpCode for Op<F> {
+            type Control = ();
+
+            fn create_entry(&mut self, _: &mut ()) -> $driver::OpEntry {
+                $driver::OpEntry::Submission(self.0.entry())
+            }
+
+            unsafe fn set_result(
+                &mut self,
+                _: &mut (),
+                _: &std::io::Result<usize>,
+                _: &$driver::Extra,
+            ) {
+                self.0.done = true;
+            }
+        }
+    };
+}
+
+#[cfg(any(feature = "compio-19", feature = "compio-20"))]
+pub(super) use driver_op;
 pub(super) use version_api;

@@ -26,10 +26,10 @@
 //! });
 //! ```
 
-use std::{io, os::fd::AsFd, sync::Arc};
+use std::{os::fd::AsFd, sync::Arc};
 
 use compio_buf_08::{BufResult, SetLen};
-use compio_driver_12::{DriverType, Extra, OpCode, OpEntry, SharedFd, ToSharedFd};
+use compio_driver_12::{DriverType, ToSharedFd};
 use compio_runtime_12::Runtime;
 
 use super::{FixedFrame, FixedFrames, FixedOp, FixedStatus, Ring};
@@ -42,23 +42,7 @@ super::api::version_api! {
     read_len: SetLen::advance_to,
 }
 
-/// [`FixedOp`] as a compio 0.19 operation.
-struct Op<F>(FixedOp<SharedFd<F>>);
-
-// SAFETY: the entry points into the frame's memory, which the operation owns (a heap block that
-// does not move with the operation) and holds until it is dropped, and names the descriptor its
-// `SharedFd` keeps open; a fixed entry names the slot registered for that frame's arena on this
-// ring, which stays registered while the frame lives. compio keeps the operation until the
-// kernel completes it; should it drop it before (after closing the ring), `FixedOp`'s `Drop`
-// keeps the frame for the life of the process instead of freeing it.
-unsafe impl<F: AsFd + 'static> OpCode for Op<F> {
-    type Control = ();
-
-    fn create_entry(&mut self, _: &mut ()) -> OpEntry {
-        OpEntry::Submission(self.0.entry())
-    }
-
-    unsafe fn set_result(&mut self, _: &mut (), _: &io::Result<usize>, _: &Extra) {
-        self.0.done = true;
-    }
+super::api::driver_op! {
+    version: "0.19",
+    driver: compio_driver_12,
 }

@@ -6,8 +6,10 @@
 //! fixed operation names it by its slot in the ring's buffer table, which saves that work: less
 //! CPU per byte moved.
 //!
-//! - [`compio17::register`] / [`compio19::register`] register an arena with the current
-//!   runtime's ring and cut it into [`FixedFrame`]s, like [`AlignedBuf::into_frames`].
+//! - [`compio17::register`] / [`compio19::register`] / [`compio20::register`] register an arena
+//!   with the current runtime's ring and cut it into [`FixedFrame`]s, like
+//!   [`AlignedBuf::into_frames`]. The three modules have the same functions, each for its compio
+//!   release's runtimes (features `compio-17`, `compio-19`, `compio-20`).
 //! - [`compio17::read_fixed_at`] / [`compio19::read_fixed_at`] and the `write_fixed_at`s run
 //!   a fixed operation when the frame is registered with the current runtime's ring, and the
 //!   plain read or write otherwise: the result is the same either way.
@@ -41,14 +43,14 @@
 //!   the next time the runtime runs, then hands it back, and the frame goes.
 //! - **Runtime dropped first.** If the runtime is dropped while compio still holds an operation
 //!   of this crate (running in the kernel, or dropped before compio submitted it), this crate
-//!   cannot tell whether the kernel may still write the frame: compio 0.19 drops such operations
-//!   after closing the ring without saying whether they completed, and compio 0.17 never drops
-//!   them. The frame, and its arena, are then kept for the life of the process rather than
-//!   freed under the kernel. `rt.block_on(compio19::settle())` (or [`compio17::settle`]) before
-//!   dropping the runtime waits until compio is done with all of them, so nothing is kept.
-//!   (compio's own `read_at` / `write_at` give no such guarantee, for a fixed frame or any
-//!   buffer: compio 0.19 frees the buffers of operations still in flight after it has closed
-//!   the ring. Let operations finish before dropping a runtime.)
+//!   cannot tell whether the kernel may still write the frame: compio 0.19 and 0.20 drop such
+//!   operations after closing the ring without saying whether they completed, and compio 0.17
+//!   never drops them. The frame, and its arena, are then kept for the life of the process
+//!   rather than freed under the kernel. `rt.block_on(compio19::settle())` (or the `settle` of
+//!   `compio17` / `compio20`) before dropping the runtime waits until compio is done with all of
+//!   them, so nothing is kept. (compio's own `read_at` / `write_at` give no such guarantee, for
+//!   a fixed frame or any buffer: compio 0.19 and 0.20 free the buffers of operations still in
+//!   flight after closing the ring. Let operations finish before dropping a runtime.)
 //! - **Thread exit.** In a thread-local destructor, after this crate's per-thread registry of
 //!   rings is gone, nothing panics: registration reports [`FixedStatus::ThreadExiting`] and
 //!   fixed operations run as plain reads and writes.
@@ -69,6 +71,9 @@ pub mod compio17;
 #[cfg(feature = "compio-19")]
 #[cfg_attr(docsrs, doc(cfg(feature = "compio-19")))]
 pub mod compio19;
+#[cfg(feature = "compio-20")]
+#[cfg_attr(docsrs, doc(cfg(feature = "compio-20")))]
+pub mod compio20;
 mod ring;
 
 use std::{
@@ -570,7 +575,7 @@ static KEPT: std::sync::Mutex<Vec<FixedFrame>> = std::sync::Mutex::new(Vec::new(
 
 impl<D> Drop for FixedOp<D> {
     fn drop(&mut self) {
-        // compio 0.19 drops operations still in flight after it closed the ring, when the
+        // compio 0.19 and 0.20 drop operations still in flight after closing the ring, when the
         // kernel may still be writing their memory: never free the frame (and its arena) then.
         // (compio 0.17 never drops them at all.)
         if let Some(frame) = self.frame.take() {
@@ -700,5 +705,11 @@ mod tests {
         fixed_opcodes_only_on_the_registering_ring_19,
         compio_19,
         compio19
+    );
+    #[cfg(feature = "compio-20")]
+    opcodes_test!(
+        fixed_opcodes_only_on_the_registering_ring_20,
+        compio_20,
+        compio20
     );
 }
