@@ -6,6 +6,7 @@
 //! do that, each in a process of its own).
 #![cfg(all(target_os = "linux", feature = "compio-19"))]
 
+mod memlock;
 mod scratch;
 mod vm_pin;
 
@@ -21,6 +22,7 @@ use jdb_alloc::{
     AlignedBuf, HugePages, PAGE_SIZE,
     fixed::{FixedFrame, FixedStatus, compio19},
 };
+use memlock::{can_lock, drop_ipc_lock};
 use scratch::Scratch;
 use vm_pin::pinned;
 
@@ -198,64 +200,6 @@ fn fixed_partial_registration_is_refused_and_undone() {
         let BufResult(n, _) = compio19::write_fixed_at(&file, last, 0).await;
         assert_eq!(n.unwrap(), BIG_CHUNK);
     });
-}
-
-/// Whether this thread may pin `bytes` more: `CAP_IPC_LOCK`, or a high enough memlock limit.
-fn can_lock(bytes: usize) -> bool {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `limit` is a valid out-parameter.
-    let res = unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut limit) };
-    assert_eq!(res, 0);
-    has_ipc_lock() || limit.rlim_cur == libc::RLIM_INFINITY || limit.rlim_cur as usize >= bytes
-}
-
-const CAP_IPC_LOCK: u32 = 14;
-
-#[repr(C)]
-struct CapHeader {
-    version: u32,
-    pid: i32,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct CapData {
-    effective: u32,
-    permitted: u32,
-    inheritable: u32,
-}
-
-/// This thread's capabilities (`capget`, version 3: two 32-bit words).
-fn caps() -> [CapData; 2] {
-    let mut header = CapHeader {
-        version: 0x2008_0522,
-        pid: 0,
-    };
-    let mut data = [CapData::default(); 2];
-    // SAFETY: header and a two-word data array, as capget version 3 wants.
-    let res = unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) };
-    assert_eq!(res, 0, "{}", std::io::Error::last_os_error());
-    data
-}
-
-fn has_ipc_lock() -> bool {
-    caps()[0].effective & (1 << CAP_IPC_LOCK) != 0
-}
-
-/// Drops `CAP_IPC_LOCK` from this thread's effective set (capabilities are per thread).
-fn drop_ipc_lock() {
-    let mut header = CapHeader {
-        version: 0x2008_0522,
-        pid: 0,
-    };
-    let mut data = caps();
-    data[0].effective &= !(1 << CAP_IPC_LOCK);
-    // SAFETY: as in `caps`; lowering an effective set is always allowed.
-    let res = unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) };
-    assert_eq!(res, 0, "{}", std::io::Error::last_os_error());
 }
 
 /// Over `RLIMIT_MEMLOCK` (without `CAP_IPC_LOCK`) the kernel refuses the registration: the
