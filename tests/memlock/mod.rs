@@ -71,10 +71,8 @@ pub fn with_memlock<R: Send + 'static>(bytes: usize, f: impl FnOnce() -> R + Sen
         rlim_max: 0,
     };
     // SAFETY: `old` is a valid out-parameter.
-    assert_eq!(
-        unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut old) },
-        0
-    );
+    let res = unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut old) };
+    assert_eq!(res, 0);
     let low = libc::rlimit {
         rlim_cur: bytes as libc::rlim_t,
         rlim_max: old.rlim_max,
