@@ -107,6 +107,81 @@ macro_rules! pool_cases {
             });
         }
 
+        /// A frame dropped by a thread-local destructor, as its thread exits, goes back and
+        /// wakes the waiter from there.
+        #[test]
+        fn pool_frame_dropped_in_a_thread_local_destructor() {
+            thread_local! {
+                static KEPT: std::cell::RefCell<Option<FixedFrame>> = const { std::cell::RefCell::new(None) };
+            }
+            Runtime::new().unwrap().block_on(async {
+                let pool = FixedPool::new(&[(SMALL, 1)]).unwrap();
+                let frame = pool.try_acquire(SMALL).unwrap();
+                let addr = frame.as_ptr();
+                let mut waiting = pin!(pool.acquire(SMALL));
+                pends(&mut waiting).await;
+                let exits = std::thread::spawn(move || KEPT.with(|kept| *kept.borrow_mut() = Some(frame)));
+                let frame = waiting.await.unwrap();
+                exits.join().unwrap();
+                assert_eq!(frame.as_ptr(), addr);
+            });
+        }
+
+        /// Four runtimes on four threads share a pool of two frames: each acquires, holds
+        /// across a yield, drops, and every third time gives up a wait it started. No frame is
+        /// lost and no waiter is left asleep (a lost wakeup hangs here).
+        #[test]
+        fn pool_contended_by_four_runtimes() {
+            const ROUNDS: usize = 300;
+            let pool = FixedPool::new(&[(SMALL, 2)]).unwrap();
+            let start = std::sync::Arc::new(std::sync::Barrier::new(4));
+            let threads: Vec<_> = (0..4)
+                .map(|t| {
+                    let pool = pool.clone();
+                    let start = start.clone();
+                    std::thread::spawn(move || {
+                        let rt = Runtime::new().unwrap();
+                        start.wait();
+                        rt.block_on(async {
+                            for i in 0..ROUNDS {
+                                if (i + t) % 3 == 0 {
+                                    let mut gave_up = Box::pin(pool.acquire(1));
+                                    std::future::poll_fn(|cx| {
+                                        let _ = gave_up.as_mut().poll(cx);
+                                        Poll::Ready(())
+                                    })
+                                    .await;
+                                    continue;
+                                }
+                                let mut frame = pool.acquire(1).await.unwrap();
+                                frame.extend(&[t as u8; 8]).unwrap();
+                                // Held while the other threads run and find the pool empty.
+                                std::thread::yield_now();
+                                $compio::runtime::spawn(async {}).await.unwrap();
+                                assert_eq!(&frame[..], &[t as u8; 8], "another thread wrote it");
+                            }
+                        });
+                    })
+                })
+                .collect();
+            for thread in threads {
+                thread.join().unwrap();
+            }
+            assert_eq!(in_use(&pool), [0]);
+            assert_eq!(pool.try_acquire(1).map(|f| f.len()), Some(0));
+        }
+
+        /// Handles and futures go between threads.
+        #[test]
+        fn pool_handles_and_futures_are_send_and_sync() {
+            fn send_sync<T: Send + Sync>() {}
+            send_sync::<FixedPool>();
+            send_sync::<$fixed::FixedPool>();
+            fn send<T: Send>(_: &T) {}
+            let pool = FixedPool::new(&[(SMALL, 1)]).unwrap();
+            send(&pool.acquire(1));
+        }
+
         /// A length above every tier errors at once, never waits; `try_acquire` gives none.
         #[test]
         fn pool_len_above_every_tier_errors() {

@@ -13,6 +13,10 @@
 //!   plain read or write otherwise: the result is the same either way.
 //! - A fixed frame implements compio's buffer traits like a [`Frame`], so `read_at` / `write_at`
 //!   take it too. [`FixedFrame::status`] says whether registration is in effect, and if not why.
+//! - [`FixedPool`] keeps registered frames for a runtime, in tiers of frame lengths:
+//!   `try_acquire(len)` / `acquire(len).await` (which waits, first come first served, while the
+//!   tier is empty), frames that go back to the pool when dropped on any thread, and counters of
+//!   the fixed and plain operations done with them.
 //!
 //! # Costs
 //!
