@@ -15,6 +15,52 @@ fn pattern(len: usize, seed: u8) -> Vec<u8> {
     (0..len).map(|i| (i % 251) as u8 ^ seed).collect()
 }
 
+/// Tiers that cannot be made are errors naming them; huge pages go only to tiers made of whole
+/// huge pages, so a small tier never fails for want of them. (No runtime needed: once, outside
+/// the version cases.)
+#[test]
+fn pool_tiers_checked_and_huge_pages_where_they_fit() {
+    use jdb_alloc::{Error, HUGE_PAGE_SIZE as HUGE, HugePages, fixed::FixedPool};
+    const SMALL: usize = 4096;
+    const BIG: usize = 4 * SMALL;
+
+    let err = |tiers: &[(usize, usize)]| FixedPool::new(tiers).unwrap_err().to_string();
+    assert_eq!(
+        err(&[]),
+        "pool tier of 0 frames of 0 bytes: a pool needs at least one tier"
+    );
+    assert_eq!(
+        err(&[(SMALL, 1), (1000, 4)]),
+        "pool tier of 4 frames of 1000 bytes: the frame length must be a non-zero multiple of ALIGNMENT (4096)"
+    );
+    assert_eq!(
+        err(&[(SMALL, 0)]),
+        "pool tier of 0 frames of 4096 bytes: a tier needs at least one frame"
+    );
+    assert_eq!(
+        err(&[(BIG, 1), (SMALL, 2), (BIG, 3)]),
+        "pool tier of 3 frames of 16384 bytes: another tier has the same frame length"
+    );
+    assert!(matches!(
+        FixedPool::new(&[(SMALL, usize::MAX)]),
+        Err(Error::TooLarge { .. })
+    ));
+
+    let small = FixedPool::with_huge_pages(&[(SMALL, 4)], HugePages::On).unwrap();
+    assert_eq!(small.try_acquire(1).unwrap().cap(), SMALL);
+    let pool = FixedPool::with_huge_pages(&[(HUGE, 16), (SMALL, 2)], HugePages::Try).unwrap();
+    let tiers: Vec<(usize, usize)> = pool
+        .stats()
+        .tiers
+        .iter()
+        .map(|t| (t.frame_len, t.frames))
+        .collect();
+    assert_eq!(tiers, [(SMALL, 2), (HUGE, 16)]);
+    let mut frame = pool.try_acquire(HUGE).unwrap();
+    frame.extend(&vec![5; HUGE]).unwrap();
+    assert_eq!(frame.len(), HUGE);
+}
+
 /// The cases, for the compio crate `$compio` and this crate's module `fixed::$fixed`.
 macro_rules! pool_cases {
     ($compio:ident, $fixed:ident) => {
