@@ -330,6 +330,36 @@ macro_rules! pool_cases {
             });
         }
 
+        /// A read whose future is dropped in flight keeps its frame until the kernel is done;
+        /// then the frame comes back to the pool, and a waiter gets it.
+        #[test]
+        fn pool_frame_of_a_dropped_read_comes_back_when_it_completes() {
+            let tmp = Scratch::new(&format!("{}_pool_dropped_read", stringify!($fixed)));
+            Runtime::new().unwrap().block_on(async {
+                let file = open_direct(&tmp.0).await.unwrap();
+                let pool = FixedPool::new(&[(BIG, 1)]).unwrap();
+                let mut frame = pool.acquire(BIG).await.unwrap();
+                frame.extend(&pattern(BIG, 4)).unwrap();
+                let BufResult(n, frame) = $fixed::write_fixed_at(&file, frame, 0).await;
+                assert_eq!(n.unwrap(), BIG);
+                let addr = frame.as_ptr();
+                let mut frame = frame;
+                frame.clear();
+                {
+                    let mut read = pin!($fixed::read_fixed_at(&file, frame, 0));
+                    std::future::poll_fn(|cx| {
+                        let _ = read.as_mut().poll(cx);
+                        Poll::Ready(())
+                    })
+                    .await;
+                }
+                let back = pool.acquire(BIG).await.unwrap();
+                assert_eq!((back.as_ptr(), back.len()), (addr, 0));
+                let stats = pool.stats();
+                assert_eq!((stats.fixed_ops + stats.plain_ops, stats.tiers[0].in_use), (2, 1));
+            });
+        }
+
         /// The runtime goes first: the pool says so, its frames do plain I/O on the next
         /// runtime with the same data, and frames dropped before and after come back.
         #[test]
