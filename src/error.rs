@@ -17,6 +17,8 @@ use thiserror::Error;
 /// | [`HugePagesUnavailable`](Self::HugePagesUnavailable) | `zeroed_huge` with `HugePages::On` |
 /// | [`Overflow`](Self::Overflow) | `AlignedBuf::extend`, `Frame::extend` |
 /// | [`InvalidChunk`](Self::InvalidChunk) | `into_frames` (`slice_into_raws` panics with the same message) |
+/// | [`InvalidTier`](Self::InvalidTier) | `FixedPool::new`, `FixedPool::with_huge_pages` |
+/// | [`NoTier`](Self::NoTier) | `FixedPool::acquire` |
 ///
 /// ```
 /// use jdb_alloc::{AlignedBuf, Error};
@@ -82,6 +84,29 @@ pub enum Error {
         chunk: usize,
         /// The alignment every chunk must be a multiple of ([`crate::ALIGNMENT`]).
         alignment: usize,
+    },
+
+    /// A registered pool's tier cannot be made as asked: its frame length is not a non-zero
+    /// multiple of [`crate::ALIGNMENT`], it has no frames, another tier has the same frame
+    /// length, or there is no tier at all (then both numbers are 0).
+    #[error("pool tier of {count} frames of {frame_len} bytes: {reason}")]
+    InvalidTier {
+        /// Bytes per frame asked for.
+        frame_len: usize,
+        /// Frames asked for.
+        count: usize,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
+    /// A registered pool was asked for a frame longer than its largest tier's: waiting would
+    /// never give one.
+    #[error("no tier of the pool holds {len} bytes: its largest frames are {largest} bytes")]
+    NoTier {
+        /// Bytes asked for.
+        len: usize,
+        /// Bytes per frame of the pool's largest tier.
+        largest: usize,
     },
 }
 

@@ -7,6 +7,7 @@
 //! compio 0.19 (`v19::`) and, with feature `compio-20`, 0.20 (`v20::`), from one macro.
 #![cfg(all(target_os = "linux", feature = "compio-19"))]
 
+mod memlock;
 mod scratch;
 mod vm_pin;
 
@@ -22,6 +23,7 @@ use jdb_alloc::{
     AlignedBuf, HugePages, PAGE_SIZE,
     fixed::{FixedFrame, FixedStatus, compio19},
 };
+use memlock::{MemlockLimit, can_lock, drop_ipc_lock};
 use scratch::Scratch;
 use vm_pin::pinned;
 
@@ -146,64 +148,6 @@ fn skip(what: &str) {
     eprintln!("SKIPPED (JDB_ALLOC_ALLOW_SKIP=1): {what}: cannot lock 1 GiB");
 }
 
-/// Whether this thread may pin `bytes` more: `CAP_IPC_LOCK`, or a high enough memlock limit.
-fn can_lock(bytes: usize) -> bool {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `limit` is a valid out-parameter.
-    let res = unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut limit) };
-    assert_eq!(res, 0);
-    has_ipc_lock() || limit.rlim_cur == libc::RLIM_INFINITY || limit.rlim_cur as usize >= bytes
-}
-
-const CAP_IPC_LOCK: u32 = 14;
-
-#[repr(C)]
-struct CapHeader {
-    version: u32,
-    pid: i32,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct CapData {
-    effective: u32,
-    permitted: u32,
-    inheritable: u32,
-}
-
-/// This thread's capabilities (`capget`, version 3: two 32-bit words).
-fn caps() -> [CapData; 2] {
-    let mut header = CapHeader {
-        version: 0x2008_0522,
-        pid: 0,
-    };
-    let mut data = [CapData::default(); 2];
-    // SAFETY: header and a two-word data array, as capget version 3 wants.
-    let res = unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) };
-    assert_eq!(res, 0, "{}", std::io::Error::last_os_error());
-    data
-}
-
-fn has_ipc_lock() -> bool {
-    caps()[0].effective & (1 << CAP_IPC_LOCK) != 0
-}
-
-/// Drops `CAP_IPC_LOCK` from this thread's effective set (capabilities are per thread).
-fn drop_ipc_lock() {
-    let mut header = CapHeader {
-        version: 0x2008_0522,
-        pid: 0,
-    };
-    let mut data = caps();
-    data[0].effective &= !(1 << CAP_IPC_LOCK);
-    // SAFETY: as in `caps`; lowering an effective set is always allowed.
-    let res = unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) };
-    assert_eq!(res, 0, "{}", std::io::Error::last_os_error());
-}
-
 /// Over `RLIMIT_MEMLOCK` (without `CAP_IPC_LOCK`) the kernel refuses the registration: the
 /// status says `ENOMEM`, and the frames still read and write, through plain I/O.
 #[test]
@@ -235,41 +179,6 @@ fn fixed_registration_refused_by_the_memlock_limit_falls_back() {
     })
     .join()
     .unwrap();
-}
-
-/// `RLIMIT_MEMLOCK` lowered for a test, and restored when dropped, also when the test fails.
-struct MemlockLimit(libc::rlimit);
-
-impl MemlockLimit {
-    fn lower_to(bytes: usize) -> Self {
-        let mut old = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: `old` is a valid out-parameter.
-        let res = unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut old) };
-        assert_eq!(res, 0);
-        let low = libc::rlimit {
-            rlim_cur: bytes as libc::rlim_t,
-            rlim_max: old.rlim_max,
-        };
-        // SAFETY: `low` is a valid rlimit, no higher than the hard limit.
-        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &low) }, 0);
-        Self(old)
-    }
-}
-
-impl Drop for MemlockLimit {
-    fn drop(&mut self) {
-        // SAFETY: restores the limit read in `lower_to`, a valid rlimit.
-        let res = unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &self.0) };
-        if res != 0 && !std::thread::panicking() {
-            panic!(
-                "restoring RLIMIT_MEMLOCK: {}",
-                std::io::Error::last_os_error()
-            );
-        }
-    }
 }
 
 /// The cases that depend on the compio version: the compio crate `$compio` and this crate's

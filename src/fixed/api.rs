@@ -16,6 +16,8 @@ macro_rules! version_api {
         runtime: $runtime:ident,
         read_len: $trait_:ident :: $method:ident $(,)?
     ) => {
+        pub use super::FixedPool;
+
         #[doc = concat!(
             "Registers `arena` with the current compio ", $version, " runtime's ring and splits \
              its whole capacity into fixed frames of `chunk` bytes, as \
@@ -34,7 +36,7 @@ macro_rules! version_api {
             "```",
         )]
         pub fn register(arena: AlignedBuf, chunk: usize) -> Result<FixedFrames> {
-            super::register(arena, chunk, current_ring())
+            super::register(arena, chunk, current_ring(), None)
         }
 
         /// Whether fixed operations on `frame` on the current runtime use its registration:

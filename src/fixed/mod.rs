@@ -15,6 +15,10 @@
 //!   plain read or write otherwise: the result is the same either way.
 //! - A fixed frame implements compio's buffer traits like a [`Frame`], so `read_at` / `write_at`
 //!   take it too. [`FixedFrame::status`] says whether registration is in effect, and if not why.
+//! - [`FixedPool`] keeps registered frames for a runtime, in tiers of frame lengths:
+//!   `try_acquire(len)` / `acquire(len).await` (which waits, first come first served, while the
+//!   tier is empty), frames that go back to the pool when dropped on any thread, and counters of
+//!   the fixed and plain operations done with them.
 //!
 //! # Costs
 //!
@@ -74,16 +78,20 @@ pub mod compio19;
 #[cfg(feature = "compio-20")]
 #[cfg_attr(docsrs, doc(cfg(feature = "compio-20")))]
 pub mod compio20;
+mod pool;
 mod ring;
 
 use std::{
     fmt,
     iter::FusedIterator,
+    mem::ManuallyDrop,
     ops::{Deref, DerefMut},
     os::fd::AsRawFd,
     sync::Arc,
 };
 
+use pool::Home;
+pub use pool::{Acquire, FixedPool, PoolStats, TierStats};
 pub use ring::TABLE_SLOTS;
 use ring::{MAX_ENTRY, Ring};
 
@@ -216,6 +224,8 @@ struct Registration {
     /// Bytes per entry: a whole number of frames, at most 1 GiB.
     entry: usize,
     base: usize,
+    /// The pool tier this arena is, if any: its frames go back there when dropped.
+    home: Option<Home>,
 }
 
 impl Drop for Registration {
@@ -248,13 +258,15 @@ impl Registration {
     }
 }
 
-/// Registers `arena` with `ring` (or records why not) and cuts it into fixed frames.
+/// Registers `arena` with `ring` (or records why not) and cuts it into fixed frames; `home` is
+/// the pool tier they go back to when dropped, if any.
 ///
 /// The caller is on the ring's runtime thread, `ring` being the current runtime's.
 fn register(
     arena: AlignedBuf,
     chunk: usize,
     ring: std::result::Result<Arc<Ring>, FixedStatus>,
+    home: Option<Home>,
 ) -> Result<FixedFrames> {
     let base = arena.as_ptr() as usize;
     let frames = arena.into_frames(chunk)?;
@@ -265,6 +277,7 @@ fn register(
         refused: FixedStatus::NoRuntime,
         entry,
         base,
+        home,
     };
     match ring {
         Err(status) => reg.refused = status,
@@ -307,10 +320,7 @@ impl FixedFrames {
     }
 
     fn wrap(&self, frame: Frame) -> FixedFrame {
-        FixedFrame {
-            reg: Arc::clone(&self.reg),
-            frame,
-        }
+        FixedFrame::new(Arc::clone(&self.reg), frame)
     }
 }
 
@@ -359,14 +369,35 @@ impl fmt::Debug for FixedFrames {
 ///
 /// It behaves like a [`Frame`] (dereferences to its initialised bytes, `extend`, compio's
 /// buffer traits for plain `read_at` / `write_at`) and is `Send` and `Sync` like one. The
-/// registration goes with the arena's last frame.
+/// registration goes with the arena's last frame. A frame of a [`FixedPool`] goes back to its
+/// pool when dropped, on whatever thread.
 pub struct FixedFrame {
-    // Declared first: dropped (possibly clearing the slots) before the frame frees memory.
     reg: Arc<Registration>,
-    frame: Frame,
+    /// Taken only by `Drop`.
+    frame: ManuallyDrop<Frame>,
+}
+
+impl Drop for FixedFrame {
+    fn drop(&mut self) {
+        // SAFETY: `frame` is taken here, once, and the field is never used again.
+        let frame = unsafe { ManuallyDrop::take(&mut self.frame) };
+        // A pool's frame goes back to its tier. Any other is dropped before `reg`: if it was
+        // its arena's last, the memory may go before the slots are cleared, which is harmless
+        // as no frame is left to name them (see `Ring::register`).
+        if let Some(home) = &self.reg.home {
+            home.put_back(frame);
+        }
+    }
 }
 
 impl FixedFrame {
+    fn new(reg: Arc<Registration>, frame: Frame) -> Self {
+        Self {
+            reg,
+            frame: ManuallyDrop::new(frame),
+        }
+    }
+
     /// Whether registration is in effect for this frame's arena (see [`FixedStatus`]); the
     /// version modules' `status` also tells whether the current runtime is the one.
     pub fn status(&self) -> FixedStatus {
@@ -487,7 +518,7 @@ impl AsMut<[u8]> for FixedFrame {
 impl fmt::Debug for FixedFrame {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FixedFrame")
-            .field("frame", &self.frame)
+            .field("frame", &*self.frame)
             .field("status", &self.status())
             .finish()
     }
@@ -528,9 +559,13 @@ impl<D: AsRawFd> FixedOp<D> {
             ring.collect_stale();
             ring.op_started();
         }
+        let slot = ring.as_ref().and_then(|ring| frame.slot_on(ring));
+        if let Some(home) = &frame.reg.home {
+            home.count_op(slot.is_some());
+        }
         Self {
             fd,
-            slot: ring.as_ref().and_then(|ring| frame.slot_on(ring)),
+            slot,
             frame: Some(frame),
             ring,
             pos,
