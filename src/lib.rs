@@ -339,6 +339,12 @@ mod align;
 mod compio_buf_08;
 mod const_panic;
 mod dio_align;
+#[cfg(all(target_os = "linux", any(feature = "compio-17", feature = "compio-19")))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(all(target_os = "linux", any(feature = "compio-17", feature = "compio-19"))))
+)]
+pub mod direct;
 mod error;
 #[cfg(all(target_os = "linux", any(feature = "compio-17", feature = "compio-19")))]
 #[cfg_attr(
