@@ -123,6 +123,8 @@ macro_rules! direct_cases {
         #[derive(Clone, Debug)]
         enum Op {
             Append(usize),
+            /// `append_buf` of a record built in an aligned buffer.
+            AppendBuf(usize),
             Flush,
             Sync,
             Read(u64, usize),
@@ -137,6 +139,7 @@ macro_rules! direct_cases {
                 6 => (0usize..300).prop_map(Op::Append),
                 3 => (300usize..70_000).prop_map(Op::Append),
                 1 => (70_000usize..=1 << 20).prop_map(Op::Append),
+                2 => (0usize..300_000).prop_map(Op::AppendBuf),
                 2 => Just(Op::Flush),
                 2 => Just(Op::Sync),
                 4 => (any::<u64>(), 0usize..20_000).prop_map(|(p, l)| Op::Read(p, l)),
@@ -182,6 +185,14 @@ macro_rules! direct_cases {
                             let rec = pattern(n, i as u64);
                             let at = log.append(&rec).await.unwrap();
                             assert_eq!(at, model.len() as u64);
+                            model.extend(&rec);
+                        }
+                        Op::AppendBuf(n) => {
+                            let rec = pattern(n, i as u64);
+                            let mut buf = AlignedBuf::with_cap(n.max(1)).unwrap();
+                            buf.extend(&rec).unwrap();
+                            let BufResult(at, back) = log.append_buf(buf).await;
+                            assert_eq!((at.unwrap(), &back[..]), (model.len() as u64, &rec[..]));
                             model.extend(&rec);
                         }
                         Op::Flush => log.flush().await.unwrap(),
@@ -361,6 +372,30 @@ macro_rules! direct_cases {
                 let BufResult(res, _) = file.read_fixed_at(back, 4096 + 512).await;
                 assert_eq!(res.unwrap_err().kind(), ErrorKind::InvalidInput);
                 assert_eq!(&file.read_exact_at(1000, 5000).await.unwrap()[..], &frame[1000..6000]);
+            });
+        }
+
+        #[test]
+        fn append_buf_at_a_boundary_and_after_staged_bytes() {
+            if std::env::var_os(CHILD).is_some() {
+                return;
+            }
+            let tmp = Scratch::new(concat!($module, "-append-buf"));
+            run(async {
+                let file = DirectFile::create(&tmp.0).await.unwrap();
+                let options = AppenderOptions::new().staging(8192);
+                let mut log = Appender::with_options(file, options);
+                let mut model = Vec::new();
+                for (i, len) in [20_000, 1, 9000, 8192, 0, 50_000].into_iter().enumerate() {
+                    let rec = pattern(len, i as u64);
+                    let mut buf = AlignedBuf::with_cap(len.max(1)).unwrap();
+                    buf.extend(&rec).unwrap();
+                    let BufResult(at, _) = log.append_buf(buf).await;
+                    assert_eq!(at.unwrap(), model.len() as u64);
+                    model.extend(&rec);
+                }
+                let file = log.finish().await.unwrap();
+                assert_eq!(&file.read_exact_at(0, model.len()).await.unwrap()[..], &model[..]);
             });
         }
 

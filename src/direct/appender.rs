@@ -267,15 +267,7 @@ impl<R: Compio> Appender<R> {
         if record.is_empty() {
             return Ok(at);
         }
-        at.checked_add(record.len() as u64).ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "append of {} bytes at {at}: past the largest file offset",
-                    record.len()
-                ),
-            )
-        })?;
+        self.check_room(at, record.len())?;
         self.broken = true;
         let mut stage = self.take_stage()?;
         let cap = stage.cap();
@@ -316,6 +308,39 @@ impl<R: Compio> Appender<R> {
         self.len = at + record.len() as u64;
         self.broken = false;
         Ok(at)
+    }
+
+    /// Appends the initialised bytes of `record`, an aligned buffer the record was built in,
+    /// and gives the buffer back with the record's offset. Where nothing is staged (the stream
+    /// is at an alignment boundary, as after a `NeverRewrite` sync or a record that filled the
+    /// staging buffer exactly) and the record is at least as long as the staging buffer, its
+    /// whole pages are written straight from it, with no copy; anything else is copied as
+    /// [`append`](Self::append) does.
+    ///
+    /// # Errors
+    /// As [`append`](Self::append).
+    pub async fn append_buf(&mut self, record: AlignedBuf) -> R::BufResult<u64, AlignedBuf> {
+        let align = self.align();
+        let whole = record.len() / align * align;
+        let nothing_staged = self.stage.as_ref().is_none_or(|stage| stage.is_empty());
+        if self.broken || !nothing_staged || whole == 0 || whole < self.stage_cap() {
+            let res = self.append(&record).await;
+            return R::buf_result(res, record);
+        }
+        let at = self.len;
+        if let Err(e) = self.check_room(at, record.len()) {
+            return R::buf_result(Err(e), record);
+        }
+        self.broken = true;
+        let (res, record) = self.file.write_all(record, whole, self.tail).await;
+        if let Err(e) = res {
+            return R::buf_result(Err(e), record);
+        }
+        self.tail += whole as u64;
+        self.len += whole as u64;
+        self.broken = false;
+        let res = self.append(&record[whole..]).await.map(|_| at);
+        R::buf_result(res, record)
     }
 
     /// Writes what is staged: whole pages, and the partial last page padded with zeros (which
@@ -389,6 +414,22 @@ impl<R: Compio> Appender<R> {
         Ok(self.file)
     }
 
+    /// Refuses a record that would end past the largest file offset.
+    fn check_room(&self, at: u64, len: usize) -> io::Result<()> {
+        match at.checked_add(len as u64) {
+            Some(_) => Ok(()),
+            None => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("append of {len} bytes at {at}: past the largest file offset"),
+            )),
+        }
+    }
+
+    /// The staging buffer's capacity: the size asked for, in whole alignment units.
+    fn stage_cap(&self) -> usize {
+        self.options.staging.max(1).next_multiple_of(self.align())
+    }
+
     fn align(&self) -> usize {
         self.file.alignment()
     }
@@ -410,9 +451,7 @@ impl<R: Compio> Appender<R> {
         if let Some(stage) = self.stage.take() {
             return Ok(stage);
         }
-        let align = self.align();
-        let cap = self.options.staging.max(1).next_multiple_of(align);
-        AlignedBuf::with_cap(cap).map_err(|e| {
+        AlignedBuf::with_cap(self.stage_cap()).map_err(|e| {
             io::Error::new(
                 io::ErrorKind::OutOfMemory,
                 format!("appender staging buffer: {e}"),
