@@ -400,6 +400,37 @@ macro_rules! direct_cases {
         }
 
         #[test]
+        fn a_cancelled_append_leaves_the_appender_refusing() {
+            if std::env::var_os(CHILD).is_some() {
+                return;
+            }
+            let tmp = Scratch::new(concat!($module, "-cancel"));
+            run(async {
+                let file = DirectFile::create(&tmp.0).await.unwrap();
+                let mut log = Appender::with_options(file, AppenderOptions::new().staging(4096));
+                log.append(b"synced").await.unwrap();
+                log.sync().await.unwrap();
+                let record = pattern(1 << 20, 1);
+                {
+                    // Polled once: its first write is queued; then dropped mid-record.
+                    let mut append = std::pin::pin!(log.append(&record));
+                    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+                    assert!(append.as_mut().poll(&mut cx).is_pending());
+                }
+                let err = log.append(b"more").await.unwrap_err();
+                assert!(err.to_string().contains("unusable") && err.to_string().contains("after 6 synced bytes"), "{err}");
+                assert!(log.flush().await.is_err() && log.sync().await.is_err());
+                assert_eq!(log.synced_len(), 6);
+                // What was synced is there, whether or not the dropped write has landed yet
+                // (it carries the same first bytes); a new appender could go on from it.
+                let file = DirectFile::open(&tmp.0).await.unwrap();
+                assert_eq!(&file.read_exact_at(0, 6).await.unwrap()[..], b"synced");
+                let log = Appender::new(file).resume(6).await.unwrap();
+                assert_eq!(log.len(), 6);
+            });
+        }
+
+        #[test]
         fn zero_lengths_and_reads_past_the_end() {
             if std::env::var_os(CHILD).is_some() {
                 return;
@@ -449,6 +480,13 @@ macro_rules! direct_cases {
                     let msg = err.to_string();
                     assert!(msg.contains(path) && msg.contains(&format!("its {fs} filesystem")), "{msg}");
                 }
+                // O_APPEND would send the appender's positioned writes to the end of the file.
+                let tmp = Scratch::new(concat!($module, "-append-flag"));
+                let mut options = OpenOptions::new();
+                options.read(true).write(true).create(true).custom_flags(libc::O_APPEND);
+                let err = DirectFile::open_with(&tmp.0, &options).await.unwrap_err();
+                assert_eq!(err.kind(), ErrorKind::InvalidInput);
+                assert!(err.to_string().contains("O_APPEND"), "{err}");
                 // A missing file is compio's own error.
                 let err = DirectFile::open("/proc/no such file").await.unwrap_err();
                 assert_eq!(err.kind(), ErrorKind::NotFound);

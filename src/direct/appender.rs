@@ -101,9 +101,11 @@ impl Default for AppenderOptions {
 /// - [`TailMode`] chooses between rewriting the partial last page at the next flush (the
 ///   default) and never writing a synced page again.
 ///
-/// After an I/O error, or if a future of `append`, `flush` or `sync` was dropped before it
-/// completed, the appender refuses further calls: what it had staged may not be on disk.
-/// Reopen and [`resume`](Self::resume) at the last synced length.
+/// After an I/O error, or if a future of `append`, `append_buf`, `flush` or `sync` was dropped
+/// before it completed, the appender refuses further calls: what it had staged may not be on
+/// disk. Reopen and [`resume`](Self::resume) at the last synced length. (A dropped future's
+/// write stays with the runtime until the kernel completes it: let the runtime run before
+/// another appender writes the same file, or that write may land after the new ones.)
 ///
 /// ```
 /// # #[cfg(feature = "compio-17")]

@@ -95,8 +95,10 @@ impl<R: Compio> DirectFile<R> {
     ///
     /// # Errors
     /// [`io::ErrorKind::Unsupported`] naming the path and filesystem type if the filesystem
-    /// refuses direct I/O for the file or needs buffers aligned beyond [`ALIGNMENT`]; the
-    /// error of [`dio_align`] if `path` cannot be examined.
+    /// refuses direct I/O for the file or needs buffers aligned beyond [`ALIGNMENT`];
+    /// [`io::ErrorKind::InvalidInput`] if the file is open with `O_APPEND` (Linux would write
+    /// every positioned write at the end); the error of [`dio_align`] if `path` cannot be
+    /// examined.
     pub fn from_file(file: R::File, path: impl AsRef<Path>) -> io::Result<Self> {
         let path = path.as_ref();
         sys::enable_direct(file.as_fd(), path)?;

@@ -7,9 +7,20 @@ use rustix::fs::{FallocateFlags, OFlags};
 
 /// Adds `O_DIRECT` to the open file's flags (`fcntl(F_SETFL)`, which keeps any other flags the
 /// caller opened with). A filesystem without direct I/O refuses here, at open time, rather
-/// than with an `EINVAL` at the first read.
+/// than with an `EINVAL` at the first read. A file open with `O_APPEND` is refused.
 pub(super) fn enable_direct(fd: BorrowedFd<'_>, path: &Path) -> io::Result<()> {
     let flags = rustix::fs::fcntl_getfl(fd)?;
+    if flags.contains(OFlags::APPEND) {
+        // Linux then writes every positioned write at the end of the file (pwrite(2), BUGS).
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "{} is open with O_APPEND, which sends every positioned write to the end of \
+                 the file: open it without",
+                path.display()
+            ),
+        ));
+    }
     if flags.contains(OFlags::DIRECT) {
         return Ok(());
     }
