@@ -94,6 +94,8 @@ impl Default for AppenderOptions {
 ///
 /// - [`append`](Self::append) copies a record into a recycled aligned staging buffer and
 ///   returns its offset; a full staging buffer goes out as whole pages.
+///   [`append_buf`](Self::append_buf) takes a record built in an [`AlignedBuf`] and writes
+///   large ones from it without the copy.
 /// - [`flush`](Self::flush) writes what is staged, the partial last page padded with zeros;
 ///   [`sync`](Self::sync) flushes and then `fdatasync`s: when it returns, every record appended
 ///   before it reads back after a crash.

@@ -54,9 +54,10 @@
 //! - A read of `len` bytes at `pos` reads the aligned pages that cover it: at most two pages
 //!   more than asked for, in one request. Reads of the same pages twice go to the device twice:
 //!   there is no page cache; cache in the engine.
-//! - Appends copy each record once into the staging buffer (a record's memory has no alignment
-//!   of its own); a record at least as large as the staging buffer goes out in one write from a
-//!   recycled buffer of its size.
+//! - [`Appender::append`] copies each record once (a `&[u8]` has no alignment of its own); a
+//!   record at least as large as the staging buffer goes out in one write from a recycled
+//!   buffer of its size. [`Appender::append_buf`] takes a record already in an [`AlignedBuf`]
+//!   and, where nothing is staged, writes it with no copy at all.
 //! - `preallocate`, `set_len` and `len` are metadata system calls made on the calling thread.
 
 mod appender;
