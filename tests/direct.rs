@@ -382,20 +382,30 @@ macro_rules! direct_cases {
             }
             let tmp = Scratch::new(concat!($module, "-append-buf"));
             run(async {
-                let file = DirectFile::create(&tmp.0).await.unwrap();
-                let options = AppenderOptions::new().staging(8192);
-                let mut log = Appender::with_options(file, options);
-                let mut model = Vec::new();
-                for (i, len) in [20_000, 1, 9000, 8192, 0, 50_000].into_iter().enumerate() {
-                    let rec = pattern(len, i as u64);
-                    let mut buf = AlignedBuf::with_cap(len.max(1)).unwrap();
-                    buf.extend(&rec).unwrap();
-                    let BufResult(at, _) = log.append_buf(buf).await;
-                    assert_eq!(at.unwrap(), model.len() as u64);
-                    model.extend(&rec);
+                for tail in [TailMode::Rewrite, TailMode::NeverRewrite] {
+                    let file = DirectFile::create(&tmp.0).await.unwrap();
+                    let options = AppenderOptions::new().staging(8192).tail(tail);
+                    let mut log = Appender::with_options(file, options);
+                    let mut model = Vec::new();
+                    // The first record goes out in place, before any staging buffer exists.
+                    for (i, len) in [8192, 20_000, 1, 9000, 8192, 0, 50_000].into_iter().enumerate() {
+                        let rec = pattern(len, i as u64);
+                        let mut buf = AlignedBuf::with_cap(len.max(1)).unwrap();
+                        buf.extend(&rec).unwrap();
+                        let BufResult(at, _) = log.append_buf(buf).await;
+                        assert_eq!(at.unwrap(), model.len() as u64);
+                        model.extend(&rec);
+                        if i < 2 {
+                            log.sync().await.unwrap();
+                            if tail == TailMode::NeverRewrite {
+                                model.resize(model.len().next_multiple_of(log.file().alignment()), 0);
+                            }
+                            assert_eq!(log.synced_len(), model.len() as u64);
+                        }
+                    }
+                    let file = log.finish().await.unwrap();
+                    assert_eq!(&file.read_exact_at(0, model.len()).await.unwrap()[..], &model[..]);
                 }
-                let file = log.finish().await.unwrap();
-                assert_eq!(&file.read_exact_at(0, model.len()).await.unwrap()[..], &model[..]);
             });
         }
 

@@ -272,8 +272,8 @@ impl<R: Compio> Appender<R> {
             return Ok(at);
         }
         self.check_room(at, record.len())?;
-        self.broken = true;
         let mut stage = self.take_stage()?;
+        self.broken = true;
         let cap = stage.cap();
         let mut rest = record;
         if rest.len() >= cap {
@@ -358,8 +358,8 @@ impl<R: Compio> Appender<R> {
         if self.flushed == self.len {
             return Ok(());
         }
-        self.broken = true;
         let mut stage = self.take_stage()?;
+        self.broken = true;
         let staged = stage.len();
         let padded = staged.next_multiple_of(self.align());
         pad_zeros(&mut stage, padded);
@@ -388,13 +388,10 @@ impl<R: Compio> Appender<R> {
         if self.synced == self.len {
             return Ok(());
         }
-        if self.options.tail == TailMode::NeverRewrite {
-            let stage = self
-                .stage
-                .as_mut()
-                .expect("allocated by the append that grew len");
-            let align = self.file.alignment();
-            let padded = stage.len().next_multiple_of(align);
+        // (No staging buffer yet, after an `append_buf` that wrote in place: nothing staged,
+        // and `len` is at a boundary already.)
+        if let (TailMode::NeverRewrite, Some(stage)) = (self.options.tail, self.stage.as_mut()) {
+            let padded = stage.len().next_multiple_of(self.file.alignment());
             pad_zeros(stage, padded);
             self.len = self.tail + padded as u64;
         }
