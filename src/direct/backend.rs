@@ -49,6 +49,15 @@ macro_rules! compio_version {
             ) -> (std::io::Result<usize>, $crate::AlignedBuf) {
                 use $buf::{IntoInner, IoBuf};
                 use $io::AsyncReadAt;
+                // The read raises the length to `range.start + n`: bytes before `range.start`
+                // must already be initialised.
+                assert!(
+                    range.start <= buf.len(),
+                    "read into [{}, {}) of a buffer of {} initialised bytes",
+                    range.start,
+                    range.end,
+                    buf.len()
+                );
                 let $buf::BufResult(res, slice) = file.read_at(buf.slice(range), pos).await;
                 (res, slice.into_inner())
             }

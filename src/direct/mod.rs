@@ -98,7 +98,8 @@ pub trait Compio: sealed::Sealed + Sized + 'static {
     fn options(create: bool) -> Self::OpenOptions;
     #[doc(hidden)]
     async fn open(options: &Self::OpenOptions, path: &Path) -> io::Result<Self::File>;
-    /// Reads into bytes `range` of `buf` (raising its length as compio does).
+    /// Reads into bytes `range` of `buf` (raising its length as compio does); panics if
+    /// `range.start` is past the initialised bytes.
     #[doc(hidden)]
     async fn read_buf(
         file: &Self::File,
