@@ -378,8 +378,11 @@ impl<R: Compio> Appender<R> {
     }
 
     /// Flushes and `fdatasync`s: when it returns, every record appended so far reads back after
-    /// a reopen, crash or power cut included. With [`TailMode::NeverRewrite`] the stream is
-    /// first padded with zeros to the end of its page.
+    /// a reopen, process crash or power cut included. With [`TailMode::NeverRewrite`] the stream
+    /// is first padded with zeros to the end of its page, and stays so. With
+    /// [`TailMode::Rewrite`] a later flush writes the partial last page again: a power cut
+    /// during that write can tear the page, synced records in it included, on a device that
+    /// does not write a page atomically.
     ///
     /// # Errors
     /// The write's or the sync's error (the appender is then unusable).
