@@ -358,6 +358,12 @@ mod compio_buf_09;
 mod const_panic;
 mod copy_within;
 mod dio_align;
+#[cfg(all(target_os = "linux", any(feature = "compio-17", feature = "compio-19")))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(all(target_os = "linux", any(feature = "compio-17", feature = "compio-19"))))
+)]
+pub mod direct;
 mod error;
 #[cfg(all(
     target_os = "linux",

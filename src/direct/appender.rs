@@ -1,0 +1,489 @@
+//! [`Appender`]: records of any size packed one after another at the end of a [`DirectFile`],
+//! through an aligned staging buffer.
+//!
+//! State, at every `await` point where the appender is usable (`broken` unset):
+//! `tail` is the aligned file offset of the staging buffer's first byte, the staging buffer
+//! holds the bytes `[tail, len)` of the stream (fewer than its capacity), and every byte before
+//! `tail` has been written. `flushed` and `synced` are the lengths the last flush and the last
+//! sync covered.
+
+use std::{fmt, io};
+
+use super::{Compio, DirectFile};
+use crate::{AlignedBuf, PAGE_SIZE};
+
+/// What [`Appender::sync`] does with a partial last page.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TailMode {
+    /// The partial last page is written padded with zeros, and written again, with the records
+    /// appended since, at the next flush: no space is lost, but a page that holds synced
+    /// records is rewritten. On a device without atomic page writes, a power cut during that
+    /// rewrite can tear the page, synced records included.
+    #[default]
+    Rewrite,
+    /// `sync` pads the stream with zeros to the end of its page (they become part of the
+    /// stream: [`Appender::len`] jumps to the page boundary), so no page that holds synced
+    /// records is ever written again. Safe on devices that can tear a page write; costs up to
+    /// one alignment unit (4 KiB) of zeros per `sync`. The reader must skip the zeros (a
+    /// record format with lengths, or a zero marker, does).
+    NeverRewrite,
+}
+
+/// How an [`Appender`] stages and syncs.
+///
+/// ```
+/// use jdb_alloc::direct::{AppenderOptions, TailMode};
+///
+/// let options = AppenderOptions::new().staging(1 << 20).tail(TailMode::NeverRewrite);
+/// assert_eq!(options.staging_len(), 1 << 20);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AppenderOptions {
+    staging: usize,
+    tail: TailMode,
+}
+
+impl AppenderOptions {
+    /// The default staging size: 256 KiB.
+    pub const DEFAULT_STAGING: usize = 256 << 10;
+
+    /// 256 KiB of staging, [`TailMode::Rewrite`].
+    pub const fn new() -> Self {
+        Self {
+            staging: Self::DEFAULT_STAGING,
+            tail: TailMode::Rewrite,
+        }
+    }
+
+    /// Bytes staged before whole pages are written; rounded up to the file's alignment (at
+    /// least one unit). Records at least this long are written straight from a buffer of
+    /// their own size.
+    pub const fn staging(mut self, bytes: usize) -> Self {
+        self.staging = bytes;
+        self
+    }
+
+    /// What `sync` does with a partial last page.
+    pub const fn tail(mut self, tail: TailMode) -> Self {
+        self.tail = tail;
+        self
+    }
+
+    /// The staging size asked for.
+    pub const fn staging_len(&self) -> usize {
+        self.staging
+    }
+
+    /// The tail mode.
+    pub const fn tail_mode(&self) -> TailMode {
+        self.tail
+    }
+}
+
+impl Default for AppenderOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Appends records of any size to a [`DirectFile`], packed one after another.
+///
+/// Use it as [`compio17::Appender`](super::compio17::Appender) or
+/// [`compio19::Appender`](super::compio19::Appender).
+///
+/// - [`append`](Self::append) copies a record into a recycled aligned staging buffer and
+///   returns its offset; a full staging buffer goes out as whole pages.
+///   [`append_buf`](Self::append_buf) takes a record built in an [`AlignedBuf`] and writes
+///   large ones from it without the copy.
+/// - [`flush`](Self::flush) writes what is staged, the partial last page padded with zeros;
+///   [`sync`](Self::sync) flushes and then `fdatasync`s: when it returns, every record appended
+///   before it reads back after a crash.
+/// - [`finish`](Self::finish) flushes, truncates the file to [`len`](Self::len) and syncs.
+/// - [`TailMode`] chooses between rewriting the partial last page at the next flush (the
+///   default) and never writing a synced page again.
+///
+/// After an I/O error, or if a future of `append`, `append_buf`, `flush` or `sync` was dropped
+/// before it completed, the appender refuses further calls: what it had staged may not be on
+/// disk. Reopen and [`resume`](Self::resume) at the last synced length. (A dropped future's
+/// write stays with the runtime until the kernel completes it: let the runtime run before
+/// another appender writes the same file, or that write may land after the new ones.)
+///
+/// ```
+/// # #[cfg(feature = "compio-17")]
+/// # fn main() -> std::io::Result<()> {
+/// use jdb_alloc::direct::compio17::{Appender, DirectFile};
+///
+/// # let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/doc-scratch");
+/// # std::fs::create_dir_all(&dir)?;
+/// let path = dir.join(format!("appender-{}.log", std::process::id()));
+/// compio::runtime::Runtime::new()?.block_on(async {
+///     let mut log = Appender::new(DirectFile::create(&path).await?);
+///     assert_eq!(log.append(b"one").await?, 0);
+///     assert_eq!(log.append(b"two").await?, 3); // packed, not one page each
+///     log.sync().await?;
+///     drop(log); // as a crash would: the file keeps its padded page
+///
+///     // Reopen and go on after the last synced byte.
+///     let mut log = Appender::new(DirectFile::open(&path).await?).resume(6).await?;
+///     assert_eq!(log.append(b"three").await?, 6);
+///     let file = log.finish().await?;
+///     assert_eq!((file.len().await?, &file.read_at(0, 100).await?[..]), (11, &b"onetwothree"[..]));
+///     std::io::Result::Ok(())
+/// })?;
+/// # std::fs::remove_file(&path)?;
+/// # Ok(())
+/// # }
+/// # #[cfg(not(feature = "compio-17"))]
+/// # fn main() {}
+/// ```
+pub struct Appender<R: Compio> {
+    file: DirectFile<R>,
+    options: AppenderOptions,
+    /// Allocated at the first use; `None` again only inside an operation that moved it into
+    /// a write.
+    stage: Option<AlignedBuf>,
+    /// Aligned file offset of the staging buffer's first byte.
+    tail: u64,
+    /// Logical length: the end of the last record (and of the padding of `NeverRewrite`).
+    len: u64,
+    flushed: u64,
+    synced: u64,
+    /// Set while an operation is under way; still set if it failed or its future was dropped.
+    broken: bool,
+}
+
+impl<R: Compio> Appender<R> {
+    /// An appender at offset 0 of `file` (made with [`DirectFile::create`], or empty), with the
+    /// default [`AppenderOptions`]. Nothing is allocated or written yet.
+    pub fn new(file: DirectFile<R>) -> Self {
+        Self::with_options(file, AppenderOptions::new())
+    }
+
+    /// An appender at offset 0 of `file`, staging and syncing as `options` says.
+    pub fn with_options(file: DirectFile<R>, options: AppenderOptions) -> Self {
+        Self {
+            file,
+            options,
+            stage: None,
+            tail: 0,
+            len: 0,
+            flushed: 0,
+            synced: 0,
+            broken: false,
+        }
+    }
+
+    /// Goes on after the first `len` bytes of the file (a length an earlier appender's `sync`
+    /// or `finish` covered); call it before any append. With [`TailMode::Rewrite`] the partial
+    /// last page is read back and the next record follows at `len`; with
+    /// [`TailMode::NeverRewrite`] that page is left alone and the stream goes on at the next
+    /// page boundary: the bytes in between are what the file holds there (zeros after a
+    /// `sync`), or zeros the file is extended with (`set_len`) where it ends before.
+    ///
+    /// # Errors
+    /// [`io::ErrorKind::InvalidInput`] if records were already appended;
+    /// [`io::ErrorKind::UnexpectedEof`] naming both lengths if the file is shorter than `len`;
+    /// the read's error.
+    pub async fn resume(mut self, len: u64) -> io::Result<Self> {
+        if self.len != 0 || self.broken {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("resume({len}): the appender is already at {}", self.len),
+            ));
+        }
+        let file_len = self.file.len().await?;
+        if file_len < len {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "resume({len}): {} has only {file_len} bytes",
+                    self.file.path().display()
+                ),
+            ));
+        }
+        let align = self.align() as u64;
+        let start = match self.options.tail {
+            TailMode::Rewrite => len - len % align,
+            _ => len.next_multiple_of(align),
+        };
+        let mut stage = self.take_stage()?;
+        let keep = (len.max(start) - start) as usize;
+        if keep > 0 {
+            let view = self.file.read_exact_at(start, keep).await?;
+            stage
+                .extend(&view)
+                .expect("less than one alignment unit fits the staging buffer");
+        }
+        if start > file_len {
+            // `NeverRewrite` past the end of the file: the stream's zeros up to the page
+            // boundary, made durable by the next sync.
+            self.file.set_len(start).await?;
+        }
+        self.stage = Some(stage);
+        self.tail = start;
+        self.len = start + keep as u64;
+        self.flushed = self.len;
+        self.synced = len;
+        Ok(self)
+    }
+
+    /// The logical length: the offset the next record will have.
+    #[inline]
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// `true` if nothing has been appended (or resumed at).
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The length the last [`sync`](Self::sync) made durable.
+    #[inline]
+    pub fn synced_len(&self) -> u64 {
+        self.synced
+    }
+
+    /// The file, for reading records back: what was flushed is there.
+    #[inline]
+    pub fn file(&self) -> &DirectFile<R> {
+        &self.file
+    }
+
+    /// The options it runs with.
+    #[inline]
+    pub fn options(&self) -> AppenderOptions {
+        self.options
+    }
+
+    /// Appends `record` after the previous one and returns its offset. An empty record
+    /// changes nothing and returns the current length.
+    ///
+    /// # Errors
+    /// [`io::ErrorKind::InvalidInput`] if the file would pass `u64::MAX` bytes; the write's
+    /// error when the staging buffer fills (the appender is then unusable, see the type's
+    /// docs).
+    pub async fn append(&mut self, record: &[u8]) -> io::Result<u64> {
+        self.usable()?;
+        let at = self.len;
+        if record.is_empty() {
+            return Ok(at);
+        }
+        self.check_room(at, record.len())?;
+        let mut stage = self.take_stage()?;
+        self.broken = true;
+        let cap = stage.cap();
+        let mut rest = record;
+        if rest.len() >= cap {
+            // A large record: one write of the staged bytes and the record's whole pages from
+            // a buffer of their size, instead of one per staging buffer.
+            let whole = (stage.len() + rest.len()) / self.align() * self.align();
+            let mut big = AlignedBuf::with_cap(whole).map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::OutOfMemory,
+                    format!("append of {} bytes: {e}", record.len()),
+                )
+            })?;
+            let (head, tail) = rest.split_at(whole - stage.len());
+            big.extend(&stage)
+                .and_then(|()| big.extend(head))
+                .expect("sized to fit");
+            let (res, _) = self.file.write_all(big, whole, self.tail).await;
+            res?;
+            stage.clear();
+            self.tail += whole as u64;
+            rest = tail;
+        }
+        while !rest.is_empty() {
+            let n = rest.len().min(cap - stage.len());
+            stage.extend(&rest[..n]).expect("n bytes fit");
+            rest = &rest[n..];
+            if stage.len() == cap {
+                let (res, back) = self.file.write_all(stage, cap, self.tail).await;
+                res?;
+                stage = back;
+                stage.clear();
+                self.tail += cap as u64;
+            }
+        }
+        self.stage = Some(stage);
+        self.len = at + record.len() as u64;
+        self.broken = false;
+        Ok(at)
+    }
+
+    /// Appends the initialised bytes of `record`, an aligned buffer the record was built in,
+    /// and gives the buffer back with the record's offset. Where nothing is staged (the stream
+    /// is at an alignment boundary, as after a `NeverRewrite` sync or a record that filled the
+    /// staging buffer exactly) and the record is at least as long as the staging buffer, its
+    /// whole pages are written straight from it, with no copy; anything else is copied as
+    /// [`append`](Self::append) does.
+    ///
+    /// # Errors
+    /// As [`append`](Self::append).
+    pub async fn append_buf(&mut self, record: AlignedBuf) -> R::BufResult<u64, AlignedBuf> {
+        let align = self.align();
+        let whole = record.len() / align * align;
+        let nothing_staged = self.stage.as_ref().is_none_or(|stage| stage.is_empty());
+        if self.broken || !nothing_staged || whole == 0 || whole < self.stage_cap() {
+            let res = self.append(&record).await;
+            return R::buf_result(res, record);
+        }
+        let at = self.len;
+        if let Err(e) = self.check_room(at, record.len()) {
+            return R::buf_result(Err(e), record);
+        }
+        self.broken = true;
+        let (res, record) = self.file.write_all(record, whole, self.tail).await;
+        if let Err(e) = res {
+            return R::buf_result(Err(e), record);
+        }
+        self.tail += whole as u64;
+        self.len += whole as u64;
+        self.broken = false;
+        let res = self.append(&record[whole..]).await.map(|_| at);
+        R::buf_result(res, record)
+    }
+
+    /// Writes what is staged: whole pages, and the partial last page padded with zeros (which
+    /// the next flush writes again, with what was appended since). Nothing is durable until
+    /// [`sync`](Self::sync).
+    ///
+    /// # Errors
+    /// The write's error (the appender is then unusable).
+    pub async fn flush(&mut self) -> io::Result<()> {
+        self.usable()?;
+        if self.flushed == self.len {
+            return Ok(());
+        }
+        let mut stage = self.take_stage()?;
+        self.broken = true;
+        let staged = stage.len();
+        let padded = staged.next_multiple_of(self.align());
+        pad_zeros(&mut stage, padded);
+        let (res, back) = self.file.write_all(stage, padded, self.tail).await;
+        res?;
+        stage = back;
+        // Keep only the partial last page: the pages before it are written for good.
+        let whole = staged / self.align() * self.align();
+        stage.copy_within(whole..staged, 0);
+        stage.truncate(staged - whole);
+        self.tail += whole as u64;
+        self.stage = Some(stage);
+        self.flushed = self.len;
+        self.broken = false;
+        Ok(())
+    }
+
+    /// Flushes and `fdatasync`s: when it returns, every record appended so far reads back after
+    /// a reopen, process crash or power cut included. With [`TailMode::NeverRewrite`] the stream
+    /// is first padded with zeros to the end of its page, and stays so. With
+    /// [`TailMode::Rewrite`] a later flush writes the partial last page again: a power cut
+    /// during that write can tear the page, synced records in it included, on a device that
+    /// does not write a page atomically.
+    ///
+    /// # Errors
+    /// The write's or the sync's error (the appender is then unusable).
+    pub async fn sync(&mut self) -> io::Result<()> {
+        self.usable()?;
+        if self.synced == self.len {
+            return Ok(());
+        }
+        // (No staging buffer yet, after an `append_buf` that wrote in place: nothing staged,
+        // and `len` is at a boundary already.)
+        if let (TailMode::NeverRewrite, Some(stage)) = (self.options.tail, self.stage.as_mut()) {
+            let padded = stage.len().next_multiple_of(self.file.alignment());
+            pad_zeros(stage, padded);
+            self.len = self.tail + padded as u64;
+        }
+        self.flush().await?;
+        self.broken = true;
+        self.file.sync_data().await?;
+        self.synced = self.len;
+        self.broken = false;
+        Ok(())
+    }
+
+    /// Flushes, truncates the file to [`len`](Self::len) (dropping the padding of the last
+    /// page) and syncs; gives the file back.
+    ///
+    /// # Errors
+    /// As [`flush`](Self::flush), [`DirectFile::set_len`] and [`DirectFile::sync_data`].
+    pub async fn finish(mut self) -> io::Result<DirectFile<R>> {
+        self.flush().await?;
+        self.file.set_len(self.len).await?;
+        self.file.sync_data().await?;
+        Ok(self.file)
+    }
+
+    /// Refuses a record that would end past the largest file offset.
+    fn check_room(&self, at: u64, len: usize) -> io::Result<()> {
+        match at.checked_add(len as u64) {
+            Some(_) => Ok(()),
+            None => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("append of {len} bytes at {at}: past the largest file offset"),
+            )),
+        }
+    }
+
+    /// The staging buffer's capacity: the size asked for, in whole alignment units.
+    fn stage_cap(&self) -> usize {
+        self.options.staging.max(1).next_multiple_of(self.align())
+    }
+
+    fn align(&self) -> usize {
+        self.file.alignment()
+    }
+
+    fn usable(&self) -> io::Result<()> {
+        if self.broken {
+            return Err(io::Error::other(format!(
+                "appender of {} is unusable: an earlier operation failed or was cancelled after \
+                 {} synced bytes",
+                self.file.path().display(),
+                self.synced
+            )));
+        }
+        Ok(())
+    }
+
+    /// The staging buffer, allocated at the first use.
+    fn take_stage(&mut self) -> io::Result<AlignedBuf> {
+        if let Some(stage) = self.stage.take() {
+            return Ok(stage);
+        }
+        AlignedBuf::with_cap(self.stage_cap()).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::OutOfMemory,
+                format!("appender staging buffer: {e}"),
+            )
+        })
+    }
+}
+
+/// Zero-fills `buf` from its length up to `to` (a multiple of the alignment, within its
+/// capacity).
+fn pad_zeros(buf: &mut AlignedBuf, to: usize) {
+    static ZEROS: [u8; PAGE_SIZE] = [0; PAGE_SIZE];
+    buf.pad_to_alignment();
+    while buf.len() < to {
+        let n = (to - buf.len()).min(PAGE_SIZE);
+        buf.extend(&ZEROS[..n]).expect("within the capacity");
+    }
+}
+
+impl<R: Compio> fmt::Debug for Appender<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Appender")
+            .field("file", &self.file)
+            .field("options", &self.options)
+            .field("len", &self.len)
+            .field("flushed", &self.flushed)
+            .field("synced", &self.synced)
+            .field("broken", &self.broken)
+            .finish_non_exhaustive()
+    }
+}

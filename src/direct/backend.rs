@@ -1,0 +1,197 @@
+//! [`Compio`](super::Compio) for one compio version, written once: the versions differ only in
+//! the crates they name.
+
+/// Implements [`Compio`](super::Compio) for the marker type `$marker` with compio-fs crate
+/// `$fs`, compio-io crate `$io`, compio-buf crate `$buf` and the fixed-frame functions of
+/// module `$fixed`; and the `FileExt` trait of that version for compio's `File` and for
+/// `DirectFile`.
+macro_rules! compio_version {
+    (
+        marker: $marker:ident,
+        fs: $fs:ident,
+        io: $io:ident,
+        buf: $buf:ident,
+        fixed: $fixed:path $(,)?
+    ) => {
+        impl $crate::direct::sealed::Sealed for $marker {}
+
+        impl $crate::direct::Compio for $marker {
+            type File = $fs::File;
+            type OpenOptions = $fs::OpenOptions;
+            type BufResult<T, B> = $buf::BufResult<T, B>;
+
+            fn buf_result<T, B>(res: std::io::Result<T>, buf: B) -> $buf::BufResult<T, B> {
+                $buf::BufResult(res, buf)
+            }
+
+            fn options(create: bool) -> $fs::OpenOptions {
+                let mut options = $fs::OpenOptions::new();
+                options
+                    .read(true)
+                    .write(true)
+                    .create(create)
+                    .truncate(create);
+                options
+            }
+
+            async fn open(
+                options: &$fs::OpenOptions,
+                path: &std::path::Path,
+            ) -> std::io::Result<$fs::File> {
+                options.open(path).await
+            }
+
+            async fn read_buf(
+                file: &$fs::File,
+                buf: $crate::AlignedBuf,
+                range: std::ops::Range<usize>,
+                pos: u64,
+            ) -> (std::io::Result<usize>, $crate::AlignedBuf) {
+                use $buf::{IntoInner, IoBuf};
+                use $io::AsyncReadAt;
+                // The read raises the length to `range.start + n`: bytes before `range.start`
+                // must already be initialised.
+                assert!(
+                    range.start <= buf.len(),
+                    "read into [{}, {}) of a buffer of {} initialised bytes",
+                    range.start,
+                    range.end,
+                    buf.len()
+                );
+                let $buf::BufResult(res, slice) = file.read_at(buf.slice(range), pos).await;
+                (res, slice.into_inner())
+            }
+
+            async fn write_buf(
+                mut file: &$fs::File,
+                buf: $crate::AlignedBuf,
+                range: std::ops::Range<usize>,
+                pos: u64,
+            ) -> (std::io::Result<usize>, $crate::AlignedBuf) {
+                use $buf::{IntoInner, IoBuf};
+                use $io::AsyncWriteAt;
+                let $buf::BufResult(res, slice) = file.write_at(buf.slice(range), pos).await;
+                (res, slice.into_inner())
+            }
+
+            async fn read_frame(
+                file: &$fs::File,
+                frame: $crate::Frame,
+                pos: u64,
+            ) -> (std::io::Result<usize>, $crate::Frame) {
+                use $io::AsyncReadAt;
+                let $buf::BufResult(res, frame) = file.read_at(frame, pos).await;
+                (res, frame)
+            }
+
+            async fn write_frame(
+                mut file: &$fs::File,
+                frame: $crate::Frame,
+                pos: u64,
+            ) -> (std::io::Result<usize>, $crate::Frame) {
+                use $io::AsyncWriteAt;
+                let $buf::BufResult(res, frame) = file.write_at(frame, pos).await;
+                (res, frame)
+            }
+
+            async fn read_fixed(
+                file: &$fs::File,
+                frame: $crate::fixed::FixedFrame,
+                pos: u64,
+            ) -> (std::io::Result<usize>, $crate::fixed::FixedFrame) {
+                use $fixed as fixed;
+                let $buf::BufResult(res, frame) = fixed::read_fixed_at(file, frame, pos).await;
+                (res, frame)
+            }
+
+            async fn write_fixed(
+                file: &$fs::File,
+                frame: $crate::fixed::FixedFrame,
+                pos: u64,
+            ) -> (std::io::Result<usize>, $crate::fixed::FixedFrame) {
+                use $fixed as fixed;
+                let $buf::BufResult(res, frame) = fixed::write_fixed_at(file, frame, pos).await;
+                (res, frame)
+            }
+
+            async fn sync(file: &$fs::File, data_only: bool) -> std::io::Result<()> {
+                if data_only {
+                    file.sync_data().await
+                } else {
+                    file.sync_all().await
+                }
+            }
+        }
+
+        /// Registered-buffer I/O as methods of the file, as tokio-uring has them: the
+        /// functions of [`fixed`](crate::fixed) for this compio version. `READ_FIXED` /
+        /// `WRITE_FIXED` when the frame is registered with the current runtime's ring, plain
+        /// I/O otherwise.
+        #[allow(async_fn_in_trait)]
+        pub trait FileExt {
+            /// Reads into `frame`'s whole capacity at `pos`; its length becomes at least the
+            /// bytes read.
+            async fn read_fixed_at(
+                &self,
+                frame: $crate::fixed::FixedFrame,
+                pos: u64,
+            ) -> $buf::BufResult<usize, $crate::fixed::FixedFrame>;
+
+            /// Writes `frame`'s initialised bytes at `pos`.
+            async fn write_fixed_at(
+                &self,
+                frame: $crate::fixed::FixedFrame,
+                pos: u64,
+            ) -> $buf::BufResult<usize, $crate::fixed::FixedFrame>;
+        }
+
+        /// As the free functions: no alignment check.
+        impl FileExt for $fs::File {
+            async fn read_fixed_at(
+                &self,
+                frame: $crate::fixed::FixedFrame,
+                pos: u64,
+            ) -> $buf::BufResult<usize, $crate::fixed::FixedFrame> {
+                use $fixed as fixed;
+                fixed::read_fixed_at(self, frame, pos).await
+            }
+
+            async fn write_fixed_at(
+                &self,
+                frame: $crate::fixed::FixedFrame,
+                pos: u64,
+            ) -> $buf::BufResult<usize, $crate::fixed::FixedFrame> {
+                use $fixed as fixed;
+                fixed::write_fixed_at(self, frame, pos).await
+            }
+        }
+
+        /// Checked: [`DirectFile::read_aligned_at`](crate::direct::DirectFile::read_aligned_at)
+        /// and [`write_aligned_at`](crate::direct::DirectFile::write_aligned_at).
+        impl FileExt for $crate::direct::DirectFile<$marker> {
+            async fn read_fixed_at(
+                &self,
+                frame: $crate::fixed::FixedFrame,
+                pos: u64,
+            ) -> $buf::BufResult<usize, $crate::fixed::FixedFrame> {
+                self.read_aligned_at(frame, pos).await
+            }
+
+            async fn write_fixed_at(
+                &self,
+                frame: $crate::fixed::FixedFrame,
+                pos: u64,
+            ) -> $buf::BufResult<usize, $crate::fixed::FixedFrame> {
+                self.write_aligned_at(frame, pos).await
+            }
+        }
+
+        /// [`DirectFile`](crate::direct::DirectFile) on this compio version.
+        pub type DirectFile = $crate::direct::DirectFile<$marker>;
+        /// [`Appender`](crate::direct::Appender) on this compio version.
+        pub type Appender = $crate::direct::Appender<$marker>;
+        pub use $crate::direct::{AppenderOptions, ReadView, TailMode};
+    };
+}
+
+pub(super) use compio_version;

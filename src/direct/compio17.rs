@@ -1,0 +1,33 @@
+//! Direct I/O files on compio 0.17 runtimes (compio-fs 0.10, compio-buf 0.7).
+//!
+//! ```
+//! use jdb_alloc::direct::compio17::{Appender, DirectFile};
+//!
+//! # let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/doc-scratch");
+//! # std::fs::create_dir_all(&dir).unwrap();
+//! let path = dir.join(format!("direct17-{}.log", std::process::id()));
+//! compio::runtime::Runtime::new().unwrap().block_on(async {
+//!     let mut log = Appender::new(DirectFile::create(&path).await?);
+//!     let at = log.append(b"a record").await?;
+//!     log.sync().await?;
+//!     assert_eq!(&log.file().read_exact_at(at, 8).await?[..], b"a record");
+//!     std::io::Result::Ok(())
+//! }).unwrap();
+//! # std::fs::remove_file(&path).unwrap();
+//! ```
+
+use compio_buf_07 as buf;
+use compio_fs_10 as fs;
+use compio_io_08 as io;
+
+/// compio 0.17, for [`Compio`](super::Compio).
+#[derive(Debug)]
+pub enum Compio17 {}
+
+super::backend::compio_version! {
+    marker: Compio17,
+    fs: fs,
+    io: io,
+    buf: buf,
+    fixed: crate::fixed::compio17,
+}

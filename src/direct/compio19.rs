@@ -1,0 +1,34 @@
+//! Direct I/O files on compio 0.19 runtimes (compio-fs 0.12, compio-buf 0.8).
+//!
+//! ```
+//! use compio_19 as compio; // in your crate: plain `compio` 0.19
+//! use jdb_alloc::direct::compio19::{Appender, DirectFile};
+//!
+//! # let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/doc-scratch");
+//! # std::fs::create_dir_all(&dir).unwrap();
+//! let path = dir.join(format!("direct19-{}.log", std::process::id()));
+//! compio::runtime::Runtime::new().unwrap().block_on(async {
+//!     let mut log = Appender::new(DirectFile::create(&path).await?);
+//!     let at = log.append(b"a record").await?;
+//!     log.sync().await?;
+//!     assert_eq!(&log.file().read_exact_at(at, 8).await?[..], b"a record");
+//!     std::io::Result::Ok(())
+//! }).unwrap();
+//! # std::fs::remove_file(&path).unwrap();
+//! ```
+
+use compio_buf_08 as buf;
+use compio_fs_12 as fs;
+use compio_io_10 as io;
+
+/// compio 0.19, for [`Compio`](super::Compio).
+#[derive(Debug)]
+pub enum Compio19 {}
+
+super::backend::compio_version! {
+    marker: Compio19,
+    fs: fs,
+    io: io,
+    buf: buf,
+    fixed: crate::fixed::compio19,
+}

@@ -1,0 +1,380 @@
+//! [`DirectFile`]: a compio file opened for direct I/O that knows its alignment.
+
+use std::{
+    fmt, io,
+    os::fd::AsFd,
+    path::{Path, PathBuf},
+};
+
+use super::{Compio, DirectBuf, ReadView, sys};
+use crate::{ALIGNMENT, AlignedBuf, DioAlign, DioSource, dio_align};
+
+/// A compio file opened with `O_DIRECT`, that knows the alignment its offsets and lengths
+/// need.
+///
+/// Use it as [`compio17::DirectFile`](super::compio17::DirectFile) or
+/// [`compio19::DirectFile`](super::compio19::DirectFile).
+///
+/// - Opening adds `O_DIRECT` and asks [`dio_align`] once. A filesystem that refuses direct
+///   I/O (procfs, sysfs, tmpfs before Linux 6.6, many FUSE and overlay setups) is one
+///   [`io::ErrorKind::Unsupported`] error naming the path and the filesystem type.
+/// - [`alignment`](Self::alignment) is what offsets and lengths must be multiples of:
+///   [`ALIGNMENT`] (4 KiB), or the file's own requirement where that is larger.
+/// - [`read_at`](Self::read_at) / [`read_exact_at`](Self::read_exact_at) read any byte range;
+///   [`read_aligned_at`](Self::read_aligned_at) / [`write_aligned_at`](Self::write_aligned_at)
+///   move whole aligned buffers, checked.
+///
+/// ```
+/// # #[cfg(feature = "compio-19")]
+/// # fn main() -> std::io::Result<()> {
+/// # use compio_19 as compio;
+/// use compio::BufResult;
+/// use jdb_alloc::{AlignedBuf, direct::compio19::DirectFile};
+///
+/// # let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/doc-scratch");
+/// # std::fs::create_dir_all(&dir)?;
+/// let path = dir.join(format!("direct-file-{}.dat", std::process::id()));
+/// compio::runtime::Runtime::new()?.block_on(async {
+///     let file = DirectFile::create(&path).await?;
+///     let mut page = AlignedBuf::zeroed(2 * file.alignment()).unwrap();
+///     page[5000..5005].copy_from_slice(b"hello");
+///     let BufResult(res, _page) = file.write_aligned_at(page, 0).await;
+///     res?;
+///
+///     // Any range: one aligned read of the pages that cover it.
+///     assert_eq!(&file.read_exact_at(5000, 5).await?[..], b"hello");
+///     // Misaligned aligned operations are refused before the kernel sees them.
+///     let BufResult(res, _) = file.write_aligned_at(AlignedBuf::zeroed(4096).unwrap(), 100).await;
+///     assert_eq!(res.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+///     std::io::Result::Ok(())
+/// })?;
+/// # std::fs::remove_file(&path)?;
+/// # Ok(())
+/// # }
+/// # #[cfg(not(feature = "compio-19"))]
+/// # fn main() {}
+/// ```
+pub struct DirectFile<R: Compio> {
+    file: R::File,
+    path: PathBuf,
+    dio: DioAlign,
+    align: usize,
+}
+
+impl<R: Compio> DirectFile<R> {
+    /// Opens an existing file for reading and writing, with `O_DIRECT`.
+    ///
+    /// # Errors
+    /// As compio's `open`; [`io::ErrorKind::Unsupported`] naming the path and filesystem type
+    /// if the filesystem refuses direct I/O.
+    pub async fn open(path: impl AsRef<Path>) -> io::Result<Self> {
+        Self::open_with(path, &R::options(false)).await
+    }
+
+    /// Creates a file (truncating one that exists) for reading and writing, with `O_DIRECT`.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    pub async fn create(path: impl AsRef<Path>) -> io::Result<Self> {
+        Self::open_with(path, &R::options(true)).await
+    }
+
+    /// Opens `path` with compio's `options`, then adds `O_DIRECT` (keeping any custom flags
+    /// the options carry).
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    pub async fn open_with(path: impl AsRef<Path>, options: &R::OpenOptions) -> io::Result<Self> {
+        let path = path.as_ref();
+        let file = R::open(options, path).await?;
+        Self::from_file(file, path)
+    }
+
+    /// Takes a compio file that `path` names, adds `O_DIRECT` if it is not set and asks the
+    /// alignment.
+    ///
+    /// # Errors
+    /// [`io::ErrorKind::Unsupported`] naming the path and filesystem type if the filesystem
+    /// refuses direct I/O for the file or needs buffers aligned beyond [`ALIGNMENT`];
+    /// [`io::ErrorKind::InvalidInput`] if the file is open with `O_APPEND` (Linux would write
+    /// every positioned write at the end); the error of [`dio_align`] if `path` cannot be
+    /// examined.
+    pub fn from_file(file: R::File, path: impl AsRef<Path>) -> io::Result<Self> {
+        let path = path.as_ref();
+        sys::enable_direct(file.as_fd(), path)?;
+        let dio = dio_align(path)?;
+        if dio.source == DioSource::Statx && !dio.is_supported() {
+            return Err(sys::refused(
+                file.as_fd(),
+                path,
+                "statx reports no direct I/O alignment for it",
+            ));
+        }
+        if dio.mem > ALIGNMENT {
+            return Err(sys::refused(
+                file.as_fd(),
+                path,
+                &format!(
+                    "it needs buffers aligned to {} bytes, this crate's are aligned to {ALIGNMENT}",
+                    dio.mem
+                ),
+            ));
+        }
+        let align = ALIGNMENT.max(dio.offset).max(dio.read_offset);
+        Ok(Self {
+            file,
+            path: path.to_owned(),
+            dio,
+            align,
+        })
+    }
+
+    /// What offsets and lengths of direct I/O on this file must be multiples of: [`ALIGNMENT`],
+    /// or the file's requirement where that is larger (a power of two).
+    #[inline]
+    pub fn alignment(&self) -> usize {
+        self.align
+    }
+
+    /// What [`dio_align`] reported when the file was opened.
+    #[inline]
+    pub fn dio_align(&self) -> DioAlign {
+        self.dio
+    }
+
+    /// The path the file was opened with.
+    #[inline]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The compio file, for what this type does not wrap (compio's own `read_at` and
+    /// `write_at` take it too; they do not check alignment).
+    #[inline]
+    pub fn inner(&self) -> &R::File {
+        &self.file
+    }
+
+    /// The compio file, still with `O_DIRECT`.
+    #[inline]
+    pub fn into_inner(self) -> R::File {
+        self.file
+    }
+
+    /// Reads bytes `[pos, pos + len)`: one aligned read of the pages that cover them, into a
+    /// recycled buffer, seen through a [`ReadView`] of exactly those bytes. The view is shorter
+    /// only where the file ends (empty at or past its end); `len == 0` reads nothing.
+    ///
+    /// # Errors
+    /// [`io::ErrorKind::InvalidInput`] if `pos + len` overflows; [`io::ErrorKind::OutOfMemory`]
+    /// if the buffer cannot be allocated; the read's error.
+    pub async fn read_at(&self, pos: u64, len: usize) -> io::Result<ReadView> {
+        if len == 0 {
+            return Ok(ReadView::empty(pos));
+        }
+        let align = self.align as u64;
+        let first = pos - pos % align;
+        let end = pos
+            .checked_add(len as u64)
+            .and_then(|end| end.checked_next_multiple_of(align))
+            .ok_or_else(|| {
+                invalid(format!(
+                    "read_at({pos}, {len}): the range ends past the largest file offset"
+                ))
+            })?;
+        let skip = (pos - first) as usize;
+        // `end - first` is `len` plus less than two alignments, so it fits when `len` does,
+        // unless `len` is within two alignments of usize::MAX: then allocation refuses it.
+        let span = usize::try_from(end - first).unwrap_or(usize::MAX);
+        let buf = AlignedBuf::with_cap(span).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::OutOfMemory,
+                format!("read_at({pos}, {len}): {e}"),
+            )
+        })?;
+        let buf = self.read_span(buf, span, first).await?;
+        let (start, had) = (skip.min(buf.len()), buf.len().saturating_sub(skip).min(len));
+        Ok(ReadView::aligned(buf, start, had, pos))
+    }
+
+    /// [`read_at`](Self::read_at), but a range that runs past the end of the file is an error.
+    ///
+    /// # Errors
+    /// As `read_at`, and [`io::ErrorKind::UnexpectedEof`] naming the range asked for and the
+    /// bytes the file had there.
+    pub async fn read_exact_at(&self, pos: u64, len: usize) -> io::Result<ReadView> {
+        let view = self.read_at(pos, len).await?;
+        if view.len() < len {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "read_exact_at({pos}, {len}) in {}: the file has {} of those bytes (it ends at {})",
+                    self.path.display(),
+                    view.len(),
+                    pos + view.len() as u64,
+                ),
+            ));
+        }
+        Ok(view)
+    }
+
+    /// Reads `[first, first + span)` (aligned) into `buf`, in as many requests as the kernel
+    /// takes (one, below 2 GiB), stopping at the end of the file.
+    async fn read_span(
+        &self,
+        mut buf: AlignedBuf,
+        span: usize,
+        first: u64,
+    ) -> io::Result<AlignedBuf> {
+        loop {
+            let got = buf.len();
+            // A read that stopped short of an alignment boundary met the end of the file.
+            if got == span || got % self.align != 0 {
+                return Ok(buf);
+            }
+            let (res, back) = R::read_buf(&self.file, buf, got..span, first + got as u64).await;
+            buf = back;
+            if res? == 0 {
+                return Ok(buf);
+            }
+        }
+    }
+
+    /// Reads into `buf`'s whole capacity at `pos`, as compio's `read_at` does: the length
+    /// becomes at least the bytes read, which are fewer only at the end of the file. A
+    /// [`FixedFrame`](crate::fixed::FixedFrame) uses `READ_FIXED` when registered with the
+    /// current runtime's ring.
+    ///
+    /// # Errors
+    /// [`io::ErrorKind::InvalidInput`] naming the offset, the length and the alignment if `pos`
+    /// or the capacity is not a multiple of [`alignment`](Self::alignment); the read's error.
+    pub async fn read_aligned_at<B: DirectBuf>(&self, buf: B, pos: u64) -> R::BufResult<usize, B> {
+        if let Err(e) = self.check("read_aligned_at", pos, buf.read_len()) {
+            return R::buf_result(Err(e), buf);
+        }
+        let (res, buf) = buf.read_on::<R>(&self.file, pos).await;
+        R::buf_result(res, buf)
+    }
+
+    /// Writes `buf`'s initialised bytes at `pos`, all of them: a short write is an error. A
+    /// [`FixedFrame`](crate::fixed::FixedFrame) uses `WRITE_FIXED` when registered with the
+    /// current runtime's ring.
+    ///
+    /// # Errors
+    /// [`io::ErrorKind::InvalidInput`] naming the offset, the length and the alignment if `pos`
+    /// or the length is not a multiple of [`alignment`](Self::alignment);
+    /// [`io::ErrorKind::WriteZero`] for a short write; the write's error.
+    pub async fn write_aligned_at<B: DirectBuf>(&self, buf: B, pos: u64) -> R::BufResult<usize, B> {
+        let len = buf.write_len();
+        if let Err(e) = self.check("write_aligned_at", pos, len) {
+            return R::buf_result(Err(e), buf);
+        }
+        let (res, buf) = buf.write_on::<R>(&self.file, pos).await;
+        let res = res.and_then(|n| {
+            if n == len {
+                Ok(n)
+            } else {
+                Err(short_write(pos, n, len))
+            }
+        });
+        R::buf_result(res, buf)
+    }
+
+    /// Writes bytes `[0, end)` of `buf` (aligned, within its length) at `pos` (aligned), going
+    /// on after short writes.
+    pub(super) async fn write_all(
+        &self,
+        mut buf: AlignedBuf,
+        end: usize,
+        pos: u64,
+    ) -> (io::Result<()>, AlignedBuf) {
+        let mut done = 0;
+        while done < end {
+            let (res, back) = R::write_buf(&self.file, buf, done..end, pos + done as u64).await;
+            buf = back;
+            match res {
+                Ok(n) if n > 0 && (done + n) % self.align == 0 => done += n,
+                Ok(n) => return (Err(short_write(pos + done as u64, n, end - done)), buf),
+                Err(e) => return (Err(e), buf),
+            }
+        }
+        (Ok(()), buf)
+    }
+
+    /// Refuses an offset or length that is not a multiple of the alignment.
+    fn check(&self, op: &str, pos: u64, len: usize) -> io::Result<()> {
+        if pos % self.align as u64 == 0 && len % self.align == 0 {
+            return Ok(());
+        }
+        Err(invalid(format!(
+            "{op}: offset {pos} and length {len} must be multiples of {} (the direct I/O \
+             alignment of {})",
+            self.align,
+            self.path.display()
+        )))
+    }
+
+    /// Reserves disk space for `[0, len)` (`fallocate`): `keep_size` leaves the file's length
+    /// as it is (space for appends to come), otherwise the file grows to `len` if shorter.
+    ///
+    /// # Errors
+    /// The system call's (for example [`io::ErrorKind::Unsupported`] where the filesystem has
+    /// no `fallocate`), with a message naming the arguments.
+    pub async fn preallocate(&self, len: u64, keep_size: bool) -> io::Result<()> {
+        sys::preallocate(self.file.as_fd(), len, keep_size)
+    }
+
+    /// Sets the file's length (`ftruncate`), shrinking or extending with zeros.
+    ///
+    /// # Errors
+    /// The system call's, with a message naming the length.
+    pub async fn set_len(&self, len: u64) -> io::Result<()> {
+        sys::set_len(self.file.as_fd(), len)
+    }
+
+    /// The file's length in bytes.
+    ///
+    /// # Errors
+    /// The `fstat` system call's.
+    pub async fn len(&self) -> io::Result<u64> {
+        sys::len(self.file.as_fd())
+    }
+
+    /// `fdatasync`: written data, and the metadata needed to read it back (the length), are
+    /// durable once it returns.
+    ///
+    /// # Errors
+    /// The system call's.
+    pub async fn sync_data(&self) -> io::Result<()> {
+        R::sync(&self.file, true).await
+    }
+
+    /// `fsync`: written data and all metadata are durable once it returns.
+    ///
+    /// # Errors
+    /// The system call's.
+    pub async fn sync_all(&self) -> io::Result<()> {
+        R::sync(&self.file, false).await
+    }
+}
+
+impl<R: Compio> fmt::Debug for DirectFile<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DirectFile")
+            .field("path", &self.path)
+            .field("alignment", &self.align)
+            .field("dio_align", &self.dio)
+            .finish_non_exhaustive()
+    }
+}
+
+fn invalid(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, msg)
+}
+
+fn short_write(pos: u64, n: usize, len: usize) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::WriteZero,
+        format!("short direct write at {pos}: {n} of {len} bytes written"),
+    )
+}

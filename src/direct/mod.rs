@@ -1,0 +1,218 @@
+//! Direct I/O files for compio: open with `O_DIRECT`, read any byte range, append records.
+//!
+//! Storage engines on `O_DIRECT` each write the same layer around their buffers: open the file
+//! for direct I/O and learn its alignment, read a record at an unaligned offset through an
+//! aligned read, append records of any size through page-sized writes. This module is that
+//! layer, on this crate's recycled aligned buffers:
+//!
+//! - [`DirectFile`] is a compio file opened with `O_DIRECT` that knows its alignment (asked
+//!   once with [`dio_align`](crate::dio_align)). [`read_at(pos, len)`](DirectFile::read_at)
+//!   reads any byte range with one aligned read of the pages that cover it, into a recycled
+//!   buffer, and returns a [`ReadView`] of exactly the bytes asked for (no copy).
+//!   [`read_aligned_at`](DirectFile::read_aligned_at) and
+//!   [`write_aligned_at`](DirectFile::write_aligned_at) take an [`AlignedBuf`], a
+//!   [`Frame`] or a [`FixedFrame`] (registered frames use `READ_FIXED` /
+//!   `WRITE_FIXED`) and check the alignment before the kernel would answer `EINVAL`.
+//! - [`Appender`] packs records of any size one after another into a recycled staging buffer
+//!   and writes whole pages; [`flush`](Appender::flush) writes the partial tail page padded with
+//!   zeros, [`sync`](Appender::sync) makes everything appended so far durable.
+//!
+//! Both are generic over the compio version; use them through [`compio17`] or [`compio19`]
+//! (features `compio-17` / `compio-19`), where `DirectFile` and `Appender` name the types for
+//! that version, and the code reads the same on both.
+//!
+//! ```
+//! # #[cfg(feature = "compio-19")]
+//! # fn main() -> std::io::Result<()> {
+//! use compio_19 as compio; // in your crate: plain `compio` 0.19
+//! use jdb_alloc::direct::compio19::{Appender, DirectFile};
+//!
+//! # let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/doc-scratch");
+//! # std::fs::create_dir_all(&dir)?;
+//! let path = dir.join(format!("direct-module-{}.log", std::process::id()));
+//! compio::runtime::Runtime::new()?.block_on(async {
+//!     let mut log = Appender::new(DirectFile::create(&path).await?);
+//!     let first = log.append(b"first record").await?;
+//!     let second = log.append(&[7; 10_000]).await?;
+//!     log.sync().await?; // both records are durable now
+//!     let file = log.finish().await?; // the file is truncated to its 10 012 bytes
+//!
+//!     assert_eq!(&file.read_exact_at(first, 12).await?[..], b"first record");
+//!     let record = file.read_exact_at(second, 10_000).await?;
+//!     assert!(record.iter().all(|&b| b == 7));
+//!     std::io::Result::Ok(())
+//! })?;
+//! # std::fs::remove_file(&path)?;
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "compio-19"))]
+//! # fn main() {}
+//! ```
+//!
+//! # Costs and limits
+//!
+//! - A read of `len` bytes at `pos` reads the aligned pages that cover it: at most two pages
+//!   more than asked for, in one request. Reads of the same pages twice go to the device twice:
+//!   there is no page cache; cache in the engine.
+//! - [`Appender::append`] copies each record once (a `&[u8]` has no alignment of its own); a
+//!   record at least as large as the staging buffer goes out in one write from a recycled
+//!   buffer of its size. [`Appender::append_buf`] takes a record already in an [`AlignedBuf`]
+//!   and, where nothing is staged, writes it with no copy at all.
+//! - `preallocate`, `set_len` and `len` are metadata system calls made on the calling thread.
+
+mod appender;
+mod backend;
+#[cfg(feature = "compio-17")]
+#[cfg_attr(docsrs, doc(cfg(feature = "compio-17")))]
+pub mod compio17;
+#[cfg(feature = "compio-19")]
+#[cfg_attr(docsrs, doc(cfg(feature = "compio-19")))]
+pub mod compio19;
+mod file;
+mod sys;
+mod view;
+
+use std::{io, ops::Range, os::fd::AsFd, path::Path};
+
+pub use appender::{Appender, AppenderOptions, TailMode};
+pub use file::DirectFile;
+pub use view::ReadView;
+
+use crate::{AlignedBuf, Frame, fixed::FixedFrame};
+
+/// A compio version that [`DirectFile`] and [`Appender`] run on: [`compio17::Compio17`] or
+/// [`compio19::Compio19`]. Sealed; its methods are this crate's glue to that version's file
+/// and buffer traits.
+#[allow(async_fn_in_trait)] // compio's futures are not `Send` either
+pub trait Compio: sealed::Sealed + Sized + 'static {
+    /// compio's `fs::File` of this version.
+    type File: AsFd;
+    /// compio's `fs::OpenOptions` of this version.
+    type OpenOptions;
+    /// compio's `BufResult` of this version.
+    type BufResult<T, B>;
+
+    #[doc(hidden)]
+    fn buf_result<T, B>(res: io::Result<T>, buf: B) -> Self::BufResult<T, B>;
+    #[doc(hidden)]
+    fn options(create: bool) -> Self::OpenOptions;
+    #[doc(hidden)]
+    async fn open(options: &Self::OpenOptions, path: &Path) -> io::Result<Self::File>;
+    /// Reads into bytes `range` of `buf` (raising its length as compio does); panics if
+    /// `range.start` is past the initialised bytes.
+    #[doc(hidden)]
+    async fn read_buf(
+        file: &Self::File,
+        buf: AlignedBuf,
+        range: Range<usize>,
+        pos: u64,
+    ) -> (io::Result<usize>, AlignedBuf);
+    /// Writes bytes `range` of `buf`, which lie within its length.
+    #[doc(hidden)]
+    async fn write_buf(
+        file: &Self::File,
+        buf: AlignedBuf,
+        range: Range<usize>,
+        pos: u64,
+    ) -> (io::Result<usize>, AlignedBuf);
+    #[doc(hidden)]
+    async fn read_frame(file: &Self::File, frame: Frame, pos: u64) -> (io::Result<usize>, Frame);
+    #[doc(hidden)]
+    async fn write_frame(file: &Self::File, frame: Frame, pos: u64) -> (io::Result<usize>, Frame);
+    #[doc(hidden)]
+    async fn read_fixed(
+        file: &Self::File,
+        frame: FixedFrame,
+        pos: u64,
+    ) -> (io::Result<usize>, FixedFrame);
+    #[doc(hidden)]
+    async fn write_fixed(
+        file: &Self::File,
+        frame: FixedFrame,
+        pos: u64,
+    ) -> (io::Result<usize>, FixedFrame);
+    #[doc(hidden)]
+    async fn sync(file: &Self::File, data_only: bool) -> io::Result<()>;
+}
+
+/// A buffer that [`DirectFile::read_aligned_at`] and [`DirectFile::write_aligned_at`] take:
+/// [`AlignedBuf`], [`Frame`] and [`FixedFrame`]. Sealed.
+///
+/// A read fills the buffer's whole capacity (as compio's `read_at` does) and raises its length
+/// to the bytes read; a write sends its initialised bytes.
+#[allow(async_fn_in_trait)]
+pub trait DirectBuf: sealed::Sealed + Sized {
+    /// Bytes a read into it asks for: its capacity.
+    #[doc(hidden)]
+    fn read_len(&self) -> usize;
+    /// Bytes a write of it sends: its length.
+    #[doc(hidden)]
+    fn write_len(&self) -> usize;
+    #[doc(hidden)]
+    async fn read_on<R: Compio>(self, file: &R::File, pos: u64) -> (io::Result<usize>, Self);
+    #[doc(hidden)]
+    async fn write_on<R: Compio>(self, file: &R::File, pos: u64) -> (io::Result<usize>, Self);
+}
+
+impl DirectBuf for AlignedBuf {
+    fn read_len(&self) -> usize {
+        self.cap()
+    }
+
+    fn write_len(&self) -> usize {
+        self.len()
+    }
+
+    async fn read_on<R: Compio>(self, file: &R::File, pos: u64) -> (io::Result<usize>, Self) {
+        let cap = self.cap();
+        R::read_buf(file, self, 0..cap, pos).await
+    }
+
+    async fn write_on<R: Compio>(self, file: &R::File, pos: u64) -> (io::Result<usize>, Self) {
+        let len = self.len();
+        R::write_buf(file, self, 0..len, pos).await
+    }
+}
+
+impl DirectBuf for Frame {
+    fn read_len(&self) -> usize {
+        self.cap()
+    }
+
+    fn write_len(&self) -> usize {
+        self.len()
+    }
+
+    async fn read_on<R: Compio>(self, file: &R::File, pos: u64) -> (io::Result<usize>, Self) {
+        R::read_frame(file, self, pos).await
+    }
+
+    async fn write_on<R: Compio>(self, file: &R::File, pos: u64) -> (io::Result<usize>, Self) {
+        R::write_frame(file, self, pos).await
+    }
+}
+
+impl DirectBuf for FixedFrame {
+    fn read_len(&self) -> usize {
+        self.cap()
+    }
+
+    fn write_len(&self) -> usize {
+        self.len()
+    }
+
+    async fn read_on<R: Compio>(self, file: &R::File, pos: u64) -> (io::Result<usize>, Self) {
+        R::read_fixed(file, self, pos).await
+    }
+
+    async fn write_on<R: Compio>(self, file: &R::File, pos: u64) -> (io::Result<usize>, Self) {
+        R::write_fixed(file, self, pos).await
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for crate::AlignedBuf {}
+    impl Sealed for crate::Frame {}
+    impl Sealed for crate::fixed::FixedFrame {}
+}

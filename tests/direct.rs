@@ -1,0 +1,530 @@
+//! Direct I/O files (`jdb_alloc::direct`) through real compio runtimes, 0.17 (`v17::`) and 0.19
+//! (`v19::`), on `O_DIRECT` files under `CARGO_TARGET_TMPDIR`: an appender and random reads
+//! against a `Vec<u8>` model in both tail modes, a child process killed with SIGKILL while it
+//! appends and syncs, and every refusal. The same cases for both versions, from one macro.
+#![cfg(all(target_os = "linux", any(feature = "compio-17", feature = "compio-19")))]
+
+mod scratch;
+
+use std::{
+    hash::{BuildHasher, RandomState},
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Command, Stdio},
+};
+
+use scratch::Scratch;
+
+/// Distinct, position-dependent bytes, so a misplaced page cannot compare equal.
+fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    (0..len)
+        .map(|i| ((i as u64).wrapping_mul(31).wrapping_add(seed) % 251) as u8)
+        .collect()
+}
+
+/// The environment variable that turns a crash test into the child that is killed.
+const CHILD: &str = "JDB_DIRECT_CRASH_CHILD";
+
+/// A record of the crash test: its total length and index in an 8-byte header, then a pattern
+/// of the index; never starts with a zero length, so padding zeros are told apart.
+fn crash_record(i: u32) -> Vec<u8> {
+    let body = match i % 16 {
+        0 => 300 << 10, // past the staging buffer: the large-record path
+        1..=3 => 5000 + (i as usize * 977) % 60_000,
+        _ => (i as usize * 131) % 700,
+    };
+    let mut rec = Vec::with_capacity(8 + body);
+    rec.extend_from_slice(&(8 + body as u32).to_le_bytes());
+    rec.extend_from_slice(&i.to_le_bytes());
+    rec.extend(pattern(body, u64::from(i)));
+    rec
+}
+
+/// Checks that `data` (the file's first `synced` bytes) holds records 0, 1, ... intact up to its
+/// end, with zero padding to the next `align` boundary allowed between them; returns how many.
+fn check_crash_records(data: &[u8], align: usize) -> u32 {
+    let (mut at, mut count) = (0, 0u32);
+    while at < data.len() {
+        let len = u32::from_le_bytes(data[at..at + 4].try_into().unwrap()) as usize;
+        if len == 0 {
+            let next = (at + 1).next_multiple_of(align);
+            assert!(
+                data[at..next.min(data.len())].iter().all(|&b| b == 0),
+                "padding at {at}"
+            );
+            at = next;
+            continue;
+        }
+        assert_eq!(
+            &data[at..at + len],
+            &crash_record(count)[..],
+            "record {count} at {at}"
+        );
+        at += len;
+        count += 1;
+    }
+    assert_eq!(at, data.len(), "a synced length inside a record");
+    count
+}
+
+/// A random number from the process's hasher keys.
+fn random(salt: u64) -> u64 {
+    RandomState::new().hash_one(salt)
+}
+
+/// Runs the crash test named `test` as a child, kills it after a random number of syncs it
+/// reported, and returns (the file's bytes up to the last reported length, records reported).
+fn run_crash_child(test: &str, path: &Path, mode: &str) -> (u64, u32) {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, format!("{mode}:{}", path.display()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let kill_after = 1 + random(0) % 60;
+    let (mut synced, mut records, mut seen) = (0, 0, 0);
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    while seen < kill_after {
+        let line = lines.next().expect("the child stopped reporting").unwrap();
+        if let Some(rest) = line.strip_prefix("synced ") {
+            let (len, n) = rest.split_once(' ').unwrap();
+            (synced, records) = (len.parse().unwrap(), n.parse().unwrap());
+            seen += 1;
+        }
+    }
+    child.kill().unwrap(); // SIGKILL, wherever the child is
+    child.wait().unwrap();
+    (synced, records)
+}
+
+/// The cases, for the compio crate `$compio`, this crate's module `direct::$direct` with its
+/// marker type `$marker`, and `fixed::$fixed`.
+macro_rules! direct_cases {
+    ($compio:ident, $direct:ident, $marker:ident, $fixed:ident, $module:literal) => {
+        use std::io::ErrorKind;
+
+        use jdb_alloc::{
+            AlignedBuf, PAGE_SIZE,
+            direct::{
+                $direct::{Appender, DirectFile, FileExt},
+                AppenderOptions, TailMode,
+            },
+            fixed::{FixedStatus, $fixed},
+        };
+        use proptest::prelude::*;
+        use $compio::{BufResult, fs::OpenOptions, runtime::Runtime};
+
+        use crate::{CHILD, Scratch, check_crash_records, crash_record, pattern, run_crash_child};
+
+        fn run<F: Future>(future: F) -> F::Output {
+            Runtime::new().unwrap().block_on(future)
+        }
+
+        #[derive(Clone, Debug)]
+        enum Op {
+            Append(usize),
+            /// `append_buf` of a record built in an aligned buffer.
+            AppendBuf(usize),
+            Flush,
+            Sync,
+            Read(u64, usize),
+            /// Sync, drop the appender as a crash would, reopen and resume at the synced length.
+            Crash,
+            /// Finish, reopen and resume at the logical length.
+            Reopen,
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                6 => (0usize..300).prop_map(Op::Append),
+                3 => (300usize..70_000).prop_map(Op::Append),
+                1 => (70_000usize..=1 << 20).prop_map(Op::Append),
+                2 => (0usize..300_000).prop_map(Op::AppendBuf),
+                2 => Just(Op::Flush),
+                2 => Just(Op::Sync),
+                4 => (any::<u64>(), 0usize..20_000).prop_map(|(p, l)| Op::Read(p, l)),
+                1 => Just(Op::Crash),
+                1 => Just(Op::Reopen),
+            ]
+        }
+
+        /// Reads a range through `file` (`pos` wrapped to near the model's end) and compares it
+        /// with `model`, which the file holds (beyond it: padding zeros or nothing).
+        async fn check_read(file: &DirectFile, model: &[u8], pos: u64, len: usize) {
+            let known = model.len();
+            let file_len = file.len().await.unwrap();
+            assert!(file_len >= known as u64, "file {file_len} shorter than flushed {known}");
+            let pos = pos % (model.len() as u64 + 2 * PAGE_SIZE as u64);
+            let view = file.read_at(pos, len).await.unwrap();
+            let expect_len = (file_len.saturating_sub(pos)).min(len as u64) as usize;
+            assert_eq!((view.len(), view.pos()), (expect_len, pos), "read_at({pos}, {len})");
+            let p = pos as usize;
+            if p < known {
+                let upto = known.min(p + view.len());
+                assert_eq!(&view[..upto - p], &model[p..upto], "read_at({pos}, {len})");
+            }
+            let exact = file.read_exact_at(pos, len).await;
+            if expect_len == len {
+                assert_eq!(&exact.unwrap()[..], &view[..]);
+            } else {
+                assert_eq!(exact.unwrap_err().kind(), ErrorKind::UnexpectedEof);
+            }
+        }
+
+        fn model_run(ops: Vec<Op>, tail: TailMode, staging: usize, name: &str) {
+            let tmp = Scratch::new(name);
+            let options = AppenderOptions::new().staging(staging).tail(tail);
+            run(async {
+                let file = DirectFile::create(&tmp.0).await.unwrap();
+                let align = file.alignment();
+                let mut log = Appender::with_options(file, options);
+                let mut model: Vec<u8> = Vec::new();
+                for (i, op) in ops.into_iter().enumerate() {
+                    match op {
+                        Op::Append(n) => {
+                            let rec = pattern(n, i as u64);
+                            let at = log.append(&rec).await.unwrap();
+                            assert_eq!(at, model.len() as u64);
+                            model.extend(&rec);
+                        }
+                        Op::AppendBuf(n) => {
+                            let rec = pattern(n, i as u64);
+                            let mut buf = AlignedBuf::with_cap(n.max(1)).unwrap();
+                            buf.extend(&rec).unwrap();
+                            let BufResult(at, back) = log.append_buf(buf).await;
+                            assert_eq!((at.unwrap(), &back[..]), (model.len() as u64, &rec[..]));
+                            model.extend(&rec);
+                        }
+                        Op::Flush => log.flush().await.unwrap(),
+                        Op::Sync => {
+                            log.sync().await.unwrap();
+                            if tail == TailMode::NeverRewrite {
+                                model.resize(model.len().next_multiple_of(align), 0);
+                            }
+                            assert_eq!(log.synced_len(), model.len() as u64);
+                        }
+                        Op::Read(pos, len) => {
+                            log.flush().await.unwrap();
+                            check_read(log.file(), &model, pos, len).await;
+                        }
+                        Op::Crash => {
+                            log.sync().await.unwrap();
+                            if tail == TailMode::NeverRewrite {
+                                model.resize(model.len().next_multiple_of(align), 0);
+                            }
+                            let synced = log.synced_len();
+                            drop(log);
+                            let file = DirectFile::open(&tmp.0).await.unwrap();
+                            log = Appender::with_options(file, options).resume(synced).await.unwrap();
+                        }
+                        Op::Reopen => {
+                            let len = log.len();
+                            let file = log.finish().await.unwrap();
+                            assert_eq!(file.len().await.unwrap(), len);
+                            let file = DirectFile::open(&tmp.0).await.unwrap();
+                            log = Appender::with_options(file, options).resume(len).await.unwrap();
+                            if tail == TailMode::NeverRewrite {
+                                model.resize(model.len().next_multiple_of(align), 0);
+                            }
+                        }
+                    }
+                    assert_eq!(log.len(), model.len() as u64);
+                }
+                let file = log.finish().await.unwrap();
+                assert_eq!(file.len().await.unwrap(), model.len() as u64);
+                assert_eq!(&file.read_at(0, model.len() + 1).await.unwrap()[..], &model[..]);
+            });
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(12))]
+
+            #[test]
+            fn appender_matches_model_rewrite(
+                ops in prop::collection::vec(op(), 1..40),
+                staging in prop_oneof![Just(4096usize), Just(20_000), Just(256 << 10)],
+            ) {
+                model_run(ops, TailMode::Rewrite, staging, concat!($module, "-model-rewrite"));
+            }
+
+            #[test]
+            fn appender_matches_model_never_rewrite(
+                ops in prop::collection::vec(op(), 1..40),
+                staging in prop_oneof![Just(4096usize), Just(20_000), Just(256 << 10)],
+            ) {
+                model_run(ops, TailMode::NeverRewrite, staging, concat!($module, "-model-never"));
+            }
+        }
+
+        /// The child side of the crash tests: appends records and syncs after every few,
+        /// printing each synced length, until killed (or 20 000 syncs).
+        fn crash_child(spec: &str) {
+            let (mode, path) = spec.split_once(':').unwrap();
+            let tail = if mode == "never" { TailMode::NeverRewrite } else { TailMode::Rewrite };
+            run(async {
+                let file = DirectFile::create(path).await.unwrap();
+                let mut log = Appender::with_options(file, AppenderOptions::new().tail(tail));
+                for i in 0..100_000u32 {
+                    log.append(&crash_record(i)).await.unwrap();
+                    if i % 3 == 2 {
+                        log.sync().await.unwrap();
+                        println!("synced {} {}", log.synced_len(), i + 1);
+                    }
+                }
+            });
+        }
+
+        fn crash_parent(test: &str, mode: &str) {
+            if let Ok(spec) = std::env::var(CHILD) {
+                if spec.starts_with(mode) {
+                    crash_child(&spec);
+                }
+                return;
+            }
+            let tmp = Scratch::new(&format!("{}-crash-{mode}", $module));
+            let (synced, records) = run_crash_child(test, &tmp.0, mode);
+            run(async {
+                let file = DirectFile::open(&tmp.0).await.unwrap();
+                let align = file.alignment();
+                let data = file.read_exact_at(0, synced as usize).await.unwrap();
+                assert_eq!(check_crash_records(&data, align), records, "synced {synced}");
+                drop(data);
+                // And the log goes on from there.
+                let tail = if mode == "never" { TailMode::NeverRewrite } else { TailMode::Rewrite };
+                let mut log = Appender::with_options(file, AppenderOptions::new().tail(tail))
+                    .resume(synced)
+                    .await
+                    .unwrap();
+                let at = log.append(&crash_record(records)).await.unwrap();
+                let file = log.finish().await.unwrap();
+                let all = file.read_exact_at(0, at as usize + crash_record(records).len()).await.unwrap();
+                assert_eq!(check_crash_records(&all, align), records + 1);
+            });
+        }
+
+        #[test]
+        fn synced_records_survive_sigkill_rewrite() {
+            crash_parent(concat!($module, "::synced_records_survive_sigkill_rewrite"), "rewrite");
+        }
+
+        #[test]
+        fn synced_records_survive_sigkill_never_rewrite() {
+            crash_parent(concat!($module, "::synced_records_survive_sigkill_never_rewrite"), "never");
+        }
+
+        #[test]
+        fn misaligned_aligned_operations_are_refused() {
+            let tmp = Scratch::new(concat!($module, "-misaligned"));
+            run(async {
+                let file = DirectFile::create(&tmp.0).await.unwrap();
+                let align = file.alignment();
+                // A misaligned offset, for a write and a read.
+                let BufResult(res, buf) = file.write_aligned_at(AlignedBuf::zeroed(align).unwrap(), 512).await;
+                let msg = res.unwrap_err().to_string();
+                assert!(msg.contains("offset 512") && msg.contains(&format!("multiples of {align}")), "{msg}");
+                let BufResult(res, buf) = file.read_aligned_at(buf, 100).await;
+                assert_eq!(res.unwrap_err().kind(), ErrorKind::InvalidInput);
+                // A misaligned length.
+                let mut short = AlignedBuf::with_cap(align).unwrap();
+                short.extend(&[1; 100]).unwrap();
+                let BufResult(res, _) = file.write_aligned_at(short, 0).await;
+                let err = res.unwrap_err();
+                assert_eq!(err.kind(), ErrorKind::InvalidInput);
+                assert!(err.to_string().contains("length 100"), "{err}");
+                // Nothing reached the file; an aligned write does, and reads back.
+                assert_eq!(file.len().await.unwrap(), 0);
+                let mut page = buf;
+                page.copy_from_slice(&pattern(align, 3));
+                let BufResult(res, page) = file.write_aligned_at(page, align as u64).await;
+                assert_eq!(res.unwrap(), align);
+                let BufResult(res, back) = file.read_aligned_at(AlignedBuf::with_cap(align).unwrap(), align as u64).await;
+                assert_eq!(res.unwrap(), align);
+                assert_eq!(&back[..], &page[..]);
+                // Frames too.
+                let mut frames = AlignedBuf::zeroed(4 * align).unwrap().into_frames(align).unwrap();
+                let BufResult(res, frame) = file.read_aligned_at(frames.next().unwrap(), 7).await;
+                assert_eq!(res.unwrap_err().kind(), ErrorKind::InvalidInput);
+                let BufResult(res, frame) = file.read_aligned_at(frame, align as u64).await;
+                assert_eq!((res.unwrap(), &frame[..]), (align, &page[..]));
+            });
+        }
+
+        #[test]
+        fn fixed_frames_through_the_file() {
+            let tmp = Scratch::new(concat!($module, "-fixed"));
+            run(async {
+                let file = DirectFile::create(&tmp.0).await.unwrap();
+                let mut frames = $fixed::register(AlignedBuf::zeroed(4 << 16).unwrap(), 1 << 16).unwrap();
+                assert_eq!(frames.status(), FixedStatus::Registered);
+                let mut frame = frames.next().unwrap();
+                frame.copy_from_slice(&pattern(1 << 16, 9));
+                let BufResult(res, frame) = file.write_fixed_at(frame, 0).await;
+                assert_eq!(res.unwrap(), 1 << 16);
+                let BufResult(res, back) = file.inner().read_fixed_at(frames.next().unwrap(), 0).await;
+                assert_eq!(res.unwrap(), 1 << 16);
+                assert_eq!(&back[..], &frame[..]);
+                let BufResult(res, _) = file.read_fixed_at(back, 4096 + 512).await;
+                assert_eq!(res.unwrap_err().kind(), ErrorKind::InvalidInput);
+                assert_eq!(&file.read_exact_at(1000, 5000).await.unwrap()[..], &frame[1000..6000]);
+            });
+        }
+
+        #[test]
+        fn append_buf_at_a_boundary_and_after_staged_bytes() {
+            let tmp = Scratch::new(concat!($module, "-append-buf"));
+            run(async {
+                for tail in [TailMode::Rewrite, TailMode::NeverRewrite] {
+                    let file = DirectFile::create(&tmp.0).await.unwrap();
+                    let options = AppenderOptions::new().staging(8192).tail(tail);
+                    let mut log = Appender::with_options(file, options);
+                    let mut model = Vec::new();
+                    // The first record goes out in place, before any staging buffer exists.
+                    for (i, len) in [8192, 20_000, 1, 9000, 8192, 0, 50_000].into_iter().enumerate() {
+                        let rec = pattern(len, i as u64);
+                        let mut buf = AlignedBuf::with_cap(len.max(1)).unwrap();
+                        buf.extend(&rec).unwrap();
+                        let BufResult(at, _) = log.append_buf(buf).await;
+                        assert_eq!(at.unwrap(), model.len() as u64);
+                        model.extend(&rec);
+                        if i < 2 {
+                            log.sync().await.unwrap();
+                            if tail == TailMode::NeverRewrite {
+                                model.resize(model.len().next_multiple_of(log.file().alignment()), 0);
+                            }
+                            assert_eq!(log.synced_len(), model.len() as u64);
+                        }
+                    }
+                    let file = log.finish().await.unwrap();
+                    assert_eq!(&file.read_exact_at(0, model.len()).await.unwrap()[..], &model[..]);
+                }
+            });
+        }
+
+        #[test]
+        fn a_cancelled_append_leaves_the_appender_refusing() {
+            let tmp = Scratch::new(concat!($module, "-cancel"));
+            run(async {
+                let file = DirectFile::create(&tmp.0).await.unwrap();
+                let mut log = Appender::with_options(file, AppenderOptions::new().staging(4096));
+                log.append(b"synced").await.unwrap();
+                log.sync().await.unwrap();
+                let record = pattern(1 << 20, 1);
+                {
+                    // Polled once: its first write is queued; then dropped mid-record.
+                    let mut append = std::pin::pin!(log.append(&record));
+                    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+                    assert!(append.as_mut().poll(&mut cx).is_pending());
+                }
+                let err = log.append(b"more").await.unwrap_err();
+                assert!(err.to_string().contains("unusable") && err.to_string().contains("after 6 synced bytes"), "{err}");
+                assert!(log.flush().await.is_err() && log.sync().await.is_err());
+                assert_eq!(log.synced_len(), 6);
+                // What was synced is there, whether or not the dropped write has landed yet
+                // (it carries the same first bytes); a new appender could go on from it.
+                let file = DirectFile::open(&tmp.0).await.unwrap();
+                assert_eq!(&file.read_exact_at(0, 6).await.unwrap()[..], b"synced");
+                let log = Appender::new(file).resume(6).await.unwrap();
+                assert_eq!(log.len(), 6);
+            });
+        }
+
+        /// The glue method under `read_aligned_at` is public (hidden); a read that would leave
+        /// unwritten bytes inside the length is refused, not done.
+        #[test]
+        #[should_panic(expected = "read into [4096, 8192) of a buffer of 0 initialised bytes")]
+        fn a_read_past_the_initialised_bytes_is_refused() {
+            use jdb_alloc::direct::{Compio, $direct::$marker};
+            let tmp = Scratch::new(concat!($module, "-glue"));
+            run(async {
+                let file = DirectFile::create(&tmp.0).await.unwrap();
+                let buf = AlignedBuf::with_cap(8192).unwrap();
+                let _ = $marker::read_buf(file.inner(), buf, 4096..8192, 0).await;
+            });
+        }
+
+        #[test]
+        fn zero_lengths_and_reads_past_the_end() {
+            let tmp = Scratch::new(concat!($module, "-zero"));
+            run(async {
+                let mut log = Appender::new(DirectFile::create(&tmp.0).await.unwrap());
+                assert_eq!(log.append(&[]).await.unwrap(), 0);
+                assert!(log.is_empty());
+                log.sync().await.unwrap(); // nothing to sync: no write
+                assert_eq!(log.file().len().await.unwrap(), 0);
+                assert_eq!(log.append(b"abc").await.unwrap(), 0);
+                assert_eq!(log.append(&[]).await.unwrap(), 3);
+                let file = log.finish().await.unwrap();
+                assert_eq!(file.len().await.unwrap(), 3);
+                for pos in [0, 3, 1 << 40] {
+                    assert!(file.read_at(pos, 0).await.unwrap().is_empty());
+                    assert!(file.read_exact_at(pos, 0).await.unwrap().is_empty());
+                }
+                assert!(file.read_at(3, 10).await.unwrap().is_empty());
+                assert!(file.read_at(1 << 40, 10).await.unwrap().is_empty());
+                let err = file.read_exact_at(1, 10).await.unwrap_err();
+                assert_eq!(err.kind(), ErrorKind::UnexpectedEof);
+                assert!(err.to_string().contains("read_exact_at(1, 10)") && err.to_string().contains("has 2 of those bytes"), "{err}");
+                assert_eq!(file.read_at(u64::MAX - 1, 10).await.unwrap_err().kind(), ErrorKind::InvalidInput);
+                // Resuming past the end of the file, or after appending, is refused.
+                let file = DirectFile::open(&tmp.0).await.unwrap();
+                let err = Appender::new(file).resume(4).await.unwrap_err();
+                assert_eq!(err.kind(), ErrorKind::UnexpectedEof);
+                let mut log = Appender::new(DirectFile::open(&tmp.0).await.unwrap());
+                log.append(b"x").await.unwrap();
+                assert_eq!(log.resume(0).await.unwrap_err().kind(), ErrorKind::InvalidInput);
+            });
+        }
+
+        #[test]
+        fn a_filesystem_without_direct_io_is_refused_by_name() {
+            run(async {
+                let mut options = OpenOptions::new();
+                options.read(true);
+                for (path, fs) in [("/proc/self/stat", "proc"), ("/sys/kernel/mm/transparent_hugepage/enabled", "sysfs")] {
+                    let err = DirectFile::open_with(path, &options).await.unwrap_err();
+                    assert_eq!(err.kind(), ErrorKind::Unsupported);
+                    let msg = err.to_string();
+                    assert!(msg.contains(path) && msg.contains(&format!("its {fs} filesystem")), "{msg}");
+                }
+                // O_APPEND would send the appender's positioned writes to the end of the file.
+                let tmp = Scratch::new(concat!($module, "-append-flag"));
+                let mut options = OpenOptions::new();
+                options.read(true).write(true).create(true).custom_flags(libc::O_APPEND);
+                let err = DirectFile::open_with(&tmp.0, &options).await.unwrap_err();
+                assert_eq!(err.kind(), ErrorKind::InvalidInput);
+                assert!(err.to_string().contains("O_APPEND"), "{err}");
+                // A missing file is compio's own error.
+                let err = DirectFile::open("/proc/no such file").await.unwrap_err();
+                assert_eq!(err.kind(), ErrorKind::NotFound);
+            });
+        }
+
+        #[test]
+        fn preallocate_and_set_len() {
+            let tmp = Scratch::new(concat!($module, "-prealloc"));
+            run(async {
+                let file = DirectFile::create(&tmp.0).await.unwrap();
+                file.preallocate(1 << 20, true).await.unwrap();
+                assert_eq!(file.len().await.unwrap(), 0);
+                file.preallocate(1 << 20, false).await.unwrap();
+                assert_eq!(file.len().await.unwrap(), 1 << 20);
+                file.set_len(5000).await.unwrap();
+                assert_eq!(file.len().await.unwrap(), 5000);
+                assert!(file.read_exact_at(0, 5000).await.unwrap().iter().all(|&b| b == 0));
+                file.sync_all().await.unwrap();
+                file.sync_data().await.unwrap();
+            });
+        }
+    };
+}
+
+#[cfg(feature = "compio-17")]
+mod v17 {
+    direct_cases!(compio, compio17, Compio17, compio17, "v17");
+}
+
+#[cfg(feature = "compio-19")]
+mod v19 {
+    direct_cases!(compio_19, compio19, Compio19, compio19, "v19");
+}
