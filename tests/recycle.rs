@@ -7,7 +7,6 @@
 mod proc_mem;
 
 use std::{
-    collections::HashMap,
     sync::{Mutex, MutexGuard, PoisonError, mpsc},
     thread,
 };
@@ -513,14 +512,25 @@ fn recycling_off_keeps_nothing_and_counts_nothing() {
         "turning off returns this thread's blocks"
     );
     let before = recycle::stats();
-    let mut map: HashMap<usize, u8> = HashMap::new();
+    // Every buffer stays live to the end, each with its own tag: with nothing kept, no block
+    // is handed out twice, and clones are blocks of their own too.
+    let mut live: Vec<(AlignedBuf, u8)> = Vec::new();
     for (i, n) in straddling_sizes().into_iter().enumerate() {
         let mut buf = AlignedBuf::zeroed(n).unwrap();
         assert!(buf.iter().all(|&b| b == 0));
-        buf.fill(i as u8);
-        map.insert(buf.as_ptr() as usize, i as u8);
+        let tag = i as u8;
+        buf.fill(tag);
         let copy = buf.clone();
         assert_eq!(&copy[..], &buf[..]);
+        drop(copy); // freed while recycling is off: straight back to the allocator
+        live.push((buf, tag));
+    }
+    for (buf, tag) in &live {
+        assert!(
+            holds(buf, *tag),
+            "buffer of {} bytes overwritten",
+            buf.len()
+        );
     }
     let after = recycle::stats();
     assert_eq!((after.kept, after.shared_kept), (0, 0));
@@ -528,6 +538,24 @@ fn recycling_off_keeps_nothing_and_counts_nothing() {
         (after.hits, after.shared_hits, after.misses),
         (before.hits, before.shared_hits, before.misses)
     );
+}
+
+/// A thread that allocated while recycling was off has allocated all the same: once recycling
+/// is on again, what it frees stays in its own cache rather than going to the shared tier as
+/// a thread that only frees would.
+#[test]
+fn a_thread_that_allocated_while_recycling_was_off_keeps_what_it_frees() {
+    let _serial = serial();
+    thread::spawn(|| {
+        recycle::set_limits(Limits::OFF);
+        let buf = AlignedBuf::with_cap(MIB).unwrap();
+        recycle::set_limits(Limits::DEFAULT);
+        drop(buf);
+        assert_eq!(recycle::stats().kept, MIB);
+    })
+    .join()
+    .unwrap();
+    assert_eq!(recycle::stats().shared_kept, 0);
 }
 
 #[test]
