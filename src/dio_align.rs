@@ -14,6 +14,23 @@ use std::{io, path::Path};
 use crate::ALIGNMENT;
 
 /// Where a [`DioAlign`] came from.
+///
+/// ```
+/// use jdb_alloc::DioSource;
+///
+/// # fn main() -> std::io::Result<()> {
+/// # if cfg!(not(target_os = "linux")) { return Ok(()); }
+/// let align = jdb_alloc::dio_align(std::env::current_dir()?)?;
+/// let trusted = match align.source {
+///     DioSource::Statx => "the filesystem's own word",
+///     DioSource::BlockDevice => "the device's logical block size",
+///     DioSource::Unknown => "nothing: the O_DIRECT open will tell",
+///     _ => "a newer source",
+/// };
+/// println!("{trusted}");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum DioSource {
@@ -70,6 +87,15 @@ pub struct DioAlign {
 impl DioAlign {
     /// `true` if direct I/O is known to be possible: every alignment is non-zero. `false` is a
     /// refusal only from [`DioSource::Statx`] (see [`DioSource::Unknown`]).
+    ///
+    /// ```
+    /// use jdb_alloc::{DioAlign, DioSource};
+    ///
+    /// let ext4 = DioAlign { mem: 512, offset: 512, read_offset: 512, source: DioSource::Statx };
+    /// assert!(ext4.is_supported());
+    /// let journalled = DioAlign { mem: 0, offset: 0, read_offset: 0, source: DioSource::Statx };
+    /// assert!(!journalled.is_supported()); // refused by the filesystem
+    /// ```
     #[inline]
     #[must_use]
     pub const fn is_supported(&self) -> bool {
@@ -101,6 +127,15 @@ impl DioAlign {
 
     /// `true` if this crate's buffers ([`ALIGNMENT`]-aligned, whole pages) with
     /// [`ALIGNMENT`]-aligned offsets and lengths meet this requirement.
+    ///
+    /// ```
+    /// use jdb_alloc::{DioAlign, DioSource};
+    ///
+    /// let nvme = DioAlign { mem: 4, offset: 512, read_offset: 512, source: DioSource::Statx };
+    /// assert!(nvme.is_satisfied_by_alignment());
+    /// let big_sector = DioAlign { mem: 8192, offset: 8192, read_offset: 8192, source: DioSource::BlockDevice };
+    /// assert!(!big_sector.is_satisfied_by_alignment());
+    /// ```
     #[inline]
     #[must_use]
     pub const fn is_satisfied_by_alignment(&self) -> bool {

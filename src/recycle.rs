@@ -103,6 +103,13 @@ impl Limits {
     /// Enough for every buffer size below [`MAP_THRESHOLD`] to be reused,
     /// and a fraction of a burst: when 512 MiB of 1 MiB buffers are freed at once, one thread
     /// keeps 32 MiB, the shared tier 32 MiB, and 448 MiB go back to the OS.
+    ///
+    /// ```
+    /// use jdb_alloc::recycle::{self, Limits};
+    ///
+    /// recycle::set_limits(Limits::DEFAULT);
+    /// assert_eq!(recycle::limits(), Limits { per_thread: 32 << 20, shared: 32 << 20 });
+    /// ```
     pub const DEFAULT: Self = Self {
         per_thread: 32 << 20,
         shared: 32 << 20,
@@ -111,6 +118,16 @@ impl Limits {
     /// Recycling off: every block goes straight back to the allocator, as in jdb_alloc 0.1.4.
     /// (Blocks keep their class size: a capacity between two classes takes up to 25% more
     /// address space than it did in 0.1.4, never touched.)
+    ///
+    /// ```
+    /// use jdb_alloc::{AlignedBuf, recycle::{self, Limits}};
+    ///
+    /// let old = recycle::limits();
+    /// recycle::set_limits(Limits::OFF);
+    /// drop(AlignedBuf::with_cap(1 << 20).unwrap());
+    /// assert_eq!(recycle::stats().kept, 0); // nothing kept
+    /// recycle::set_limits(old);
+    /// ```
     pub const OFF: Self = Self {
         per_thread: 0,
         shared: 0,
@@ -156,6 +173,15 @@ pub struct Stats {
 }
 
 /// The limits in force.
+///
+/// ```
+/// use jdb_alloc::recycle::{self, Limits};
+///
+/// let old = recycle::limits();
+/// recycle::set_limits(Limits { per_thread: 64 << 20, ..old });
+/// assert_eq!(recycle::limits().per_thread, 64 << 20);
+/// recycle::set_limits(old);
+/// ```
 pub fn limits() -> Limits {
     Limits {
         per_thread: PER_THREAD.load(Relaxed),
@@ -224,6 +250,16 @@ pub fn trim() {
 }
 
 /// What recycling did for the calling thread, and what is kept now.
+///
+/// ```
+/// use jdb_alloc::{AlignedBuf, recycle};
+///
+/// let before = recycle::stats();
+/// drop(AlignedBuf::with_cap(1 << 20).unwrap());
+/// let again = AlignedBuf::with_cap(1 << 20).unwrap(); // the block just freed
+/// assert_eq!(recycle::stats().hits, before.hits + 1);
+/// # drop(again);
+/// ```
 pub fn stats() -> Stats {
     let mut stats = CACHE
         .try_with(|cache| {
