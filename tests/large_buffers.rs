@@ -210,19 +210,34 @@ fn huge_capacity_is_whole_extents_at_least_the_threshold() {
     }
 }
 
+/// The bracketed choice of a THP setting file (`always [madvise] never`): `None` when
+/// unreadable.
+#[cfg(target_os = "linux")]
+fn thp_setting(name: &str) -> Option<String> {
+    let t = std::fs::read_to_string(format!("/sys/kernel/mm/transparent_hugepage/{name}")).ok()?;
+    let (_, rest) = t.split_once('[')?;
+    Some(rest.split_once(']')?.0.to_owned())
+}
+
 /// What the system says about 2 MiB transparent huge pages: `None` when unreadable.
 #[cfg(target_os = "linux")]
 fn thp_policy() -> Option<String> {
-    let read = |p: &str| {
-        let t = std::fs::read_to_string(p).ok()?;
-        let (_, rest) = t.split_once('[')?;
-        Some(rest.split_once(']')?.0.to_owned())
-    };
-    let dir = "/sys/kernel/mm/transparent_hugepage";
-    match read(&format!("{dir}/hugepages-2048kB/enabled")) {
+    match thp_setting("hugepages-2048kB/enabled") {
         Some(p) if p != "inherit" => Some(p),
-        _ => read(&format!("{dir}/enabled")),
+        _ => thp_setting("enabled"),
     }
+}
+
+/// Whether a fault in an advised range compacts memory at once to get a huge page
+/// (`defrag` is `always`, `madvise` or `defer+madvise`). Otherwise (`defer`, `never`) the fault
+/// takes a 4 KiB page whenever no huge page is free, and khugepaged may collapse the range
+/// later: huge pages are then a matter of luck, not of the advice.
+#[cfg(target_os = "linux")]
+fn thp_compacts_on_fault() -> bool {
+    matches!(
+        thp_setting("defrag").as_deref(),
+        Some("always" | "madvise" | "defer+madvise")
+    )
 }
 
 #[cfg(target_os = "linux")]
@@ -256,20 +271,27 @@ fn huge_try_and_on_are_advised_and_backed_when_the_kernel_allows() {
         "untouched huge arena: {resident} bytes resident"
     );
 
-    // One write per 2 MiB extent: with huge pages that makes every extent resident.
+    // One write per 2 MiB extent: each extent that got a huge page is then wholly resident,
+    // the others have at least the written 4 KiB page.
     for off in (0..size).step_by(HUGE_PAGE_SIZE) {
         buf[off] = 1;
     }
     let after = proc_mem::usage(buf.as_ptr() as usize, buf.cap());
-    assert!(
-        after.anon_huge > 0,
-        "advised arena got no huge page (AnonHugePages 0; memory too fragmented?): {after:?}"
-    );
     let resident = proc_mem::resident_in(buf.as_ptr() as usize, buf.cap());
-    assert_eq!(
-        resident, size,
-        "one write per 2 MiB made all of it resident"
+    let extents = size / HUGE_PAGE_SIZE;
+    assert!(
+        resident >= after.anon_huge && resident >= extents * PAGE_SIZE,
+        "{resident} bytes resident after {extents} writes: {after:?}"
     );
+    // The kernel then tries hard for huge pages (direct compaction); a machine too fragmented
+    // even for that fails here, and says so.
+    if thp_compacts_on_fault() {
+        assert!(
+            after.anon_huge > 0,
+            "advised arena got no huge page although THP defrag compacts on fault \
+             (AnonHugePages 0; memory too fragmented?): {after:?}"
+        );
+    }
     assert!(buf.iter().step_by(PAGE_SIZE).all(|&b| b <= 1));
 
     let (on, on_status) = AlignedBuf::zeroed_huge(size, HugePages::On).unwrap();
