@@ -38,10 +38,6 @@ fn offsets(seed: u64, below: usize, count: usize) -> impl Iterator<Item = usize>
     })
 }
 
-fn page_round(size: usize) -> usize {
-    size.max(1).div_ceil(PAGE_SIZE) * PAGE_SIZE
-}
-
 #[test]
 fn threshold_is_a_whole_number_of_huge_pages() {
     assert_eq!(MAP_THRESHOLD, 32 * MIB);
@@ -60,7 +56,7 @@ fn zeroed_round_trips_through_raw_parts_across_the_threshold() {
         let mut buf = AlignedBuf::zeroed(size).unwrap();
         assert_eq!(
             (buf.len(), buf.cap()),
-            (size, page_round(size)),
+            (size, size.max(1).next_multiple_of(PAGE_SIZE)),
             "size {size}"
         );
         assert_eq!(buf.as_ptr() as usize % ALIGNMENT, 0);
@@ -83,7 +79,10 @@ fn zeroed_round_trips_through_raw_parts_across_the_threshold() {
 fn with_cap_round_trips_and_extends_across_the_threshold() {
     for size in STRADDLING {
         let mut buf = AlignedBuf::with_cap(size).unwrap();
-        assert_eq!((buf.len(), buf.cap()), (0, page_round(size)));
+        assert_eq!(
+            (buf.len(), buf.cap()),
+            (0, size.max(1).next_multiple_of(PAGE_SIZE))
+        );
         let tail = vec![9u8; buf.cap() - 8];
         buf.extend(&[1; 8]).unwrap();
         buf.extend(&tail).unwrap();

@@ -293,7 +293,10 @@ fn every_number_readme_quotes_is_in_the_results() {
             .filter(|&(n, unit)| !in_results(n, unit))
             .map(|(n, unit)| format!("{n} {unit}"))
             .collect();
-        assert!(missing.is_empty(), "{name} quotes times RESULTS.md lacks: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "{name} quotes times RESULTS.md lacks: {missing:?}"
+        );
     }
     let results = numbers(RESULTS);
     let table: Vec<&str> = EN

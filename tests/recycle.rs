@@ -60,10 +60,6 @@ fn holds(bytes: &[u8], tag: u8) -> bool {
         .all(|p| p[0] == tag && p[p.len() / 2] == tag && p[p.len() - 1] == tag)
 }
 
-fn page_round(size: usize) -> usize {
-    size.max(1).div_ceil(PAGE_SIZE) * PAGE_SIZE
-}
-
 // ============================================================================
 // Property test: random allocate / clone / free / split across threads
 // ============================================================================
@@ -204,7 +200,7 @@ fn run(ops: Vec<Op>) {
                     assert_eq!(buf.len(), 0);
                     buf
                 };
-                assert_eq!(buf.cap(), page_round(n));
+                assert_eq!(buf.cap(), n.max(1).next_multiple_of(PAGE_SIZE));
                 let t = tag();
                 if zeroed {
                     buf.fill(t);
@@ -321,7 +317,10 @@ fn a_freed_block_is_reused_and_zeroed_only_where_it_must_be() {
             "zeroed({n}) did not reuse the block just freed"
         );
         assert_eq!(recycle::stats().hits, before.hits + 1);
-        assert_eq!((buf.len(), buf.cap()), (n, page_round(n)));
+        assert_eq!(
+            (buf.len(), buf.cap()),
+            (n, n.max(1).next_multiple_of(PAGE_SIZE))
+        );
         assert!(
             buf.iter().all(|&b| b == 0),
             "zeroed({n}) from a recycled block"
@@ -352,7 +351,11 @@ fn capacities_keep_their_meaning_across_classes() {
         for _ in 0..2 {
             // The second round takes the block the first one freed.
             let buf = AlignedBuf::with_cap(n).unwrap();
-            assert_eq!(buf.cap(), page_round(n), "with_cap({n})");
+            assert_eq!(
+                buf.cap(),
+                n.max(1).next_multiple_of(PAGE_SIZE),
+                "with_cap({n})"
+            );
             let (ptr, len, cap) = buf.into_raw_parts();
             // SAFETY: the parts just returned, rebuilt once.
             drop(unsafe { AlignedBuf::from_raw_parts(ptr, len, cap) });
