@@ -51,6 +51,13 @@
 //! plus 2 ns. An allocation that finds nothing to reuse costs what it did before, within a few
 //! ns.
 //!
+//! That holds while the cache holds what a thread frees and allocates again. An engine whose
+//! live buffers and their turnover exceed the limits (16 buffers of 4 KiB to 16 MiB at once,
+//! four times the default) misses, and each miss costs what the global allocator's state makes
+//! it: with glibc, from a heap reuse to a fresh mapping faulted in page by page (measured there:
+//! 2 to 24 ms a buffer with the default limits, 85 to 127 µs with `per_thread` at 256 MiB;
+//! `benches/RESULTS.md`). Size [`Limits::per_thread`] to that working set.
+//!
 //! Mapped blocks are not kept, by measurement: for `zeroed(64 MiB)`, zeroing a kept block and
 //! writing a byte per page took 4.5 ms, against 30 µs for a fresh mapping left untouched and
 //! 43 ms for one with every page written. Arenas that size are mostly `zeroed` pools touched
