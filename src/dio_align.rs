@@ -3,9 +3,9 @@
 //!
 //! On Linux the filesystem's own answer comes from `statx(2)` with `STATX_DIOALIGN` (Linux
 //! 6.1+, for the filesystems that implement it, such as ext4, xfs and f2fs, and for regular
-//! files), and, for reads, `STATX_DIO_READ_ALIGN` (Linux 6.14+, where a filesystem allows reads at
-//! a finer offset alignment than writes). Where it is not reported (older kernels, other filesystems, directories), the
-//! fallback is the classic rule: buffer address, file offset and length aligned to the logical
+//! files), and, for reads, `STATX_DIO_READ_ALIGN` (Linux 6.14+, where a filesystem allows reads
+//! at a finer offset alignment than writes). Where it is not reported (older kernels, other
+//! filesystems, directories), the fallback is the classic rule: buffer address, file offset and length aligned to the logical
 //! block size of the block device that holds the file, read from sysfs. [`DioAlign::source`]
 //! says which of the two answered.
 
@@ -14,6 +14,23 @@ use std::{io, path::Path};
 use crate::ALIGNMENT;
 
 /// Where a [`DioAlign`] came from.
+///
+/// ```
+/// use jdb_alloc::DioSource;
+///
+/// # fn main() -> std::io::Result<()> {
+/// # if cfg!(not(target_os = "linux")) { return Ok(()); }
+/// let align = jdb_alloc::dio_align(std::env::current_dir()?)?;
+/// let trusted = match align.source {
+///     DioSource::Statx => "the filesystem's own word",
+///     DioSource::BlockDevice => "the device's logical block size",
+///     DioSource::Unknown => "nothing: the O_DIRECT open will tell",
+///     _ => "a newer source",
+/// };
+/// println!("{trusted}");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum DioSource {
@@ -22,26 +39,33 @@ pub enum DioSource {
     Statx,
     /// The logical block size of the block device under the file
     /// (`/sys/dev/block/MAJ:MIN/queue/logical_block_size`, on the parent disk for a
-    /// partition), used for `mem`, `offset` and `read_offset`. The filesystem did not report; this is the
-    /// classic `O_DIRECT` rule, but does not know if the filesystem refuses direct I/O for
+    /// partition), used for `mem`, `offset` and `read_offset`. The filesystem did not report;
+    /// this is the classic `O_DIRECT` rule, but does not know if the filesystem refuses direct I/O for
     /// this particular file.
     BlockDevice,
     /// Neither answered: no `STATX_DIOALIGN`, and no block device behind the file (tmpfs,
     /// overlay, network and FUSE filesystems, btrfs on kernels that do not report). `mem`,
-    /// `offset` and `read_offset` are 0: unknown, to be treated as unsupported. (tmpfs on Linux 6.6+ does accept
-    /// `O_DIRECT` opens, with no alignment rule, but does not report it.)
+    /// `offset` and `read_offset` are 0, meaning "not reported", not "refused": try the
+    /// `O_DIRECT` open, which fails with `EINVAL` where direct I/O is refused. (tmpfs accepts
+    /// `O_DIRECT` since Linux 6.6, with no alignment rule, and does not report it.)
     Unknown,
 }
 
-/// Alignment that direct I/O needs for one file; 0 means no direct I/O.
+/// Alignment that direct I/O needs for one file. A 0 is a refusal only when the filesystem
+/// gave it ([`DioSource::Statx`]); from [`DioSource::Unknown`] it means nobody reported, and the
+/// `O_DIRECT` open is what tells.
 ///
 /// ```
 /// use jdb_alloc::{DioAlign, DioSource};
 ///
 /// let nvme = DioAlign { mem: 4, offset: 512, read_offset: 512, source: DioSource::Statx };
 /// assert!(nvme.is_supported() && nvme.is_satisfied_by_alignment());
-/// let none = DioAlign { mem: 0, offset: 0, read_offset: 0, source: DioSource::Unknown };
-/// assert!(!none.is_supported() && !none.is_satisfied_by_alignment());
+/// // ext4 with data=journal: the filesystem refuses direct I/O for the file.
+/// let refused = DioAlign { mem: 0, offset: 0, read_offset: 0, source: DioSource::Statx };
+/// assert!(!refused.is_supported());
+/// // tmpfs: nothing reported, so nothing is known; an O_DIRECT open may still succeed.
+/// let tmpfs = DioAlign { mem: 0, offset: 0, read_offset: 0, source: DioSource::Unknown };
+/// assert!(!tmpfs.is_supported() && !tmpfs.is_satisfied_by_alignment());
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct DioAlign {
@@ -61,16 +85,26 @@ pub struct DioAlign {
 }
 
 impl DioAlign {
-    /// `true` if direct I/O is known to be possible: every alignment is non-zero.
+    /// `true` if direct I/O is known to be possible: every alignment is non-zero. `false` is a
+    /// refusal only from [`DioSource::Statx`] (see [`DioSource::Unknown`]).
+    ///
+    /// ```
+    /// use jdb_alloc::{DioAlign, DioSource};
+    ///
+    /// let ext4 = DioAlign { mem: 512, offset: 512, read_offset: 512, source: DioSource::Statx };
+    /// assert!(ext4.is_supported());
+    /// let journalled = DioAlign { mem: 0, offset: 0, read_offset: 0, source: DioSource::Statx };
+    /// assert!(!journalled.is_supported()); // refused by the filesystem
+    /// ```
     #[inline]
     #[must_use]
     pub const fn is_supported(&self) -> bool {
         self.mem != 0 && self.offset != 0 && self.read_offset != 0
     }
 
-    /// `true` if buffers, offsets and lengths that are multiples of `align` meet this
-    /// requirement, for reads and writes: direct I/O is supported and `align` is a multiple of
-    /// `mem`, `offset` and `read_offset`.
+    /// `true` if buffers, offsets and lengths that are multiples of `align` are known to meet
+    /// this requirement, for reads and writes: direct I/O is supported and `align` is a multiple
+    /// of `mem`, `offset` and `read_offset`.
     ///
     /// ```
     /// use jdb_alloc::{DioAlign, DioSource};
@@ -93,6 +127,15 @@ impl DioAlign {
 
     /// `true` if this crate's buffers ([`ALIGNMENT`]-aligned, whole pages) with
     /// [`ALIGNMENT`]-aligned offsets and lengths meet this requirement.
+    ///
+    /// ```
+    /// use jdb_alloc::{DioAlign, DioSource};
+    ///
+    /// let nvme = DioAlign { mem: 4, offset: 512, read_offset: 512, source: DioSource::Statx };
+    /// assert!(nvme.is_satisfied_by_alignment());
+    /// let big_sector = DioAlign { mem: 8192, offset: 8192, read_offset: 8192, source: DioSource::BlockDevice };
+    /// assert!(!big_sector.is_satisfied_by_alignment());
+    /// ```
     #[inline]
     #[must_use]
     pub const fn is_satisfied_by_alignment(&self) -> bool {
@@ -110,8 +153,8 @@ impl DioAlign {
 /// What it looks like: on ext4 over a virtio disk (Linux 6.18) a file reported `mem 512,
 /// offset 512` from [`DioSource::Statx`] and its directory `512/512` from
 /// [`DioSource::BlockDevice`] (ext4 reports `STATX_DIOALIGN` for regular files only);
-/// `/dev/shm` (tmpfs) `0/0` from [`DioSource::Unknown`], although tmpfs on that kernel accepts
-/// `O_DIRECT` opens.
+/// `/dev/shm` (tmpfs) `0/0` from [`DioSource::Unknown`]: not reported, and tmpfs on that kernel
+/// accepts `O_DIRECT` opens.
 ///
 /// # Errors
 /// The operating system's error if `path` cannot be examined (for example
@@ -133,7 +176,9 @@ impl DioAlign {
 /// };
 /// println!("buffers {} B, offsets {} B, from {who}", align.mem, align.offset);
 /// assert!(align.mem == 0 || align.mem.is_power_of_two());
-/// if !align.is_satisfied_by_alignment() {
+/// if align.source == DioSource::Unknown {
+///     println!("not reported: the O_DIRECT open will tell");
+/// } else if !align.is_satisfied_by_alignment() {
 ///     eprintln!("no direct I/O with 4 KiB buffers in {}: {align:?}", dir.display());
 /// }
 /// assert_eq!(

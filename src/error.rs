@@ -111,4 +111,18 @@ pub enum Error {
 }
 
 /// `Result` with this crate's [`enum@Error`].
+///
+/// ```
+/// use jdb_alloc::{AlignedBuf, Result};
+///
+/// fn log_block(records: &[&[u8]]) -> Result<AlignedBuf> {
+///     let mut buf = AlignedBuf::with_cap(4096)?;
+///     for r in records {
+///         buf.extend(r)?;
+///     }
+///     Ok(buf)
+/// }
+/// assert!(log_block(&[b"a", b"b"]).is_ok());
+/// assert!(log_block(&[&[0; 5000]]).is_err());
+/// ```
 pub type Result<T> = std::result::Result<T, Error>;

@@ -44,122 +44,6 @@ pub(crate) fn frame_count(cap: usize, chunk: usize) -> Result<usize> {
     Ok(cap / chunk)
 }
 
-impl AlignedBuf {
-    /// Consumes the buffer and splits its whole capacity into `cap / chunk` owned [`Frame`]s of
-    /// `chunk` bytes each, in address order: frame `i` starts at `as_ptr() + i * chunk`.
-    ///
-    /// - Each frame is an exclusive, [`ALIGNMENT`]-aligned range of the block, with
-    ///   `cap() == chunk`; frames can be passed to compio by value, moved between threads and
-    ///   dropped in any order.
-    /// - The buffer's initialised bytes are carried over: frame `i` has
-    ///   `len() == min(chunk, self.len() - i * chunk)` (or 0), so a [`zeroed`](Self::zeroed)
-    ///   buffer gives full frames of zeroes and a [`with_cap`](Self::with_cap) buffer empty
-    ///   frames, ready to be read into.
-    /// - A tail shorter than `chunk` is not handed out; a `chunk` larger than the capacity gives
-    ///   no frames at all (as [`slice_into_raws`](Self::slice_into_raws)); check
-    ///   [`Frames::len`] if a pool must not be empty.
-    /// - The block is freed when the last frame is dropped (frames not taken from the iterator
-    ///   are dropped with it).
-    ///
-    /// ```text
-    /// an arena cut with into_frames(4096): each Frame is four words
-    /// ┌───────────────────────────┐
-    /// │ owner (shared, counted) ──┼──► the arena, freed with the last frame
-    /// │ ptr, len, cap ────────────┼──► its own chunk of the block
-    /// └───────────────────────────┘
-    /// ptr ─►┌──────────┬──────────┬──────────┬──────────┐
-    ///       │ frame 0  │ frame 1  │ frame 2  │ frame 3  │  cap 4096 each; len carried over
-    ///       └──────────┴──────────┴──────────┴──────────┘  (zeroed arena: 4096, with_cap: 0)
-    ///       +0         +4096      +8192      +12288        every start 4096-aligned
-    /// ```
-    ///
-    /// # Errors
-    /// [`Error::InvalidChunk`] if `chunk` is zero or not a multiple of [`ALIGNMENT`]; the buffer
-    /// is dropped then.
-    ///
-    /// ```
-    /// use jdb_alloc::{AlignedBuf, Frame, PAGE_SIZE};
-    ///
-    /// let arena = AlignedBuf::zeroed(4 * PAGE_SIZE + 100).unwrap(); // cap: 5 pages
-    /// let base = arena.as_ptr() as usize;
-    /// let frames: Vec<Frame> = arena.into_frames(2 * PAGE_SIZE).unwrap().collect();
-    /// assert_eq!(frames.len(), 2); // the fifth page is a tail: not handed out
-    /// assert_eq!(frames[1].as_ptr() as usize, base + 2 * PAGE_SIZE);
-    /// assert_eq!(&frames[1][..], &[0; 2 * PAGE_SIZE][..]);
-    ///
-    /// assert!(AlignedBuf::page().unwrap().into_frames(1000).is_err());
-    /// ```
-    ///
-    /// A pool over compio: frames of a zeroed arena are filled and written, each moving into the
-    /// runtime and dropped in any order; frames of a `with_cap` arena are read into, and their
-    /// length becomes the bytes read.
-    ///
-    /// ```
-    /// # #[cfg(feature = "compio-buf-07")]
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// use compio::{
-    ///     BufResult,
-    ///     fs::OpenOptions,
-    ///     io::{AsyncReadAt, AsyncWriteAt},
-    ///     runtime::Runtime,
-    /// };
-    /// use jdb_alloc::{AlignedBuf, Frame, PAGE_SIZE};
-    ///
-    /// const FRAMES: usize = 4;
-    /// let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/frames-pool.bin");
-    /// # std::fs::create_dir_all(path.parent().unwrap())?;
-    /// let out: Vec<Frame> = AlignedBuf::zeroed(FRAMES * PAGE_SIZE)?.into_frames(PAGE_SIZE)?.collect();
-    /// let pool: Vec<Frame> = AlignedBuf::with_cap(FRAMES * PAGE_SIZE)?.into_frames(PAGE_SIZE)?.collect();
-    ///
-    /// let back = Runtime::new()?.block_on(async {
-    ///     let mut file = OpenOptions::new()
-    ///         .read(true)
-    ///         .write(true)
-    ///         .create(true)
-    ///         .truncate(true)
-    ///         .custom_flags(libc::O_DIRECT)
-    ///         .open(&path)
-    ///         .await?;
-    ///     for (i, mut frame) in out.into_iter().enumerate().rev() {
-    ///         frame.fill(i as u8 + 1);
-    ///         let BufResult(written, _frame) = file.write_at(frame, (i * PAGE_SIZE) as u64).await;
-    ///         assert_eq!(written?, PAGE_SIZE);
-    ///     }
-    ///     let mut back = Vec::new();
-    ///     for (i, frame) in pool.into_iter().enumerate() {
-    ///         let BufResult(read, frame) = file.read_at(frame, (i * PAGE_SIZE) as u64).await;
-    ///         assert_eq!(read?, PAGE_SIZE);
-    ///         back.push(frame);
-    ///     }
-    ///     Ok::<_, Box<dyn std::error::Error>>(back)
-    /// })?;
-    /// for (i, frame) in back.iter().enumerate() {
-    ///     assert!(frame.len() == PAGE_SIZE && frame.iter().all(|&b| b == i as u8 + 1));
-    /// }
-    /// std::fs::remove_file(&path)?;
-    /// # Ok(())
-    /// # }
-    /// # #[cfg(not(feature = "compio-buf-07"))]
-    /// # fn main() {}
-    /// ```
-    pub fn into_frames(self, chunk: usize) -> Result<Frames> {
-        let count = frame_count(self.cap(), chunk)?;
-        let mut arena = self;
-        let init = arena.len();
-        let base = arena.ptr;
-        // The frames own the bytes from now on; the arena only keeps the block alive.
-        arena.clear();
-        Ok(Frames {
-            arena: Arc::new(arena),
-            base,
-            chunk,
-            init,
-            front: 0,
-            back: count,
-        })
-    }
-}
-
 // ============================================================================
 // Frames
 // ============================================================================
@@ -202,6 +86,23 @@ unsafe impl Send for Frames {}
 unsafe impl Sync for Frames {}
 
 impl Frames {
+    /// The frames of `arena` ([`AlignedBuf::into_frames`]).
+    pub(crate) fn new(mut arena: AlignedBuf, chunk: usize) -> Result<Self> {
+        let count = frame_count(arena.cap(), chunk)?;
+        let init = arena.len();
+        let base = arena.ptr;
+        // The frames own the bytes from now on; the arena only keeps the block alive.
+        arena.clear();
+        Ok(Self {
+            arena: Arc::new(arena),
+            base,
+            chunk,
+            init,
+            front: 0,
+            back: count,
+        })
+    }
+
     /// Frame `i`.
     ///
     /// # Safety
@@ -349,12 +250,28 @@ impl Frame {
     }
 
     /// Size of the frame in bytes: the `chunk` it was split with.
+    ///
+    /// ```
+    /// use jdb_alloc::{AlignedBuf, PAGE_SIZE};
+    ///
+    /// let mut frames = AlignedBuf::with_cap(8 * PAGE_SIZE).unwrap().into_frames(2 * PAGE_SIZE).unwrap();
+    /// assert_eq!(frames.next().unwrap().cap(), 2 * PAGE_SIZE);
+    /// ```
     #[inline]
     pub fn cap(&self) -> usize {
         self.raw.cap
     }
 
     /// `true` when `len() == 0`.
+    ///
+    /// ```
+    /// use jdb_alloc::AlignedBuf;
+    ///
+    /// let mut empty = AlignedBuf::with_cap(4096).unwrap().into_frames(4096).unwrap();
+    /// assert!(empty.next().unwrap().is_empty()); // to be read into
+    /// let mut full = AlignedBuf::zeroed(4096).unwrap().into_frames(4096).unwrap();
+    /// assert!(!full.next().unwrap().is_empty()); // zeroes, to be overwritten
+    /// ```
     #[inline]
     pub fn is_empty(&self) -> bool {
         self.raw.len == 0
@@ -374,6 +291,18 @@ impl Frame {
     }
 
     /// Mutable pointer to the first byte; [`ALIGNMENT`]-aligned, valid for `cap` bytes.
+    ///
+    /// ```
+    /// use jdb_alloc::AlignedBuf;
+    ///
+    /// let mut frame = AlignedBuf::with_cap(4096).unwrap().into_frames(4096).unwrap().next().unwrap();
+    /// // SAFETY: 4 bytes of the frame's capacity are written, then claimed.
+    /// unsafe {
+    ///     frame.as_mut_ptr().copy_from_nonoverlapping(b"page".as_ptr(), 4);
+    ///     frame.set_len(4);
+    /// }
+    /// assert_eq!(&frame[..], b"page");
+    /// ```
     #[inline]
     pub fn as_mut_ptr(&mut self) -> *mut u8 {
         self.raw.ptr

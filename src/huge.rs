@@ -12,6 +12,16 @@ use crate::{Error, MAP_THRESHOLD, Result, mem};
 /// Size of a (PMD-level) transparent huge page on x86-64 and 4 KiB-page arm64 Linux: 2 MiB.
 ///
 /// Huge arenas start on a multiple of it and are a whole number of it long.
+///
+/// ```
+/// use jdb_alloc::{AlignedBuf, HUGE_PAGE_SIZE, HugePageStatus, HugePages};
+///
+/// let (arena, status) = AlignedBuf::zeroed_huge(40 << 20, HugePages::Try).unwrap();
+/// assert_eq!(arena.cap() % HUGE_PAGE_SIZE, 0); // whole huge pages
+/// if status == HugePageStatus::Advised {
+///     assert_eq!(arena.as_ptr() as usize % HUGE_PAGE_SIZE, 0);
+/// }
+/// ```
 pub const HUGE_PAGE_SIZE: usize = 2 << 20;
 
 /// Whether an arena asks for transparent huge pages, in the spirit of PostgreSQL's
@@ -86,6 +96,16 @@ pub enum HugePages {
 /// What came of a request for huge pages (see [`AlignedBuf::zeroed_huge`]).
 ///
 /// [`AlignedBuf::zeroed_huge`]: crate::AlignedBuf::zeroed_huge
+///
+/// ```
+/// use jdb_alloc::{AlignedBuf, HugePageStatus, HugePages};
+///
+/// let (arena, status) = AlignedBuf::zeroed_huge(64 << 20, HugePages::Try).unwrap();
+/// match status {
+///     HugePageStatus::Advised => println!("{} MiB advised for huge pages", arena.cap() >> 20),
+///     other => println!("4 KiB pages: {other:?}"),
+/// }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum HugePageStatus {
     /// Huge pages were not asked for ([`HugePages::Off`]).

@@ -349,6 +349,23 @@
 //! hole or making a failure say more: see [`migration`].
 //!
 //! [compio]: https://docs.rs/compio
+// The feature-gated modules: linked within these docs where they are built, else on docs.rs.
+#![cfg_attr(
+    all(target_os = "linux", any(feature = "compio-17", feature = "compio-19")),
+    doc = "[`fixed`]: crate::fixed"
+)]
+#![cfg_attr(
+    not(all(target_os = "linux", any(feature = "compio-17", feature = "compio-19"))),
+    doc = "[`fixed`]: https://docs.rs/jdb_alloc/latest/jdb_alloc/fixed/"
+)]
+#![cfg_attr(
+    all(target_os = "linux", feature = "compio-19"),
+    doc = "[`managed::AlignedAllocator`]: crate::managed::AlignedAllocator"
+)]
+#![cfg_attr(
+    not(all(target_os = "linux", feature = "compio-19")),
+    doc = "[`managed::AlignedAllocator`]: https://docs.rs/jdb_alloc/latest/jdb_alloc/managed/struct.AlignedAllocator.html"
+)]
 
 mod align;
 #[cfg(feature = "compio-buf-08")]
@@ -378,6 +395,7 @@ mod error;
 )]
 pub mod fixed;
 mod frame;
+mod heap;
 mod huge;
 #[cfg(all(target_os = "linux", any(feature = "compio-19", feature = "compio-20")))]
 #[cfg_attr(
@@ -405,17 +423,59 @@ pub use error::{Error, Result};
 pub use frame::{Frame, Frames};
 pub use huge::{HUGE_PAGE_SIZE, HugePageStatus, HugePages};
 use mem::Fill;
-pub use mem::MAP_THRESHOLD;
 
 /// Page size assumed for buffers: 4 KiB. Every capacity is a whole number of pages.
+///
+/// ```
+/// use jdb_alloc::{AlignedBuf, PAGE_SIZE};
+///
+/// assert_eq!(AlignedBuf::with_cap(1).unwrap().cap(), PAGE_SIZE);
+/// assert_eq!(AlignedBuf::with_cap(PAGE_SIZE + 1).unwrap().cap(), 2 * PAGE_SIZE);
+/// ```
 pub const PAGE_SIZE: usize = 4096;
 
 /// Address alignment of every buffer, and the unit frame chunks (`into_frames`,
 /// `slice_into_raws`) must be a multiple of: 4 KiB, which satisfies `O_DIRECT` on both 512-byte
 /// and 4 KiB logical-block devices.
+///
+/// ```
+/// use jdb_alloc::{ALIGNMENT, AlignedBuf, align_down_u64};
+///
+/// let buf = AlignedBuf::zeroed(100).unwrap();
+/// assert_eq!(buf.as_ptr() as usize % ALIGNMENT, 0);
+/// // File offsets for O_DIRECT are rounded to it too.
+/// assert_eq!(align_down_u64(5000), ALIGNMENT as u64);
+/// ```
 pub const ALIGNMENT: usize = 4096;
 
 const ALIGN_MASK: usize = ALIGNMENT - 1;
+
+/// Smallest capacity backed by an anonymous mapping of its own (on Unix): 32 MiB.
+///
+/// Chosen by measurement (`cargo bench --bench threshold`), against what the global allocator
+/// does at each size. glibc serves 4 KiB-aligned requests of 32 MiB and more from a fresh `mmap`
+/// whatever its state (32 MiB is the ceiling of its dynamic mmap threshold on 64-bit), so there
+/// a mapping of our own is never slower: the same page faults, minus the `memset`. Below 32 MiB
+/// glibc may reuse warm heap memory, which a buffer that is written all over fills 13 to 44
+/// times faster than fresh pages faulted in one by one; a lower threshold would win only for
+/// buffers that stay mostly untouched, and lose badly for those that do not.
+///
+/// Elsewhere than Unix every size uses the global allocator. The threshold is part of the
+/// contract of [`AlignedBuf::into_raw_parts`](AlignedBuf::into_raw_parts) (a block is
+/// released by the backing its capacity selects), so it is a constant.
+///
+/// ```
+/// use jdb_alloc::{AlignedBuf, MAP_THRESHOLD};
+///
+/// // 1 GiB of zeroes: one mmap on Unix, no memset, nothing resident yet (about 20 µs, where
+/// // jdb_alloc 0.1.4 took 0.6 s and 1 GiB of memory).
+/// let mut big = AlignedBuf::zeroed(1 << 30).unwrap();
+/// assert!(big.cap() >= MAP_THRESHOLD);
+/// assert_eq!((big[0], big[(1 << 30) - 1]), (0, 0));
+/// big[4096] = 1; // now one 4 KiB page is resident
+/// // Dropping `big` unmaps it: the memory goes back to the OS at once.
+/// ```
+pub const MAP_THRESHOLD: usize = 32 << 20;
 
 // Whole-page capacities are then whole multiples of ALIGNMENT, which is what makes
 // `AlignedBuf::pad_to_alignment` infallible.
@@ -437,6 +497,19 @@ const _: () = assert!(PAGE_SIZE % ALIGNMENT == 0);
 /// its block, mutation needs `&mut self`, and `&self` only hands out `&[u8]` and raw pointers.
 /// The `unsafe` escape hatches ([`as_raw_view`](Self::as_raw_view)) put synchronisation on their
 /// caller.
+///
+/// ```
+/// use jdb_alloc::{ALIGNMENT, AlignedBuf, Error};
+///
+/// let mut buf = AlignedBuf::with_cap(6000)?; // empty, capacity two pages
+/// assert_eq!((buf.len(), buf.cap()), (0, 8192));
+/// assert_eq!(buf.as_ptr() as usize % ALIGNMENT, 0);
+/// buf.extend(b"header")?;
+/// buf[0] = b'H'; // the initialised bytes are a `[u8]`
+/// assert_eq!(&buf[..], b"Header");
+/// assert!(matches!(buf.extend(&[0; 8192]), Err(Error::Overflow(8198, 8192))));
+/// # Ok::<(), Error>(())
+/// ```
 pub struct AlignedBuf {
     ptr: NonNull<u8>,
     len: usize,
@@ -659,6 +732,17 @@ impl AlignedBuf {
 
     /// A [`RawIoBuf`] view of the whole buffer from a shared reference.
     ///
+    /// ```
+    /// use jdb_alloc::{AlignedBuf, PAGE_SIZE};
+    ///
+    /// let arena = AlignedBuf::zeroed(4 * PAGE_SIZE).unwrap();
+    /// // SAFETY: `arena` outlives the view, and nothing else writes the arena while it is used.
+    /// let view = unsafe { arena.as_raw_view() };
+    /// assert_eq!((view.as_ptr(), view.len(), view.cap()), (arena.as_ptr(), 4 * PAGE_SIZE, 4 * PAGE_SIZE));
+    /// // `file.write_at(view, 0)` takes the copy; `arena` is still readable here.
+    /// assert_eq!(arena[0], 0);
+    /// ```
+    ///
     /// # Safety
     /// As [`as_raw`](Self::as_raw), and more: since `self` is only borrowed shared, others may
     /// read it concurrently. The caller must synchronise (for example with the buffer pool's
@@ -695,6 +779,17 @@ impl AlignedBuf {
 
     /// Rebuilds a buffer from [`into_raw_parts`](Self::into_raw_parts).
     ///
+    /// ```
+    /// use jdb_alloc::AlignedBuf;
+    ///
+    /// let mut buf = AlignedBuf::with_cap(4096).unwrap();
+    /// buf.extend(b"kept across the C API").unwrap();
+    /// let (ptr, len, cap) = buf.into_raw_parts(); // e.g. stored in a C struct
+    /// // SAFETY: the parts of one `into_raw_parts`, rebuilt once.
+    /// let buf = unsafe { AlignedBuf::from_raw_parts(ptr, len, cap) };
+    /// assert_eq!(&buf[..], b"kept across the C API");
+    /// ```
+    ///
     /// # Safety
     /// `ptr` and `cap` must be exactly as returned by one call to `into_raw_parts` of this crate,
     /// in this same version (another version may back blocks differently: 0.1.4's buffers of
@@ -712,36 +807,86 @@ impl AlignedBuf {
     }
 
     /// Number of initialised bytes.
+    ///
+    /// ```
+    /// use jdb_alloc::AlignedBuf;
+    ///
+    /// assert_eq!(AlignedBuf::zeroed(10).unwrap().len(), 10);
+    /// assert_eq!(AlignedBuf::with_cap(10).unwrap().len(), 0);
+    /// ```
     #[inline]
     pub fn len(&self) -> usize {
         self.len
     }
 
     /// Capacity in bytes: a whole number of pages, fixed for the buffer's life.
+    ///
+    /// ```
+    /// use jdb_alloc::AlignedBuf;
+    ///
+    /// assert_eq!(AlignedBuf::zeroed(10).unwrap().cap(), 4096);
+    /// ```
     #[inline]
     pub fn cap(&self) -> usize {
         self.cap
     }
 
     /// `true` when `len() == 0`.
+    ///
+    /// ```
+    /// use jdb_alloc::AlignedBuf;
+    ///
+    /// let mut buf = AlignedBuf::with_cap(4096).unwrap();
+    /// assert!(buf.is_empty());
+    /// buf.extend(b"x").unwrap();
+    /// assert!(!buf.is_empty());
+    /// ```
     #[inline]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// Pointer to the first byte; [`ALIGNMENT`]-aligned.
+    ///
+    /// ```
+    /// use jdb_alloc::{ALIGNMENT, AlignedBuf};
+    ///
+    /// let buf = AlignedBuf::page().unwrap();
+    /// assert_eq!(buf.as_ptr() as usize % ALIGNMENT, 0);
+    /// assert_eq!(buf.as_ptr(), buf[..].as_ptr());
+    /// ```
     #[inline]
     pub fn as_ptr(&self) -> *const u8 {
         self.ptr.as_ptr()
     }
 
     /// Mutable pointer to the first byte; [`ALIGNMENT`]-aligned, valid for `cap` bytes.
+    ///
+    /// ```
+    /// use jdb_alloc::AlignedBuf;
+    ///
+    /// let mut buf = AlignedBuf::with_cap(4096).unwrap();
+    /// // SAFETY: 3 bytes fit in the capacity; afterwards they are initialised.
+    /// unsafe {
+    ///     buf.as_mut_ptr().copy_from_nonoverlapping(b"abc".as_ptr(), 3);
+    ///     buf.set_len(3);
+    /// }
+    /// assert_eq!(&buf[..], b"abc");
+    /// ```
     #[inline]
     pub fn as_mut_ptr(&mut self) -> *mut u8 {
         self.ptr.as_ptr()
     }
 
     /// Sets the length to zero; the capacity and memory stay.
+    ///
+    /// ```
+    /// use jdb_alloc::AlignedBuf;
+    ///
+    /// let mut buf = AlignedBuf::zeroed(5000).unwrap();
+    /// buf.clear(); // ready to be read into: a read sets the length to the bytes read
+    /// assert_eq!((buf.len(), buf.cap()), (0, 8192));
+    /// ```
     #[inline]
     pub fn clear(&mut self) {
         self.len = 0;
@@ -766,6 +911,18 @@ impl AlignedBuf {
 
     /// Sets the length without touching the memory, for example after writing through
     /// [`as_mut_ptr`](Self::as_mut_ptr).
+    ///
+    /// ```
+    /// use jdb_alloc::AlignedBuf;
+    ///
+    /// let mut buf = AlignedBuf::with_cap(4096).unwrap();
+    /// // SAFETY: the 4096 bytes of the capacity are written before the length covers them.
+    /// unsafe {
+    ///     buf.as_mut_ptr().write_bytes(7, 4096);
+    ///     buf.set_len(4096);
+    /// }
+    /// assert!(buf.iter().all(|&b| b == 7));
+    /// ```
     ///
     /// # Safety
     /// `len <= self.cap()`, and bytes `[0, len)` must be initialised.
@@ -875,6 +1032,110 @@ unsafe fn append(ptr: *mut u8, len: &mut usize, cap: usize, data: &[u8]) -> Resu
     unsafe { ptr::copy_nonoverlapping(data.as_ptr(), ptr.add(*len), data.len()) };
     *len += data.len();
     Ok(())
+}
+
+// Buffer pools: an arena cut into owned frames (`frame.rs`).
+impl AlignedBuf {
+    /// Consumes the buffer and splits its whole capacity into `cap / chunk` owned [`Frame`]s of
+    /// `chunk` bytes each, in address order: frame `i` starts at `as_ptr() + i * chunk`.
+    ///
+    /// - Each frame is an exclusive, [`ALIGNMENT`]-aligned range of the block, with
+    ///   `cap() == chunk`; frames can be passed to compio by value, moved between threads and
+    ///   dropped in any order.
+    /// - The buffer's initialised bytes are carried over: frame `i` has
+    ///   `len() == min(chunk, self.len() - i * chunk)` (or 0), so a [`zeroed`](Self::zeroed)
+    ///   buffer gives full frames of zeroes and a [`with_cap`](Self::with_cap) buffer empty
+    ///   frames, ready to be read into.
+    /// - A tail shorter than `chunk` is not handed out; a `chunk` larger than the capacity gives
+    ///   no frames at all (as [`slice_into_raws`](Self::slice_into_raws)); check
+    ///   [`Frames::len`] if a pool must not be empty.
+    /// - The block is freed when the last frame is dropped (frames not taken from the iterator
+    ///   are dropped with it).
+    ///
+    /// ```text
+    /// an arena cut with into_frames(4096): each Frame is four words
+    /// ┌───────────────────────────┐
+    /// │ owner (shared, counted) ──┼──► the arena, freed with the last frame
+    /// │ ptr, len, cap ────────────┼──► its own chunk of the block
+    /// └───────────────────────────┘
+    /// ptr ─►┌──────────┬──────────┬──────────┬──────────┐
+    ///       │ frame 0  │ frame 1  │ frame 2  │ frame 3  │  cap 4096 each; len carried over
+    ///       └──────────┴──────────┴──────────┴──────────┘  (zeroed arena: 4096, with_cap: 0)
+    ///       +0         +4096      +8192      +12288        every start 4096-aligned
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidChunk`] if `chunk` is zero or not a multiple of [`ALIGNMENT`]; the buffer
+    /// is dropped then.
+    ///
+    /// ```
+    /// use jdb_alloc::{AlignedBuf, Frame, PAGE_SIZE};
+    ///
+    /// let arena = AlignedBuf::zeroed(4 * PAGE_SIZE + 100).unwrap(); // cap: 5 pages
+    /// let base = arena.as_ptr() as usize;
+    /// let frames: Vec<Frame> = arena.into_frames(2 * PAGE_SIZE).unwrap().collect();
+    /// assert_eq!(frames.len(), 2); // the fifth page is a tail: not handed out
+    /// assert_eq!(frames[1].as_ptr() as usize, base + 2 * PAGE_SIZE);
+    /// assert_eq!(&frames[1][..], &[0; 2 * PAGE_SIZE][..]);
+    ///
+    /// assert!(AlignedBuf::page().unwrap().into_frames(1000).is_err());
+    /// ```
+    ///
+    /// A pool over compio: frames of a zeroed arena are filled and written, each moving into the
+    /// runtime and dropped in any order; frames of a `with_cap` arena are read into, and their
+    /// length becomes the bytes read.
+    ///
+    /// ```
+    /// # #[cfg(feature = "compio-buf-07")]
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use compio::{
+    ///     BufResult,
+    ///     fs::OpenOptions,
+    ///     io::{AsyncReadAt, AsyncWriteAt},
+    ///     runtime::Runtime,
+    /// };
+    /// use jdb_alloc::{AlignedBuf, Frame, PAGE_SIZE};
+    ///
+    /// const FRAMES: usize = 4;
+    /// let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/frames-pool.bin");
+    /// # std::fs::create_dir_all(path.parent().unwrap())?;
+    /// let out: Vec<Frame> = AlignedBuf::zeroed(FRAMES * PAGE_SIZE)?.into_frames(PAGE_SIZE)?.collect();
+    /// let pool: Vec<Frame> = AlignedBuf::with_cap(FRAMES * PAGE_SIZE)?.into_frames(PAGE_SIZE)?.collect();
+    ///
+    /// let back = Runtime::new()?.block_on(async {
+    ///     let mut file = OpenOptions::new()
+    ///         .read(true)
+    ///         .write(true)
+    ///         .create(true)
+    ///         .truncate(true)
+    ///         .custom_flags(libc::O_DIRECT)
+    ///         .open(&path)
+    ///         .await?;
+    ///     for (i, mut frame) in out.into_iter().enumerate().rev() {
+    ///         frame.fill(i as u8 + 1);
+    ///         let BufResult(written, _frame) = file.write_at(frame, (i * PAGE_SIZE) as u64).await;
+    ///         assert_eq!(written?, PAGE_SIZE);
+    ///     }
+    ///     let mut back = Vec::new();
+    ///     for (i, frame) in pool.into_iter().enumerate() {
+    ///         let BufResult(read, frame) = file.read_at(frame, (i * PAGE_SIZE) as u64).await;
+    ///         assert_eq!(read?, PAGE_SIZE);
+    ///         back.push(frame);
+    ///     }
+    ///     Ok::<_, Box<dyn std::error::Error>>(back)
+    /// })?;
+    /// for (i, frame) in back.iter().enumerate() {
+    ///     assert!(frame.len() == PAGE_SIZE && frame.iter().all(|&b| b == i as u8 + 1));
+    /// }
+    /// std::fs::remove_file(&path)?;
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(not(feature = "compio-buf-07"))]
+    /// # fn main() {}
+    /// ```
+    pub fn into_frames(self, chunk: usize) -> Result<Frames> {
+        Frames::new(self, chunk)
+    }
 }
 
 impl Drop for AlignedBuf {
@@ -1342,24 +1603,62 @@ impl RawIoBuf {
     }
 
     /// Number of initialised bytes.
+    ///
+    /// ```
+    /// use jdb_alloc::{AlignedBuf, PAGE_SIZE};
+    ///
+    /// let arena = AlignedBuf::zeroed(2 * PAGE_SIZE).unwrap();
+    /// // SAFETY: `arena` outlives the views, which are not used to write.
+    /// let views: Vec<_> = unsafe { arena.slice_into_raws(PAGE_SIZE).collect() };
+    /// assert_eq!((views[0].len(), views[0].cap()), (0, PAGE_SIZE));
+    /// ```
     #[inline]
     pub const fn len(&self) -> usize {
         self.len
     }
 
     /// Size of the viewed memory in bytes.
+    ///
+    /// ```
+    /// use jdb_alloc::{AlignedBuf, PAGE_SIZE};
+    ///
+    /// let arena = AlignedBuf::zeroed(3 * PAGE_SIZE).unwrap();
+    /// // SAFETY: `arena` outlives the view, which is not used to write.
+    /// let run = unsafe { arena.as_raw_view().slice(PAGE_SIZE, 2 * PAGE_SIZE) };
+    /// assert_eq!(run.cap(), 2 * PAGE_SIZE);
+    /// ```
     #[inline]
     pub const fn cap(&self) -> usize {
         self.cap
     }
 
     /// `true` when `len() == 0`.
+    ///
+    /// ```
+    /// use jdb_alloc::AlignedBuf;
+    ///
+    /// let arena = AlignedBuf::zeroed(4096).unwrap();
+    /// // SAFETY: `arena` outlives the view, which is not used to write.
+    /// let view = unsafe { arena.as_raw_view() };
+    /// assert!(!view.is_empty()); // a zeroed arena's bytes are initialised
+    /// // SAFETY: as above.
+    /// assert!(unsafe { view.slice(0, 4096) }.is_empty()); // `slice` views start empty
+    /// ```
     #[inline]
     pub const fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// Pointer to the first byte.
+    ///
+    /// ```
+    /// use jdb_alloc::{AlignedBuf, PAGE_SIZE};
+    ///
+    /// let arena = AlignedBuf::zeroed(2 * PAGE_SIZE).unwrap();
+    /// // SAFETY: `arena` outlives the views, which are not used to write.
+    /// let second = unsafe { arena.slice_into_raws(PAGE_SIZE) }.nth(1).unwrap();
+    /// assert_eq!(second.as_ptr(), arena[PAGE_SIZE..].as_ptr());
+    /// ```
     #[inline]
     pub const fn as_ptr(&self) -> *const u8 {
         self.ptr
@@ -1367,12 +1666,36 @@ impl RawIoBuf {
 
     /// Mutable pointer to the first byte. Takes `&self` because the view does not own the
     /// memory; writing through it is subject to the [contract](Self#the-contract).
+    ///
+    /// ```
+    /// use jdb_alloc::AlignedBuf;
+    ///
+    /// let mut arena = AlignedBuf::with_cap(4096).unwrap();
+    /// // SAFETY: `arena` outlives the view and is not touched while the view writes.
+    /// let mut view = unsafe { arena.as_raw() };
+    /// // SAFETY: the view is the only user of its 4096 bytes; 2 are written, then claimed.
+    /// unsafe {
+    ///     view.as_mut_ptr().copy_from_nonoverlapping(b"ok".as_ptr(), 2);
+    ///     view.set_len(2);
+    /// }
+    /// assert_eq!(view.as_slice(), b"ok");
+    /// ```
     #[inline]
     pub const fn as_mut_ptr(&self) -> *mut u8 {
         self.ptr
     }
 
     /// The initialised bytes `[0, len)`.
+    ///
+    /// ```
+    /// use jdb_alloc::AlignedBuf;
+    ///
+    /// let mut arena = AlignedBuf::with_cap(4096).unwrap();
+    /// arena.extend(b"log record").unwrap();
+    /// // SAFETY: `arena` outlives the view, which is not used to write.
+    /// let view = unsafe { arena.as_raw_view() };
+    /// assert_eq!(view.as_slice(), b"log record");
+    /// ```
     #[inline]
     pub fn as_slice(&self) -> &[u8] {
         // SAFETY: the creator's contract: `ptr` valid for `cap >= len` bytes, `[0, len)`
@@ -1381,6 +1704,16 @@ impl RawIoBuf {
     }
 
     /// The initialised bytes `[0, len)`, mutably.
+    ///
+    /// ```
+    /// use jdb_alloc::AlignedBuf;
+    ///
+    /// let arena = AlignedBuf::zeroed(4096).unwrap();
+    /// // SAFETY: `arena` outlives the view, and nothing else reads or writes it while it is used.
+    /// let mut view = unsafe { arena.as_raw_view() };
+    /// view.as_mut_slice()[..4].copy_from_slice(b"page");
+    /// assert_eq!(&arena[..4], b"page");
+    /// ```
     #[inline]
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
         // SAFETY: the creator's contract, which includes exclusive use of these bytes while this
@@ -1389,6 +1722,17 @@ impl RawIoBuf {
     }
 
     /// Sets the length without touching the memory.
+    ///
+    /// ```
+    /// use jdb_alloc::AlignedBuf;
+    ///
+    /// let arena = AlignedBuf::zeroed(8192).unwrap();
+    /// // SAFETY: `arena` outlives the view, which is not used to write.
+    /// let mut view = unsafe { arena.as_raw_view().slice(0, 4096) };
+    /// // SAFETY: a zeroed arena's bytes are initialised, and 4096 is the view's capacity.
+    /// unsafe { view.set_len(4096) };
+    /// assert!(view.as_slice().iter().all(|&b| b == 0));
+    /// ```
     ///
     /// # Safety
     /// `len <= self.cap()`, and bytes `[0, len)` must be initialised.

@@ -51,6 +51,13 @@
 //! plus 2 ns. An allocation that finds nothing to reuse costs what it did before, within a few
 //! ns.
 //!
+//! That holds while the cache holds what a thread frees and allocates again. An engine whose
+//! live buffers and their turnover exceed the limits (16 buffers of 4 KiB to 16 MiB at once,
+//! four times the default) misses, and each miss costs what the global allocator's state makes
+//! it: with glibc, from a heap reuse to a fresh mapping faulted in page by page (measured there:
+//! 2 to 24 ms a buffer with the default limits, 85 to 127 µs with `per_thread` at 256 MiB;
+//! `benches/RESULTS.md`). Size [`Limits::per_thread`] to that working set.
+//!
 //! Mapped blocks are not kept, by measurement: for `zeroed(64 MiB)`, zeroing a kept block and
 //! writing a byte per page took 4.5 ms, against 30 µs for a fresh mapping left untouched and
 //! 43 ms for one with every page written. Arenas that size are mostly `zeroed` pools touched
@@ -67,7 +74,7 @@ use std::{
     },
 };
 
-use crate::{MAP_THRESHOLD, PAGE_SIZE};
+use crate::{MAP_THRESHOLD, PAGE_SIZE, heap};
 
 /// How many bytes of freed blocks may be kept for reuse, per thread and in the shared tier.
 ///
@@ -103,6 +110,13 @@ impl Limits {
     /// Enough for every buffer size below [`MAP_THRESHOLD`] to be reused,
     /// and a fraction of a burst: when 512 MiB of 1 MiB buffers are freed at once, one thread
     /// keeps 32 MiB, the shared tier 32 MiB, and 448 MiB go back to the OS.
+    ///
+    /// ```
+    /// use jdb_alloc::recycle::{self, Limits};
+    ///
+    /// recycle::set_limits(Limits::DEFAULT);
+    /// assert_eq!(recycle::limits(), Limits { per_thread: 32 << 20, shared: 32 << 20 });
+    /// ```
     pub const DEFAULT: Self = Self {
         per_thread: 32 << 20,
         shared: 32 << 20,
@@ -111,6 +125,16 @@ impl Limits {
     /// Recycling off: every block goes straight back to the allocator, as in jdb_alloc 0.1.4.
     /// (Blocks keep their class size: a capacity between two classes takes up to 25% more
     /// address space than it did in 0.1.4, never touched.)
+    ///
+    /// ```
+    /// use jdb_alloc::{AlignedBuf, recycle::{self, Limits}};
+    ///
+    /// let old = recycle::limits();
+    /// recycle::set_limits(Limits::OFF);
+    /// drop(AlignedBuf::with_cap(1 << 20).unwrap());
+    /// assert_eq!(recycle::stats().kept, 0); // nothing kept
+    /// recycle::set_limits(old);
+    /// ```
     pub const OFF: Self = Self {
         per_thread: 0,
         shared: 0,
@@ -156,6 +180,15 @@ pub struct Stats {
 }
 
 /// The limits in force.
+///
+/// ```
+/// use jdb_alloc::recycle::{self, Limits};
+///
+/// let old = recycle::limits();
+/// recycle::set_limits(Limits { per_thread: 64 << 20, ..old });
+/// assert_eq!(recycle::limits().per_thread, 64 << 20);
+/// recycle::set_limits(old);
+/// ```
 pub fn limits() -> Limits {
     Limits {
         per_thread: PER_THREAD.load(Relaxed),
@@ -224,6 +257,16 @@ pub fn trim() {
 }
 
 /// What recycling did for the calling thread, and what is kept now.
+///
+/// ```
+/// use jdb_alloc::{AlignedBuf, recycle};
+///
+/// let before = recycle::stats();
+/// drop(AlignedBuf::with_cap(1 << 20).unwrap());
+/// let again = AlignedBuf::with_cap(1 << 20).unwrap(); // the block just freed
+/// assert_eq!(recycle::stats().hits, before.hits + 1);
+/// # drop(again);
+/// ```
 pub fn stats() -> Stats {
     let mut stats = CACHE
         .try_with(|cache| {
@@ -248,7 +291,26 @@ pub fn stats() -> Stats {
 /// Number of classes: capacities of 1 page up to below [`MAP_THRESHOLD`].
 const CLASSES: usize = 48;
 
-/// The class of a capacity below [`MAP_THRESHOLD`] (a whole number of pages, at least one).
+/// The size class of a capacity below [`MAP_THRESHOLD`]: the size of the block behind the
+/// buffer, a function of the capacity alone, worked out once per allocation and once per release.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Class(usize);
+
+impl Class {
+    /// The class of `cap`, a whole number of pages, at least one, below [`MAP_THRESHOLD`].
+    #[inline]
+    pub(crate) fn of(cap: usize) -> Self {
+        Self(class_of(cap))
+    }
+
+    /// The size of the blocks of this class, in bytes, at least the capacities it holds.
+    #[inline]
+    pub(crate) const fn size(self) -> usize {
+        class_size(self.0)
+    }
+}
+
+/// The class index of `cap` (see [`Class::of`]).
 #[inline]
 fn class_of(cap: usize) -> usize {
     debug_assert!((PAGE_SIZE..MAP_THRESHOLD).contains(&cap) && cap % PAGE_SIZE == 0);
@@ -277,25 +339,14 @@ const fn class_size(class: usize) -> usize {
 // Class 47 holds the capacities just below the threshold and is exactly the threshold.
 const _: () = assert!(class_size(CLASSES - 1) == MAP_THRESHOLD);
 
-/// The size of the block behind a buffer of capacity `cap`: its class size below
-/// [`MAP_THRESHOLD`], `cap` itself from there up. A function of `cap` alone.
-#[inline]
-pub(crate) fn block_size(cap: usize) -> usize {
-    if cap >= MAP_THRESHOLD {
-        cap
-    } else {
-        class_size(class_of(cap))
-    }
-}
-
 // ============================================================================
 // Free lists
 // ============================================================================
 
 /// A free list of blocks of one class, linked through each block's first word.
 ///
-/// Invariant: every block on the list is a live block of the list's class size from
-/// `mem::allocate`, owned by the list (nobody else holds it), and its first word is the next
+/// Invariant: every block on the list is a live heap block of the list's class size (from
+/// `heap::allocate`), owned by the list (nobody else holds it), and its first word is the next
 /// block (null at the end).
 struct List {
     head: *mut u8,
@@ -324,8 +375,8 @@ impl List {
     /// Puts `block` at the front.
     ///
     /// # Safety
-    /// `block` must be a live block of this list's class size from `mem::allocate`, that the
-    /// caller gives up (nothing uses it afterwards).
+    /// `block` must be a live heap block of this list's class size, that the caller gives up
+    /// (nothing uses it afterwards).
     #[inline]
     unsafe fn push(&mut self, block: NonNull<u8>) {
         // SAFETY: the caller gives up the block, which is at least a page long and page-aligned,
@@ -371,15 +422,15 @@ impl Lists {
     }
 
     /// Releases blocks, largest classes first, until at most `limit` bytes are kept: to the
-    /// allocator, and their pages to the OS (see [`crate::mem::release_to_os`]).
+    /// allocator, and their pages to the OS (see [`heap::release_to_os`]).
     #[cold]
     fn shrink_to(&mut self, limit: usize) {
         for class in (0..CLASSES).rev() {
             while self.kept > limit {
                 let Some(block) = self.take(class) else { break };
-                // SAFETY: the block came off the list of `class`, so it is a live block of that
-                // class size from `mem::allocate`, now owned by nobody else.
-                unsafe { crate::mem::release_to_os(block, class_size(class)) };
+                // SAFETY: the block came off the list of `class`, so it is a live heap block of
+                // that class size, now owned by nobody else.
+                unsafe { heap::release_to_os(block, class_size(class)) };
             }
         }
     }
@@ -416,15 +467,15 @@ pub(crate) mod asan {
         unsafe { __asan_unpoison_memory_region(block.as_ptr().cast(), size) };
     }
 
-    /// Poisons (`on`) or unpoisons the slack `[block + cap, block + block_size(cap))` of the
-    /// block of a buffer of capacity `cap` below [`MAP_THRESHOLD`](crate::MAP_THRESHOLD).
-    pub(crate) fn slack(block: NonNull<u8>, cap: usize, on: bool) {
-        let slack = super::block_size(cap) - cap;
+    /// Poisons (`on`) or unpoisons the slack `[block + cap, block + size)` of the block of
+    /// `size` bytes behind a buffer of capacity `cap`.
+    pub(crate) fn slack(block: NonNull<u8>, cap: usize, size: usize, on: bool) {
+        let slack = size - cap;
         if slack == 0 {
             return;
         }
         let start = block.as_ptr().wrapping_add(cap).cast();
-        // SAFETY: as in `poison_after_link`: `[cap, block_size)` is inside the live block.
+        // SAFETY: as in `poison_after_link`: `[cap, size)` is inside the live block.
         unsafe {
             if on {
                 __asan_poison_memory_region(start, slack);
@@ -447,6 +498,9 @@ static SHARED_LIMIT: AtomicUsize = AtomicUsize::new(Limits::DEFAULT.shared);
 struct Cache {
     lists: Lists,
     stats: Stats,
+    /// Whether this thread has asked for a block below [`MAP_THRESHOLD`], recycling on or off:
+    /// until it has, what it frees goes to the shared tier (see [`keep`]).
+    allocated: bool,
 }
 
 impl Drop for Cache {
@@ -468,19 +522,20 @@ thread_local! {
                 shared_kept: 0,
                 limits: Limits::OFF,
             },
+            allocated: false,
         })
     };
 }
 
-/// A kept block for a buffer of capacity `cap` (below [`MAP_THRESHOLD`]), of
-/// [`block_size`]`(cap)` bytes, now owned by the caller; `None` if there is none (or recycling
-/// is off, or the thread's cache is gone because the thread is exiting).
+/// A kept block of `class`, now owned by the caller; `None` if there is none (or recycling is
+/// off, or the thread's cache is gone because the thread is exiting).
 #[inline]
-pub(crate) fn take(cap: usize) -> Option<NonNull<u8>> {
-    let class = class_of(cap);
+pub(crate) fn take(class: Class) -> Option<NonNull<u8>> {
+    let class = class.0;
     CACHE
         .try_with(|cache| {
             let mut cache = cache.try_borrow_mut().ok()?;
+            cache.allocated = true;
             let limit = PER_THREAD.load(Relaxed);
             if cache.lists.kept > limit {
                 cache.lists.shrink_to(limit); // the limit was lowered by another thread
@@ -503,16 +558,15 @@ pub(crate) fn take(cap: usize) -> Option<NonNull<u8>> {
         .flatten()
 }
 
-/// Keeps a freed block of a buffer of capacity `cap` (below [`MAP_THRESHOLD`]) if there is room;
-/// else gives it back, so the caller must release it.
+/// Keeps a freed block of `class` if there is room; else gives it back, so the caller must
+/// release it.
 ///
 /// # Safety
-/// `block` must be a live block from `mem::allocate(cap, _)`, which the caller gives up if this
-/// returns `Ok(())`.
+/// `block` must be a live heap block of `class`'s size (from `mem::allocate`), which the caller
+/// gives up if this returns `Ok(())`.
 #[inline]
-pub(crate) unsafe fn keep(block: NonNull<u8>, cap: usize) -> Result<(), NonNull<u8>> {
-    let class = class_of(cap);
-    let size = class_size(class);
+pub(crate) unsafe fn keep(block: NonNull<u8>, class: Class) -> Result<(), NonNull<u8>> {
+    let (size, class) = (class.size(), class.0);
     let limit = PER_THREAD.load(Relaxed);
     let kept = CACHE.try_with(|cache| {
         let Ok(mut cache) = cache.try_borrow_mut() else {
@@ -521,13 +575,12 @@ pub(crate) unsafe fn keep(block: NonNull<u8>, cap: usize) -> Result<(), NonNull<
         // A thread that has not allocated a buffer yet (an I/O thread dropping frames made
         // elsewhere) would only strand blocks in its own cache: they go to the shared tier,
         // where the allocating threads find them.
-        let stats = &cache.stats;
-        if stats.hits + stats.shared_hits + stats.misses == 0 {
+        if !cache.allocated {
             return false;
         }
         if cache.lists.kept + size <= limit {
-            // SAFETY: `block` is a live block of capacity `cap`, hence (from `mem::allocate`) of
-            // `block_size(cap)` = `size` bytes, the size of `class`; the caller gives it up.
+            // SAFETY: `block` is a live heap block of `size` bytes, the size of `class`; the
+            // caller gives it up.
             unsafe { cache.lists.put(class, block) };
             return true;
         }
@@ -615,7 +668,7 @@ fn take_shared_locked(class: usize) -> Option<NonNull<u8>> {
 /// Keeps `block` in the shared tier if there is room, else gives it back.
 ///
 /// # Safety
-/// As [`keep`]: `block` is a live block of the size of `class` from `mem::allocate`, that the
+/// As [`keep`]: `block` is a live heap block of the size of `class`, that the
 /// caller gives up if this returns `Ok(())`.
 #[inline]
 unsafe fn keep_shared(block: NonNull<u8>, class: usize) -> Result<(), NonNull<u8>> {

@@ -204,14 +204,6 @@ fn deref_mut_as_ref_and_as_mut_see_the_same_bytes() {
 }
 
 #[test]
-fn the_block_does_not_move_with_the_buffer() {
-    let buf = AlignedBuf::zeroed(10).unwrap();
-    let ptr = buf.as_ptr();
-    let boxed = Box::new(buf);
-    assert_eq!(boxed.as_ptr(), ptr);
-}
-
-#[test]
 fn try_clone_and_clone_copy_contents_into_independent_blocks() {
     let mut original = AlignedBuf::with_cap(3 * PAGE_SIZE).unwrap();
     original.extend(&[5; 9000]).unwrap();

@@ -1,5 +1,6 @@
 //! `AlignedBuf::into_frames` and `Frame`: layout, carried-over bytes, ownership across drops and
-//! threads, and real `O_DIRECT` I/O through compio 0.17 with frames passed by value.
+//! threads. Frames through real `O_DIRECT` I/O: `frames_by_value_round_trip` in
+//! `tests/direct_cases`, for every compio version.
 
 use std::mem::size_of;
 
@@ -259,99 +260,5 @@ proptest! {
             frame.extend(&pattern(k + 1, chunk)).unwrap();
             prop_assert_eq!(&frame[..], &pattern(k + 1, chunk)[..]);
         }
-    }
-}
-
-#[cfg(feature = "compio-buf-07")]
-mod direct_17;
-
-#[cfg(feature = "compio-buf-07")]
-mod direct_io {
-    use std::rc::Rc;
-
-    use compio::{
-        BufResult,
-        io::{AsyncReadAt, AsyncWriteAt},
-        runtime::spawn,
-    };
-
-    use super::*;
-    use crate::direct_17::{Scratch, open_direct, run};
-
-    /// Writes four frames concurrently, each passed by value to its own task, then reads them
-    /// back into the frames of a fresh arena, plus one past the end of the file.
-    #[test]
-    fn frames_round_trip_through_o_direct() {
-        let chunk = 2 * PAGE_SIZE;
-        let scratch = Scratch::new("frames_round_trip");
-        run(async {
-            let file = Rc::new(open_direct(&scratch.0).await.unwrap());
-
-            let mut out = frames_of(AlignedBuf::zeroed(4 * chunk).unwrap(), chunk);
-            for (i, frame) in out.iter_mut().enumerate() {
-                frame.copy_from_slice(&pattern(i, chunk));
-            }
-            let tasks: Vec<_> = out
-                .into_iter()
-                .enumerate()
-                .map(|(i, frame)| {
-                    let file = Rc::clone(&file);
-                    spawn(async move {
-                        let BufResult(n, frame) =
-                            (&*file).write_at(frame, (i * chunk) as u64).await;
-                        (n.unwrap(), frame)
-                    })
-                })
-                .collect();
-            for task in tasks {
-                let (n, frame) = task.await.unwrap();
-                assert_eq!(n, chunk);
-                assert_eq!(frame.len(), chunk, "a write leaves the frame as it was");
-            }
-
-            let mut fresh = AlignedBuf::with_cap(5 * chunk)
-                .unwrap()
-                .into_frames(chunk)
-                .unwrap();
-            for i in 0..4 {
-                let frame = fresh.next().unwrap();
-                assert!(frame.is_empty());
-                let BufResult(n, frame) = file.read_at(frame, (i * chunk) as u64).await;
-                assert_eq!(n.unwrap(), chunk);
-                assert_eq!(&frame[..], &pattern(i, chunk)[..], "frame {i}");
-            }
-            let past_end = fresh.next().unwrap();
-            let BufResult(n, past_end) = file.read_at(past_end, (4 * chunk) as u64).await;
-            assert_eq!(n.unwrap(), 0);
-            assert!(past_end.is_empty());
-        });
-    }
-
-    /// A short read into an empty frame gives it exactly the bytes read as its length; a frame
-    /// that held more keeps its length, and the result says how much was read.
-    #[test]
-    fn a_short_read_sets_the_length_of_an_empty_frame() {
-        let scratch = Scratch::new("frames_short_read");
-        run(async {
-            let mut file = open_direct(&scratch.0).await.unwrap();
-            let mut page = frames_of(AlignedBuf::zeroed(PAGE_SIZE).unwrap(), PAGE_SIZE).remove(0);
-            page.copy_from_slice(&pattern(3, PAGE_SIZE));
-            let BufResult(n, _) = file.write_at(page, 0).await;
-            assert_eq!(n.unwrap(), PAGE_SIZE);
-
-            let big =
-                frames_of(AlignedBuf::zeroed(4 * PAGE_SIZE).unwrap(), 4 * PAGE_SIZE).remove(0);
-            assert_eq!(big.len(), 4 * PAGE_SIZE);
-            let BufResult(n, mut big) = file.read_at(big, 0).await;
-            assert_eq!(n.unwrap(), PAGE_SIZE);
-            assert_eq!(big.len(), 4 * PAGE_SIZE);
-            assert_eq!(&big[..PAGE_SIZE], &pattern(3, PAGE_SIZE)[..]);
-            assert!(big[PAGE_SIZE..].iter().all(|&b| b == 0));
-
-            big.clear();
-            let BufResult(n, big) = file.read_at(big, 0).await;
-            assert_eq!(n.unwrap(), PAGE_SIZE);
-            assert_eq!(&big[..], &pattern(3, PAGE_SIZE)[..]);
-        });
     }
 }

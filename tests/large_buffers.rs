@@ -38,10 +38,6 @@ fn offsets(seed: u64, below: usize, count: usize) -> impl Iterator<Item = usize>
     })
 }
 
-fn page_round(size: usize) -> usize {
-    size.max(1).div_ceil(PAGE_SIZE) * PAGE_SIZE
-}
-
 #[test]
 fn threshold_is_a_whole_number_of_huge_pages() {
     assert_eq!(MAP_THRESHOLD, 32 * MIB);
@@ -60,7 +56,7 @@ fn zeroed_round_trips_through_raw_parts_across_the_threshold() {
         let mut buf = AlignedBuf::zeroed(size).unwrap();
         assert_eq!(
             (buf.len(), buf.cap()),
-            (size, page_round(size)),
+            (size, size.max(1).next_multiple_of(PAGE_SIZE)),
             "size {size}"
         );
         assert_eq!(buf.as_ptr() as usize % ALIGNMENT, 0);
@@ -83,7 +79,10 @@ fn zeroed_round_trips_through_raw_parts_across_the_threshold() {
 fn with_cap_round_trips_and_extends_across_the_threshold() {
     for size in STRADDLING {
         let mut buf = AlignedBuf::with_cap(size).unwrap();
-        assert_eq!((buf.len(), buf.cap()), (0, page_round(size)));
+        assert_eq!(
+            (buf.len(), buf.cap()),
+            (0, size.max(1).next_multiple_of(PAGE_SIZE))
+        );
         let tail = vec![9u8; buf.cap() - 8];
         buf.extend(&[1; 8]).unwrap();
         buf.extend(&tail).unwrap();
@@ -210,19 +209,34 @@ fn huge_capacity_is_whole_extents_at_least_the_threshold() {
     }
 }
 
+/// The bracketed choice of a THP setting file (`always [madvise] never`): `None` when
+/// unreadable.
+#[cfg(target_os = "linux")]
+fn thp_setting(name: &str) -> Option<String> {
+    let t = std::fs::read_to_string(format!("/sys/kernel/mm/transparent_hugepage/{name}")).ok()?;
+    let (_, rest) = t.split_once('[')?;
+    Some(rest.split_once(']')?.0.to_owned())
+}
+
 /// What the system says about 2 MiB transparent huge pages: `None` when unreadable.
 #[cfg(target_os = "linux")]
 fn thp_policy() -> Option<String> {
-    let read = |p: &str| {
-        let t = std::fs::read_to_string(p).ok()?;
-        let (_, rest) = t.split_once('[')?;
-        Some(rest.split_once(']')?.0.to_owned())
-    };
-    let dir = "/sys/kernel/mm/transparent_hugepage";
-    match read(&format!("{dir}/hugepages-2048kB/enabled")) {
+    match thp_setting("hugepages-2048kB/enabled") {
         Some(p) if p != "inherit" => Some(p),
-        _ => read(&format!("{dir}/enabled")),
+        _ => thp_setting("enabled"),
     }
+}
+
+/// Whether a fault in an advised range compacts memory at once to get a huge page
+/// (`defrag` is `always`, `madvise` or `defer+madvise`). Otherwise (`defer`, `never`) the fault
+/// takes a 4 KiB page whenever no huge page is free, and khugepaged may collapse the range
+/// later: huge pages are then a matter of luck, not of the advice.
+#[cfg(target_os = "linux")]
+fn thp_compacts_on_fault() -> bool {
+    matches!(
+        thp_setting("defrag").as_deref(),
+        Some("always" | "madvise" | "defer+madvise")
+    )
 }
 
 #[cfg(target_os = "linux")]
@@ -256,20 +270,27 @@ fn huge_try_and_on_are_advised_and_backed_when_the_kernel_allows() {
         "untouched huge arena: {resident} bytes resident"
     );
 
-    // One write per 2 MiB extent: with huge pages that makes every extent resident.
+    // One write per 2 MiB extent: each extent that got a huge page is then wholly resident,
+    // the others have at least the written 4 KiB page.
     for off in (0..size).step_by(HUGE_PAGE_SIZE) {
         buf[off] = 1;
     }
     let after = proc_mem::usage(buf.as_ptr() as usize, buf.cap());
-    assert!(
-        after.anon_huge > 0,
-        "advised arena got no huge page (AnonHugePages 0; memory too fragmented?): {after:?}"
-    );
     let resident = proc_mem::resident_in(buf.as_ptr() as usize, buf.cap());
-    assert_eq!(
-        resident, size,
-        "one write per 2 MiB made all of it resident"
+    let extents = size / HUGE_PAGE_SIZE;
+    assert!(
+        resident >= after.anon_huge && resident >= extents * PAGE_SIZE,
+        "{resident} bytes resident after {extents} writes: {after:?}"
     );
+    // The kernel then tries hard for huge pages (direct compaction); a machine too fragmented
+    // even for that fails here, and says so.
+    if thp_compacts_on_fault() {
+        assert!(
+            after.anon_huge > 0,
+            "advised arena got no huge page although THP defrag compacts on fault \
+             (AnonHugePages 0; memory too fragmented?): {after:?}"
+        );
+    }
     assert!(buf.iter().step_by(PAGE_SIZE).all(|&b| b <= 1));
 
     let (on, on_status) = AlignedBuf::zeroed_huge(size, HugePages::On).unwrap();

@@ -1,10 +1,12 @@
 //! Keeps the three READMEs in step: `README.md` is `readme/en.md` (but for the link to the
 //! Chinese version), and `readme/zh.md` carries the same code as `readme/en.md`. The Rust blocks
-//! themselves are run as doctests (see the end of `src/lib.rs`).
+//! themselves are run as doctests (see the end of `src/lib.rs`). And every time a README quotes
+//! is in `benches/RESULTS.md`, which says how it was measured.
 
 const README: &str = include_str!("../README.md");
 const EN: &str = include_str!("../readme/en.md");
 const ZH: &str = include_str!("../readme/zh.md");
+const RESULTS: &str = include_str!("../benches/RESULTS.md");
 
 /// Info strings a block may have: Rust blocks run as doctests, the others must be tagged so
 /// rustdoc does not try to compile them (`toml` for `Cargo.toml` snippets).
@@ -171,7 +173,7 @@ fn dependency_snippets_are_marked() {
             .map(str::to_owned)
             .collect()
     };
-    let names = ["compio-17", "compio-19", "error", "main.rs"];
+    let names = ["compio-17", "compio-19", "error", "main.rs", "fixed.rs"];
     let want: Vec<String> = names
         .iter()
         .map(|n| format!("<!-- readme-deps: {n} -->"))
@@ -188,4 +190,134 @@ fn comment_stripping_keeps_strings() {
     );
     assert_eq!(strip_rust_comment(r#"f("\"//"); // x"#), r#"f("\"//");"#);
     assert_eq!(strip_rust_comment("    // only a comment"), "");
+}
+
+/// A number as written (`1,911`, `0.45`) and the unit right after it, if any (`µs`), for every
+/// number in `text` that is not part of a word or a version (`v2`, `0.1.4`).
+fn numbers(text: &str) -> Vec<(&str, &str)> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    let mut prev: Option<char> = None;
+    while let Some(c) = rest.chars().next() {
+        let glued = prev.is_some_and(|p| p.is_ascii_alphanumeric() || matches!(p, '.' | '_'));
+        if !c.is_ascii_digit() || glued {
+            prev = Some(c);
+            rest = &rest[c.len_utf8()..];
+            continue;
+        }
+        let end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == ',' || c == '.'))
+            .unwrap_or(rest.len());
+        let number = rest[..end].trim_end_matches([',', '.']);
+        let after = &rest[number.len()..];
+        // A version such as 0.1.4 is no measurement.
+        let version = number.matches('.').count() > 1;
+        let unit_text = after.strip_prefix(' ').unwrap_or(after);
+        let unit_end = unit_text
+            .find(|c: char| !(c.is_ascii_alphabetic() || c == 'µ'))
+            .unwrap_or(unit_text.len());
+        if !version {
+            out.push((number, &unit_text[..unit_end]));
+        }
+        prev = number.chars().last();
+        rest = after;
+    }
+    out
+}
+
+/// `md` without its fenced code blocks.
+fn prose(md: &str) -> String {
+    let mut inside = false;
+    let mut out = String::new();
+    for line in md.lines() {
+        if line.starts_with("```") {
+            inside = !inside;
+        } else if !inside {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Whether `quoted` (a number with a time unit, as a README shows it) is in RESULTS.md: as
+/// written there, or as one of its nanosecond figures rounded to the README's precision.
+fn in_results(quoted: &str, unit: &str) -> bool {
+    let results = numbers(RESULTS);
+    if results.iter().any(|&(n, _)| n == quoted) {
+        return true;
+    }
+    let scale = match unit {
+        "ns" => 1.0,
+        "µs" => 1e3,
+        "ms" => 1e6,
+        "s" => 1e9,
+        _ => unreachable!("{unit}"),
+    };
+    let plain = quoted.replace(',', "");
+    let decimals = plain.split_once('.').map_or(0, |(_, d)| d.len());
+    results.iter().any(|&(n, _)| {
+        n.replace(',', "")
+            .parse::<f64>()
+            .is_ok_and(|ns| format!("{:.*}", decimals, ns / scale) == plain)
+    })
+}
+
+#[test]
+fn number_scanning_reads_what_a_reader_reads() {
+    assert_eq!(
+        numbers("costs 1.9 µs (0.1.4: 363 µs), 1,911 ns; v2 x86 4 KiB-16 MiB 0.45 s."),
+        [
+            ("1.9", "µs"),
+            ("363", "µs"),
+            ("1,911", "ns"),
+            ("4", "KiB"),
+            ("16", "MiB"),
+            ("0.45", "s")
+        ]
+    );
+    assert!(in_results("1.9", "µs") && in_results("363", "µs") && in_results("0.45", "s"));
+    assert!(!in_results("99,999", "µs") && !in_results("9.99", "s"));
+}
+
+/// Every time a README quotes (a number with `ns`, `µs`, `ms` or `s`) is a figure of
+/// `benches/RESULTS.md`, which gives its command; and every number of README's performance table
+/// is there as written.
+#[test]
+fn every_number_readme_quotes_is_in_the_results() {
+    for (name, md) in [("readme/en.md", EN), ("readme/zh.md", ZH)] {
+        let text = prose(md);
+        let missing: Vec<String> = numbers(&text)
+            .into_iter()
+            .filter(|&(_, unit)| matches!(unit, "ns" | "µs" | "ms" | "s"))
+            .filter(|&(n, unit)| !in_results(n, unit))
+            .map(|(n, unit)| format!("{n} {unit}"))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "{name} quotes times RESULTS.md lacks: {missing:?}"
+        );
+    }
+    let results = numbers(RESULTS);
+    let table: Vec<&str> = EN
+        .split("### Performance")
+        .nth(1)
+        .expect("readme/en.md has a Performance section")
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .skip(2)
+        .collect();
+    assert!(table.len() >= 3, "the performance table is gone: {table:?}");
+    for row in table {
+        for cell in row.split('|').skip(2).map(str::trim) {
+            if cell.is_empty() || cell == "-" {
+                continue;
+            }
+            assert!(
+                results.iter().any(|&(n, _)| n == cell),
+                "README's performance table has {cell} ({row}), which RESULTS.md does not"
+            );
+        }
+    }
 }

@@ -7,7 +7,6 @@
 mod proc_mem;
 
 use std::{
-    collections::HashMap,
     sync::{Mutex, MutexGuard, PoisonError, mpsc},
     thread,
 };
@@ -59,10 +58,6 @@ fn holds(bytes: &[u8], tag: u8) -> bool {
     bytes
         .chunks(PAGE_SIZE)
         .all(|p| p[0] == tag && p[p.len() / 2] == tag && p[p.len() - 1] == tag)
-}
-
-fn page_round(size: usize) -> usize {
-    size.max(1).div_ceil(PAGE_SIZE) * PAGE_SIZE
 }
 
 // ============================================================================
@@ -205,7 +200,7 @@ fn run(ops: Vec<Op>) {
                     assert_eq!(buf.len(), 0);
                     buf
                 };
-                assert_eq!(buf.cap(), page_round(n));
+                assert_eq!(buf.cap(), n.max(1).next_multiple_of(PAGE_SIZE));
                 let t = tag();
                 if zeroed {
                     buf.fill(t);
@@ -322,7 +317,10 @@ fn a_freed_block_is_reused_and_zeroed_only_where_it_must_be() {
             "zeroed({n}) did not reuse the block just freed"
         );
         assert_eq!(recycle::stats().hits, before.hits + 1);
-        assert_eq!((buf.len(), buf.cap()), (n, page_round(n)));
+        assert_eq!(
+            (buf.len(), buf.cap()),
+            (n, n.max(1).next_multiple_of(PAGE_SIZE))
+        );
         assert!(
             buf.iter().all(|&b| b == 0),
             "zeroed({n}) from a recycled block"
@@ -353,7 +351,11 @@ fn capacities_keep_their_meaning_across_classes() {
         for _ in 0..2 {
             // The second round takes the block the first one freed.
             let buf = AlignedBuf::with_cap(n).unwrap();
-            assert_eq!(buf.cap(), page_round(n), "with_cap({n})");
+            assert_eq!(
+                buf.cap(),
+                n.max(1).next_multiple_of(PAGE_SIZE),
+                "with_cap({n})"
+            );
             let (ptr, len, cap) = buf.into_raw_parts();
             // SAFETY: the parts just returned, rebuilt once.
             drop(unsafe { AlignedBuf::from_raw_parts(ptr, len, cap) });
@@ -513,14 +515,25 @@ fn recycling_off_keeps_nothing_and_counts_nothing() {
         "turning off returns this thread's blocks"
     );
     let before = recycle::stats();
-    let mut map: HashMap<usize, u8> = HashMap::new();
+    // Every buffer stays live to the end, each with its own tag: with nothing kept, no block
+    // is handed out twice, and clones are blocks of their own too.
+    let mut live: Vec<(AlignedBuf, u8)> = Vec::new();
     for (i, n) in straddling_sizes().into_iter().enumerate() {
         let mut buf = AlignedBuf::zeroed(n).unwrap();
         assert!(buf.iter().all(|&b| b == 0));
-        buf.fill(i as u8);
-        map.insert(buf.as_ptr() as usize, i as u8);
+        let tag = i as u8;
+        buf.fill(tag);
         let copy = buf.clone();
         assert_eq!(&copy[..], &buf[..]);
+        drop(copy); // freed while recycling is off: straight back to the allocator
+        live.push((buf, tag));
+    }
+    for (buf, tag) in &live {
+        assert!(
+            holds(buf, *tag),
+            "buffer of {} bytes overwritten",
+            buf.len()
+        );
     }
     let after = recycle::stats();
     assert_eq!((after.kept, after.shared_kept), (0, 0));
@@ -528,6 +541,24 @@ fn recycling_off_keeps_nothing_and_counts_nothing() {
         (after.hits, after.shared_hits, after.misses),
         (before.hits, before.shared_hits, before.misses)
     );
+}
+
+/// A thread that allocated while recycling was off has allocated all the same: once recycling
+/// is on again, what it frees stays in its own cache rather than going to the shared tier as
+/// a thread that only frees would.
+#[test]
+fn a_thread_that_allocated_while_recycling_was_off_keeps_what_it_frees() {
+    let _serial = serial();
+    thread::spawn(|| {
+        recycle::set_limits(Limits::OFF);
+        let buf = AlignedBuf::with_cap(MIB).unwrap();
+        recycle::set_limits(Limits::DEFAULT);
+        drop(buf);
+        assert_eq!(recycle::stats().kept, MIB);
+    })
+    .join()
+    .unwrap();
+    assert_eq!(recycle::stats().shared_kept, 0);
 }
 
 #[test]
