@@ -308,6 +308,18 @@ fn register(
 
 /// The fixed frames of a registered arena (from [`compio17::register`] or
 /// [`compio19::register`]): an iterator of [`FixedFrame`]s in address order, like [`Frames`].
+///
+/// ```
+/// # #[cfg(feature = "compio-19")] {
+/// use jdb_alloc::{AlignedBuf, PAGE_SIZE, fixed::compio19};
+///
+/// let mut frames = compio19::register(AlignedBuf::with_cap(4 * PAGE_SIZE).unwrap(), PAGE_SIZE).unwrap();
+/// assert_eq!(frames.len(), 4);
+/// let last = frames.next_back().unwrap();
+/// let first = frames.next().unwrap();
+/// assert_eq!(last.as_ptr() as usize - first.as_ptr() as usize, 3 * PAGE_SIZE);
+/// # }
+/// ```
 pub struct FixedFrames {
     reg: Arc<Registration>,
     frames: Frames,
@@ -315,6 +327,16 @@ pub struct FixedFrames {
 
 impl FixedFrames {
     /// Whether the registration is in effect (see [`FixedStatus`]).
+    ///
+    /// ```
+    /// # #[cfg(feature = "compio-19")] {
+    /// use jdb_alloc::{AlignedBuf, fixed::{FixedStatus, compio19}};
+    ///
+    /// // Outside a runtime there is no ring to register with.
+    /// let frames = compio19::register(AlignedBuf::page().unwrap(), 4096).unwrap();
+    /// assert_eq!(frames.status(), FixedStatus::NoRuntime);
+    /// # }
+    /// ```
     pub fn status(&self) -> FixedStatus {
         self.reg.status()
     }
@@ -371,6 +393,18 @@ impl fmt::Debug for FixedFrames {
 /// buffer traits for plain `read_at` / `write_at`) and is `Send` and `Sync` like one. The
 /// registration goes with the arena's last frame. A frame of a [`FixedPool`] goes back to its
 /// pool when dropped, on whatever thread.
+///
+/// ```
+/// use jdb_alloc::fixed::FixedPool;
+///
+/// let pool = FixedPool::new(&[(4096, 1)]).unwrap();
+/// let mut frame = pool.try_acquire(4096).unwrap();
+/// frame.extend(b"a record").unwrap();
+/// let frame = std::thread::spawn(move || frame).join().unwrap(); // Send
+/// assert_eq!(&frame[..], b"a record");
+/// drop(frame); // back to the pool
+/// assert!(pool.try_acquire(4096).is_some());
+/// ```
 pub struct FixedFrame {
     reg: Arc<Registration>,
     /// Taken only by `Drop`.
@@ -400,6 +434,14 @@ impl FixedFrame {
 
     /// Whether registration is in effect for this frame's arena (see [`FixedStatus`]); the
     /// version modules' `status` also tells whether the current runtime is the one.
+    ///
+    /// ```
+    /// use jdb_alloc::fixed::{FixedPool, FixedStatus};
+    ///
+    /// // Made outside a runtime: plain I/O, and the status says why.
+    /// let pool = FixedPool::new(&[(4096, 1)]).unwrap();
+    /// assert_eq!(pool.try_acquire(1).unwrap().status(), FixedStatus::NoRuntime);
+    /// ```
     pub fn status(&self) -> FixedStatus {
         self.reg.status()
     }
@@ -424,42 +466,107 @@ impl FixedFrame {
     }
 
     /// Number of initialised bytes.
+    ///
+    /// ```
+    /// use jdb_alloc::fixed::FixedPool;
+    ///
+    /// let pool = FixedPool::new(&[(4096, 1)]).unwrap();
+    /// let mut frame = pool.try_acquire(4096).unwrap();
+    /// assert_eq!(frame.len(), 0);
+    /// frame.extend(b"abc").unwrap();
+    /// assert_eq!(frame.len(), 3);
+    /// ```
     #[inline]
     pub fn len(&self) -> usize {
         self.frame.len()
     }
 
     /// Size of the frame in bytes.
+    ///
+    /// ```
+    /// use jdb_alloc::fixed::FixedPool;
+    ///
+    /// let pool = FixedPool::new(&[(4096, 1)]).unwrap();
+    /// assert_eq!(pool.try_acquire(10).unwrap().cap(), 4096);
+    /// ```
     #[inline]
     pub fn cap(&self) -> usize {
         self.frame.cap()
     }
 
     /// `true` when `len() == 0`.
+    ///
+    /// ```
+    /// use jdb_alloc::fixed::FixedPool;
+    ///
+    /// let pool = FixedPool::new(&[(4096, 1)]).unwrap();
+    /// assert!(pool.try_acquire(10).unwrap().is_empty());
+    /// ```
     #[inline]
     pub fn is_empty(&self) -> bool {
         self.frame.is_empty()
     }
 
     /// Pointer to the first byte; [`ALIGNMENT`](crate::ALIGNMENT)-aligned.
+    ///
+    /// ```
+    /// use jdb_alloc::fixed::FixedPool;
+    ///
+    /// let pool = FixedPool::new(&[(4096, 1)]).unwrap();
+    /// let frame = pool.try_acquire(10).unwrap();
+    /// assert_eq!(frame.as_ptr() as usize % jdb_alloc::ALIGNMENT, 0);
+    /// ```
     #[inline]
     pub fn as_ptr(&self) -> *const u8 {
         self.frame.as_ptr()
     }
 
     /// Mutable pointer to the first byte, valid for `cap` bytes.
+    ///
+    /// ```
+    /// use jdb_alloc::fixed::FixedPool;
+    ///
+    /// let pool = FixedPool::new(&[(4096, 1)]).unwrap();
+    /// let mut frame = pool.try_acquire(10).unwrap();
+    /// // SAFETY: the frame holds `cap` bytes; one is written, then counted.
+    /// unsafe {
+    ///     frame.as_mut_ptr().write(9);
+    ///     frame.set_len(1);
+    /// }
+    /// assert_eq!(&frame[..], &[9]);
+    /// ```
     #[inline]
     pub fn as_mut_ptr(&mut self) -> *mut u8 {
         self.frame.as_mut_ptr()
     }
 
     /// Sets the length to zero; the memory stays.
+    ///
+    /// ```
+    /// use jdb_alloc::fixed::FixedPool;
+    ///
+    /// let pool = FixedPool::new(&[(4096, 1)]).unwrap();
+    /// let mut frame = pool.try_acquire(10).unwrap();
+    /// frame.extend(b"old").unwrap();
+    /// frame.clear(); // ready to read into
+    /// assert!(frame.is_empty());
+    /// ```
     #[inline]
     pub fn clear(&mut self) {
         self.frame.clear();
     }
 
     /// Shortens the frame to `len` bytes; does nothing if `len >= self.len()`.
+    ///
+    /// ```
+    /// use jdb_alloc::fixed::FixedPool;
+    ///
+    /// let pool = FixedPool::new(&[(4096, 1)]).unwrap();
+    /// let mut frame = pool.try_acquire(10).unwrap();
+    /// frame.extend(b"header+body").unwrap();
+    /// frame.truncate(6);
+    /// assert_eq!(&frame[..], b"header");
+    /// ```
     #[inline]
     pub fn truncate(&mut self, len: usize) {
         self.frame.truncate(len);
@@ -469,6 +576,16 @@ impl FixedFrame {
     ///
     /// # Errors
     /// [`Error::Overflow`](crate::Error::Overflow) if it does not fit; the frame is unchanged.
+    ///
+    /// ```
+    /// use jdb_alloc::fixed::FixedPool;
+    ///
+    /// let pool = FixedPool::new(&[(4096, 1)]).unwrap();
+    /// let mut frame = pool.try_acquire(10).unwrap();
+    /// frame.extend(b"abc").unwrap();
+    /// assert!(frame.extend(&[0; 4096]).is_err());
+    /// assert_eq!(&frame[..], b"abc");
+    /// ```
     #[inline]
     pub fn extend(&mut self, data: &[u8]) -> Result<()> {
         self.frame.extend(data)
@@ -478,6 +595,18 @@ impl FixedFrame {
     ///
     /// # Safety
     /// `len <= self.cap()`, and bytes `[0, len)` must be initialised.
+    ///
+    /// ```
+    /// use jdb_alloc::fixed::FixedPool;
+    ///
+    /// let pool = FixedPool::new(&[(4096, 1)]).unwrap();
+    /// let mut frame = pool.try_acquire(10).unwrap();
+    /// frame.extend(&[1; 8]).unwrap();
+    /// frame.truncate(2);
+    /// // SAFETY: 8 <= cap, and bytes [0, 8) were written by `extend`.
+    /// unsafe { frame.set_len(8) };
+    /// assert_eq!(&frame[..], &[1; 8]);
+    /// ```
     #[inline]
     pub unsafe fn set_len(&mut self, len: usize) {
         // SAFETY: the caller's duty is `Frame::set_len`'s.
