@@ -173,7 +173,14 @@ fn dependency_snippets_are_marked() {
             .map(str::to_owned)
             .collect()
     };
-    let names = ["compio-17", "compio-19", "error", "main.rs", "fixed.rs"];
+    let names = [
+        "compio-17",
+        "compio-19",
+        "compio-20",
+        "error",
+        "main.rs",
+        "fixed.rs",
+    ];
     let want: Vec<String> = names
         .iter()
         .map(|n| format!("<!-- readme-deps: {n} -->"))
