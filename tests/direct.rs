@@ -2,7 +2,10 @@
 //! (`v19::`), on `O_DIRECT` files under `CARGO_TARGET_TMPDIR`: an appender and random reads
 //! against a `Vec<u8>` model in both tail modes, a child process killed with SIGKILL while it
 //! appends and syncs, and every refusal. The same cases for both versions, from one macro.
-#![cfg(all(target_os = "linux", any(feature = "compio-17", feature = "compio-19")))]
+#![cfg(all(
+    target_os = "linux",
+    any(feature = "compio-17", feature = "compio-19", feature = "compio-20")
+))]
 
 mod scratch;
 
@@ -527,4 +530,9 @@ mod v17 {
 #[cfg(feature = "compio-19")]
 mod v19 {
     direct_cases!(compio_19, compio19, Compio19, compio19, "v19");
+}
+
+#[cfg(feature = "compio-20")]
+mod v20 {
+    direct_cases!(compio_20, compio20, Compio20, compio20, "v20");
 }

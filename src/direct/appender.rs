@@ -89,8 +89,9 @@ impl Default for AppenderOptions {
 
 /// Appends records of any size to a [`DirectFile`], packed one after another.
 ///
-/// Use it as [`compio17::Appender`](super::compio17::Appender) or
-/// [`compio19::Appender`](super::compio19::Appender).
+/// Use it as [`compio17::Appender`](super::compio17::Appender),
+/// [`compio19::Appender`](super::compio19::Appender) or
+/// [`compio20::Appender`](super::compio20::Appender).
 ///
 /// - [`append`](Self::append) copies a record into a recycled aligned staging buffer and
 ///   returns its offset; a full staging buffer goes out as whole pages.

@@ -12,8 +12,9 @@ use crate::{ALIGNMENT, AlignedBuf, DioAlign, DioSource, dio_align};
 /// A compio file opened with `O_DIRECT`, that knows the alignment its offsets and lengths
 /// need.
 ///
-/// Use it as [`compio17::DirectFile`](super::compio17::DirectFile) or
-/// [`compio19::DirectFile`](super::compio19::DirectFile).
+/// Use it as [`compio17::DirectFile`](super::compio17::DirectFile),
+/// [`compio19::DirectFile`](super::compio19::DirectFile) or
+/// [`compio20::DirectFile`](super::compio20::DirectFile).
 ///
 /// - Opening adds `O_DIRECT` and asks [`dio_align`] once. A filesystem that refuses direct
 ///   I/O (procfs, sysfs, tmpfs before Linux 6.6, many FUSE and overlay setups) is one
