@@ -62,6 +62,7 @@
 
 mod appender;
 mod backend;
+mod buffer;
 #[cfg(feature = "compio-17")]
 #[cfg_attr(docsrs, doc(cfg(feature = "compio-17")))]
 pub mod compio17;
