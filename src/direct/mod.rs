@@ -17,6 +17,13 @@
 //!   and writes whole pages; [`flush`](Appender::flush) writes the partial tail page padded with
 //!   zeros, [`sync`](Appender::sync) makes everything appended so far durable.
 //!
+//! - [`DirectFile::with_pool`] gives the file a [`FixedPool`](crate::fixed::FixedPool)
+//!   registered with the runtime's ring: from then on its reads and its appender's buffers are
+//!   frames of the pool, so the registered path (`READ_FIXED` / `WRITE_FIXED`, less CPU per
+//!   byte) is the default, with no other change to the code. Where the pool has no frame to
+//!   spare, or none long enough, a recycled plain buffer is used instead (never a wait), and
+//!   the pool's [`stats`](crate::fixed::FixedPool::stats) count it.
+//!
 //! Both are generic over the compio version; use them through [`compio17`], [`compio19`] or
 //! [`compio20`] (features `compio-17` / `compio-19` / `compio-20`), where `DirectFile` and
 //! `Appender` name the types for that version, and the code reads the same on all of them.

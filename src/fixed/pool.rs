@@ -563,8 +563,9 @@ impl fmt::Debug for Acquire<'_> {
 /// What [`FixedPool::stats`] reports: per tier, and summed over the tiers.
 ///
 /// Reads and writes are counted when submitted through this crate's fixed operations
-/// (`read_fixed_at` / `write_fixed_at` of [`compio17`](super::compio17) and
-/// [`compio19`](super::compio19)): `fixed_ops` as `READ_FIXED` / `WRITE_FIXED`, `plain_ops`
+/// (`read_fixed_at` / `write_fixed_at` of [`compio17`](super::compio17),
+/// [`compio19`](super::compio19) and [`compio20`](super::compio20), and the reads and writes
+/// of a [`DirectFile`](crate::direct::DirectFile) given the pool): `fixed_ops` as `READ_FIXED` / `WRITE_FIXED`, `plain_ops`
 /// as plain reads and writes (registration not in effect, or another runtime). compio's own
 /// `read_at` / `write_at` with a pool's frame are plain and not counted.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -579,7 +580,9 @@ pub struct PoolStats {
     /// [`acquire`](FixedPool::acquire)s that had to wait for a frame.
     pub waits: u64,
     /// [`try_acquire`](FixedPool::try_acquire)s that found no frame (the tier empty, or no
-    /// tier long enough): each a fallback to other memory for code that then uses some.
+    /// tier long enough): each a fallback to other memory for code that then uses some. A
+    /// [`DirectFile`](crate::direct::DirectFile) given the pool counts one for each read,
+    /// staging buffer or large record it did in a recycled plain buffer instead.
     pub misses: u64,
 }
 
