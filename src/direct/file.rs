@@ -502,6 +502,7 @@ impl<R: Compio> fmt::Debug for DirectFile<R> {
             .field("path", &self.path)
             .field("alignment", &self.align)
             .field("dio_align", &self.dio)
+            .field("pool", &self.pool)
             .finish_non_exhaustive()
     }
 }
