@@ -19,11 +19,16 @@
 //!   `sync_data` at the same cadence; and for 1 MiB, `Appender::append_buf` of a record already
 //!   in an aligned buffer, and plain aligned `write_at` of that buffer (the floor).
 //!
+//! - With a registered pool (`DirectFile::with_pool`) against without, on the same file:
+//!   `read_exact_at` of 64 KiB and 256 KiB records at unaligned offsets, depth 32; `Appender`
+//!   appends of 1 MiB records, sync every 16. Printed: CPU per GiB and its ratio to the side
+//!   without a pool, throughput, and the pool's fixed / plain operations and misses.
+//!
 //! Sides alternate round by round (so noise from other processes hits all); printed are
 //! medians per round: wall time, process CPU time (user + system, `getrusage`), and device
 //! bytes (`/proc/self/io` `read_bytes` / `write_bytes`: what the process made the block layer
 //! move), and for appends the space the file takes (`st_blocks`). `JDB_BENCH_QUICK=1` runs
-//! fewer rounds.
+//! fewer rounds; `JDB_BENCH_FILTER=reads`, `appends` or `pool` runs one part.
 
 use std::{
     cell::Cell,
@@ -43,6 +48,7 @@ use compio_19::{
 use jdb_alloc::{
     AlignedBuf, PAGE_SIZE,
     direct::compio19::{Appender, DirectFile},
+    fixed::FixedPool,
 };
 
 const GIB: f64 = (1u64 << 30) as f64;
@@ -357,7 +363,7 @@ fn main() {
     // Many short rounds: the sides interleave finely, so a burst of noise from other
     // processes lands on all of them.
     let rounds = if quick { 3 } else { 21 };
-    // `JDB_BENCH_FILTER=reads` or `=appends` runs one part.
+    // `JDB_BENCH_FILTER=reads`, `=appends` or `=pool` runs one part.
     let filter = std::env::var("JDB_BENCH_FILTER").unwrap_or_default();
 
     Runtime::new().unwrap().block_on(async {
@@ -470,5 +476,128 @@ fn main() {
                 );
             }
         }
+
+        if "pool".contains(&filter) {
+            pool_cases(&path, size, rounds, quick, &data).await;
+        }
     });
+}
+
+/// With a pool against without: reads at depth 32, and appends of 1 MiB records.
+async fn pool_cases(path: &Path, size: u64, rounds: usize, quick: bool, data: &[u8]) {
+    // Frames for the spans of unaligned 64 KiB and 256 KiB records (one page more), one per
+    // task in flight; the appender's 256 KiB staging, and its 1 MiB records.
+    let pool = FixedPool::new(&[(68 << 10, 32), (260 << 10, 33), (1 << 20, 2)]).unwrap();
+    println!("\npool: {:?}", pool.status());
+    let plain = Rc::new(prepare(path, size).await);
+    let pooled = Rc::new(prepare(path, size).await.with_pool(pool.clone()));
+    let std = Rc::new(std::fs::File::open(path).unwrap());
+    println!(
+        "{:<24} {:<10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7}",
+        "case",
+        "side",
+        "MiB/s",
+        "vs plain",
+        "CPU s/GiB",
+        "CPU ratio",
+        "fixed ops",
+        "plain ops",
+        "misses"
+    );
+    let print = |case: &str, bytes: f64, costs: &[Vec<Cost>; 2], ops: [(u64, u64, u64); 2]| {
+        let rate = |c: &[Cost]| {
+            median(
+                c.iter()
+                    .map(|c| bytes / c.wall / (1 << 20) as f64)
+                    .collect(),
+            )
+        };
+        let cpu = |c: &[Cost]| median(c.iter().map(|c| c.cpu / (bytes / GIB)).collect());
+        for (side, (c, (fixed, plain_ops, misses))) in
+            ["no pool", "pool"].into_iter().zip(costs.iter().zip(ops))
+        {
+            println!(
+                "{:<24} {:<10} {:>9.0} {:>9.2} {:>9.3} {:>9.2} {:>9} {:>9} {:>7}",
+                case,
+                side,
+                rate(c),
+                rate(c) / rate(&costs[0]),
+                cpu(c),
+                cpu(c) / cpu(&costs[0]),
+                fixed,
+                plain_ops,
+                misses,
+            );
+        }
+    };
+    let counters = || {
+        let s = pool.stats();
+        (s.fixed_ops, s.plain_ops, s.misses)
+    };
+    let delta = |a: (u64, u64, u64), b: (u64, u64, u64)| (b.0 - a.0, b.1 - a.1, b.2 - a.2);
+
+    for len in [64 << 10, 256 << 10] {
+        let depth = 32;
+        let ops = if quick { 1200 } else { 2400 };
+        let mut costs = [Vec::new(), Vec::new()];
+        let mut done = [(0, 0, 0); 2];
+        for r in 0..=rounds {
+            for k in 0..2 {
+                let i = (k + r) % 2;
+                let file = if i == 0 { &plain } else { &pooled };
+                let files = (file.clone(), std.clone());
+                let before = counters();
+                let meter = Meter::start();
+                read_round(ReadWay::Exact, &files, size, len, ops, depth, r as u64 + 1).await;
+                let cost = meter.stop();
+                if r > 0 {
+                    costs[i].push(cost);
+                    let d = delta(before, counters());
+                    done[i] = (done[i].0 + d.0, done[i].1 + d.1, done[i].2 + d.2);
+                }
+            }
+        }
+        let case = format!("read {} KiB qd{depth}", len >> 10);
+        print(&case, (len * ops) as f64, &costs, done);
+    }
+
+    let (len, count, every) = (1 << 20, 64, 16);
+    let mut costs = [Vec::new(), Vec::new()];
+    let mut done = [(0, 0, 0); 2];
+    for r in 0..=rounds {
+        for k in 0..2 {
+            let i = (k + r) % 2;
+            let out = path.with_extension(format!("pool-append{i}"));
+            let before = counters();
+            let meter = Meter::start();
+            let mut file = DirectFile::create(&out).await.unwrap();
+            if i == 1 {
+                file = file.with_pool(pool.clone());
+            }
+            let mut log = Appender::new(file);
+            for n in 0..count {
+                log.append(&data[(n * 977) % (data.len() - len)..][..len])
+                    .await
+                    .unwrap();
+                if (n + 1) % every == 0 {
+                    log.sync().await.unwrap();
+                }
+            }
+            log.sync().await.unwrap();
+            drop(log);
+            let cost = meter.stop();
+            std::fs::remove_file(&out).unwrap();
+            if r > 0 {
+                costs[i].push(cost);
+                let d = delta(before, counters());
+                done[i] = (done[i].0 + d.0, done[i].1 + d.1, done[i].2 + d.2);
+            }
+        }
+    }
+    print(
+        &format!("append 1 MiB, sync/{every}"),
+        (len * count) as f64,
+        &costs,
+        done,
+    );
 }

@@ -337,6 +337,29 @@ impl Frame {
         self.raw.len = self.raw.len.min(len);
     }
 
+    /// Lowers the capacity to `cap` (and the length with it), so that a read into the frame
+    /// asks for no more; a registered pool lends frames so (see `fixed::pool`).
+    #[cfg(all(
+        target_os = "linux",
+        any(feature = "compio-17", feature = "compio-19", feature = "compio-20")
+    ))]
+    pub(crate) fn limit_cap(&mut self, cap: usize) {
+        self.raw.cap = self.raw.cap.min(cap);
+        self.raw.len = self.raw.len.min(self.raw.cap);
+    }
+
+    /// Gives back the capacity [`limit_cap`](Self::limit_cap) took away.
+    ///
+    /// # Safety
+    /// The frame was cut from its arena with at least `cap` bytes.
+    #[cfg(all(
+        target_os = "linux",
+        any(feature = "compio-17", feature = "compio-19", feature = "compio-20")
+    ))]
+    pub(crate) unsafe fn restore_cap(&mut self, cap: usize) {
+        self.raw.cap = cap;
+    }
+
     /// Appends `data`.
     ///
     /// # Errors

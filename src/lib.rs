@@ -84,7 +84,8 @@
 //!   feature): io_uring registered buffers for compio 0.17 / 0.19 / 0.20 runtimes in module
 //!   [`fixed`]: arenas registered with the runtime's ring, cut into fixed frames that
 //!   `read_fixed_at` / `write_fixed_at` move with `READ_FIXED` / `WRITE_FIXED` (less CPU per
-//!   byte), falling back to plain I/O wherever registration is not in effect. `compio-19` and
+//!   byte), falling back to plain I/O wherever registration is not in effect; and Direct I/O
+//!   files ([`direct`]: `DirectFile`, `Appender`) for the same runtimes. `compio-19` and
 //!   `compio-20` also bring [`managed::AlignedAllocator`], aligned provided buffers for compio
 //!   0.19's and 0.20's managed reads. Without these features the crate depends on no runtime.
 //!
@@ -375,10 +376,16 @@ mod compio_buf_09;
 mod const_panic;
 mod copy_within;
 mod dio_align;
-#[cfg(all(target_os = "linux", any(feature = "compio-17", feature = "compio-19")))]
+#[cfg(all(
+    target_os = "linux",
+    any(feature = "compio-17", feature = "compio-19", feature = "compio-20")
+))]
 #[cfg_attr(
     docsrs,
-    doc(cfg(all(target_os = "linux", any(feature = "compio-17", feature = "compio-19"))))
+    doc(cfg(all(
+        target_os = "linux",
+        any(feature = "compio-17", feature = "compio-19", feature = "compio-20")
+    )))
 )]
 pub mod direct;
 mod error;

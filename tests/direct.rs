@@ -2,7 +2,10 @@
 //! (`v19::`), on `O_DIRECT` files under `CARGO_TARGET_TMPDIR`: an appender and random reads
 //! against a `Vec<u8>` model in both tail modes, a child process killed with SIGKILL while it
 //! appends and syncs, and every refusal. The same cases for both versions, from one macro.
-#![cfg(all(target_os = "linux", any(feature = "compio-17", feature = "compio-19")))]
+#![cfg(all(
+    target_os = "linux",
+    any(feature = "compio-17", feature = "compio-19", feature = "compio-20")
+))]
 
 mod scratch;
 
@@ -110,7 +113,7 @@ macro_rules! direct_cases {
                 $direct::{Appender, DirectFile, FileExt},
                 AppenderOptions, TailMode,
             },
-            fixed::{FixedStatus, $fixed},
+            fixed::{FixedPool, FixedStatus, $fixed},
         };
         use proptest::prelude::*;
         use $compio::{BufResult, fs::OpenOptions, runtime::Runtime};
@@ -172,11 +175,24 @@ macro_rules! direct_cases {
             }
         }
 
-        fn model_run(ops: Vec<Op>, tail: TailMode, staging: usize, name: &str) {
+        /// Runs `ops` against the model; with `tiers`, every file draws its buffers from a
+        /// pool of those tiers, whose frames are all back at the end.
+        fn model_run(
+            ops: Vec<Op>,
+            tail: TailMode,
+            staging: usize,
+            name: &str,
+            tiers: Option<&[(usize, usize)]>,
+        ) {
             let tmp = Scratch::new(name);
             let options = AppenderOptions::new().staging(staging).tail(tail);
             run(async {
-                let file = DirectFile::create(&tmp.0).await.unwrap();
+                let pool = tiers.map(|tiers| FixedPool::new(tiers).unwrap());
+                let with_pool = |file: DirectFile| match &pool {
+                    Some(pool) => file.with_pool(pool.clone()),
+                    None => file,
+                };
+                let file = with_pool(DirectFile::create(&tmp.0).await.unwrap());
                 let align = file.alignment();
                 let mut log = Appender::with_options(file, options);
                 let mut model: Vec<u8> = Vec::new();
@@ -215,14 +231,14 @@ macro_rules! direct_cases {
                             }
                             let synced = log.synced_len();
                             drop(log);
-                            let file = DirectFile::open(&tmp.0).await.unwrap();
+                            let file = with_pool(DirectFile::open(&tmp.0).await.unwrap());
                             log = Appender::with_options(file, options).resume(synced).await.unwrap();
                         }
                         Op::Reopen => {
                             let len = log.len();
                             let file = log.finish().await.unwrap();
                             assert_eq!(file.len().await.unwrap(), len);
-                            let file = DirectFile::open(&tmp.0).await.unwrap();
+                            let file = with_pool(DirectFile::open(&tmp.0).await.unwrap());
                             log = Appender::with_options(file, options).resume(len).await.unwrap();
                             if tail == TailMode::NeverRewrite {
                                 model.resize(model.len().next_multiple_of(align), 0);
@@ -234,6 +250,12 @@ macro_rules! direct_cases {
                 let file = log.finish().await.unwrap();
                 assert_eq!(file.len().await.unwrap(), model.len() as u64);
                 assert_eq!(&file.read_at(0, model.len() + 1).await.unwrap()[..], &model[..]);
+                drop(file);
+                if let Some(pool) = pool {
+                    let stats = pool.stats();
+                    assert!(stats.tiers.iter().all(|t| t.in_use == 0), "{stats:?}");
+                    assert!(stats.fixed_ops + stats.plain_ops > 0, "{stats:?}");
+                }
             });
         }
 
@@ -245,7 +267,7 @@ macro_rules! direct_cases {
                 ops in prop::collection::vec(op(), 1..40),
                 staging in prop_oneof![Just(4096usize), Just(20_000), Just(256 << 10)],
             ) {
-                model_run(ops, TailMode::Rewrite, staging, concat!($module, "-model-rewrite"));
+                model_run(ops, TailMode::Rewrite, staging, concat!($module, "-model-rewrite"), None);
             }
 
             #[test]
@@ -253,7 +275,24 @@ macro_rules! direct_cases {
                 ops in prop::collection::vec(op(), 1..40),
                 staging in prop_oneof![Just(4096usize), Just(20_000), Just(256 << 10)],
             ) {
-                model_run(ops, TailMode::NeverRewrite, staging, concat!($module, "-model-never"));
+                model_run(ops, TailMode::NeverRewrite, staging, concat!($module, "-model-never"), None);
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(6))]
+
+            /// The same through a pool of small tiers: some buffers are frames, some fall back
+            /// (records and reads larger than every tier, a tier lent out).
+            #[test]
+            fn appender_matches_model_with_a_pool(
+                ops in prop::collection::vec(op(), 1..40),
+                staging in prop_oneof![Just(4096usize), Just(20_000), Just(256 << 10)],
+                never in any::<bool>(),
+            ) {
+                let tail = if never { TailMode::NeverRewrite } else { TailMode::Rewrite };
+                let tiers = [(8 << 10, 2), (64 << 10, 1), (256 << 10, 2)];
+                model_run(ops, tail, staging, concat!($module, "-model-pool"), Some(&tiers));
             }
         }
 
@@ -527,4 +566,9 @@ mod v17 {
 #[cfg(feature = "compio-19")]
 mod v19 {
     direct_cases!(compio_19, compio19, Compio19, compio19, "v19");
+}
+
+#[cfg(feature = "compio-20")]
+mod v20 {
+    direct_cases!(compio_20, compio20, Compio20, compio20, "v20");
 }

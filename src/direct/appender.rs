@@ -9,8 +9,8 @@
 
 use std::{fmt, io};
 
-use super::{Compio, DirectFile};
-use crate::{AlignedBuf, PAGE_SIZE};
+use super::{Compio, DirectFile, buffer::Buffer};
+use crate::AlignedBuf;
 
 /// What [`Appender::sync`] does with a partial last page.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -89,8 +89,9 @@ impl Default for AppenderOptions {
 
 /// Appends records of any size to a [`DirectFile`], packed one after another.
 ///
-/// Use it as [`compio17::Appender`](super::compio17::Appender) or
-/// [`compio19::Appender`](super::compio19::Appender).
+/// Use it as [`compio17::Appender`](super::compio17::Appender),
+/// [`compio19::Appender`](super::compio19::Appender) or
+/// [`compio20::Appender`](super::compio20::Appender).
 ///
 /// - [`append`](Self::append) copies a record into a recycled aligned staging buffer and
 ///   returns its offset; a full staging buffer goes out as whole pages.
@@ -142,7 +143,7 @@ pub struct Appender<R: Compio> {
     options: AppenderOptions,
     /// Allocated at the first use; `None` again only inside an operation that moved it into
     /// a write.
-    stage: Option<AlignedBuf>,
+    stage: Option<Buffer>,
     /// Aligned file offset of the staging buffer's first byte.
     tail: u64,
     /// Logical length: the end of the last record (and of the padding of `NeverRewrite`).
@@ -211,9 +212,8 @@ impl<R: Compio> Appender<R> {
         let keep = (len.max(start) - start) as usize;
         if keep > 0 {
             let view = self.file.read_exact_at(start, keep).await?;
-            stage
-                .extend(&view)
-                .expect("less than one alignment unit fits the staging buffer");
+            // Less than one alignment unit: it fits the staging buffer.
+            stage.extend(&view);
         }
         if start > file_len {
             // `NeverRewrite` past the end of the file: the stream's zeros up to the page
@@ -280,17 +280,13 @@ impl<R: Compio> Appender<R> {
             // A large record: one write of the staged bytes and the record's whole pages from
             // a buffer of their size, instead of one per staging buffer.
             let whole = (stage.len() + rest.len()) / self.align() * self.align();
-            let mut big = AlignedBuf::with_cap(whole).map_err(|e| {
-                io::Error::new(
-                    io::ErrorKind::OutOfMemory,
-                    format!("append of {} bytes: {e}", record.len()),
-                )
+            let mut big = self.file.buffer(whole).map_err(|e| {
+                io::Error::new(e.kind(), format!("append of {} bytes: {e}", record.len()))
             })?;
             let (head, tail) = rest.split_at(whole - stage.len());
-            big.extend(&stage)
-                .and_then(|()| big.extend(head))
-                .expect("sized to fit");
-            let (res, _) = self.file.write_all(big, whole, self.tail).await;
+            big.extend(&stage);
+            big.extend(head);
+            let (res, _) = self.file.write_buffer(big, self.tail).await;
             res?;
             stage.clear();
             self.tail += whole as u64;
@@ -298,10 +294,10 @@ impl<R: Compio> Appender<R> {
         }
         while !rest.is_empty() {
             let n = rest.len().min(cap - stage.len());
-            stage.extend(&rest[..n]).expect("n bytes fit");
+            stage.extend(&rest[..n]);
             rest = &rest[n..];
             if stage.len() == cap {
-                let (res, back) = self.file.write_all(stage, cap, self.tail).await;
+                let (res, back) = self.file.write_buffer(stage, self.tail).await;
                 res?;
                 stage = back;
                 stage.clear();
@@ -362,8 +358,8 @@ impl<R: Compio> Appender<R> {
         self.broken = true;
         let staged = stage.len();
         let padded = staged.next_multiple_of(self.align());
-        pad_zeros(&mut stage, padded);
-        let (res, back) = self.file.write_all(stage, padded, self.tail).await;
+        stage.pad_zeros(padded);
+        let (res, back) = self.file.write_buffer(stage, self.tail).await;
         res?;
         stage = back;
         // Keep only the partial last page: the pages before it are written for good.
@@ -395,7 +391,7 @@ impl<R: Compio> Appender<R> {
         // and `len` is at a boundary already.)
         if let (TailMode::NeverRewrite, Some(stage)) = (self.options.tail, self.stage.as_mut()) {
             let padded = stage.len().next_multiple_of(self.file.alignment());
-            pad_zeros(stage, padded);
+            stage.pad_zeros(padded);
             self.len = self.tail + padded as u64;
         }
         self.flush().await?;
@@ -450,28 +446,15 @@ impl<R: Compio> Appender<R> {
         Ok(())
     }
 
-    /// The staging buffer, allocated at the first use.
-    fn take_stage(&mut self) -> io::Result<AlignedBuf> {
+    /// The staging buffer, taken at the first use: a frame of the file's pool if it has one
+    /// free, else a recycled plain buffer. It goes back when the appender drops.
+    fn take_stage(&mut self) -> io::Result<Buffer> {
         if let Some(stage) = self.stage.take() {
             return Ok(stage);
         }
-        AlignedBuf::with_cap(self.stage_cap()).map_err(|e| {
-            io::Error::new(
-                io::ErrorKind::OutOfMemory,
-                format!("appender staging buffer: {e}"),
-            )
-        })
-    }
-}
-
-/// Zero-fills `buf` from its length up to `to` (a multiple of the alignment, within its
-/// capacity).
-fn pad_zeros(buf: &mut AlignedBuf, to: usize) {
-    static ZEROS: [u8; PAGE_SIZE] = [0; PAGE_SIZE];
-    buf.pad_to_alignment();
-    while buf.len() < to {
-        let n = (to - buf.len()).min(PAGE_SIZE);
-        buf.extend(&ZEROS[..n]).expect("within the capacity");
+        self.file
+            .buffer(self.stage_cap())
+            .map_err(|e| io::Error::new(e.kind(), format!("appender staging buffer: {e}")))
     }
 }
 

@@ -2,15 +2,16 @@
 //! the crates they name.
 
 /// Implements [`Compio`](super::Compio) for the marker type `$marker` with compio-fs crate
-/// `$fs`, compio-io crate `$io`, compio-buf crate `$buf` and the fixed-frame functions of
-/// module `$fixed`; and the `FileExt` trait of that version for compio's `File` and for
-/// `DirectFile`.
+/// `$fs`, compio-io crate `$io`, compio-buf crate `$buf` (whose trait `$slice` has `slice`:
+/// `IoBuf` before 0.9, `IoBufExt` from 0.9) and the fixed-frame functions of module `$fixed`;
+/// and the `FileExt` trait of that version for compio's `File` and for `DirectFile`.
 macro_rules! compio_version {
     (
         marker: $marker:ident,
         fs: $fs:ident,
         io: $io:ident,
         buf: $buf:ident,
+        slice: $slice:ident,
         fixed: $fixed:path $(,)?
     ) => {
         impl $crate::direct::sealed::Sealed for $marker {}
@@ -47,7 +48,7 @@ macro_rules! compio_version {
                 range: std::ops::Range<usize>,
                 pos: u64,
             ) -> (std::io::Result<usize>, $crate::AlignedBuf) {
-                use $buf::{IntoInner, IoBuf};
+                use $buf::{IntoInner, $slice};
                 use $io::AsyncReadAt;
                 // The read raises the length to `range.start + n`: bytes before `range.start`
                 // must already be initialised.
@@ -68,7 +69,7 @@ macro_rules! compio_version {
                 range: std::ops::Range<usize>,
                 pos: u64,
             ) -> (std::io::Result<usize>, $crate::AlignedBuf) {
-                use $buf::{IntoInner, IoBuf};
+                use $buf::{IntoInner, $slice};
                 use $io::AsyncWriteAt;
                 let $buf::BufResult(res, slice) = file.write_at(buf.slice(range), pos).await;
                 (res, slice.into_inner())

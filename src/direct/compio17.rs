@@ -29,5 +29,6 @@ super::backend::compio_version! {
     fs: fs,
     io: io,
     buf: buf,
+    slice: IoBuf,
     fixed: crate::fixed::compio17,
 }

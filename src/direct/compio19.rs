@@ -30,5 +30,6 @@ super::backend::compio_version! {
     fs: fs,
     io: io,
     buf: buf,
+    slice: IoBuf,
     fixed: crate::fixed::compio19,
 }

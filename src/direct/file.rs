@@ -6,14 +6,18 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use super::{Compio, DirectBuf, ReadView, sys};
-use crate::{ALIGNMENT, AlignedBuf, DioAlign, DioSource, dio_align};
+use super::{Compio, DirectBuf, ReadView, buffer::Buffer, sys};
+use crate::{
+    ALIGNMENT, AlignedBuf, DioAlign, DioSource, dio_align,
+    fixed::{FixedFrame, FixedPool},
+};
 
 /// A compio file opened with `O_DIRECT`, that knows the alignment its offsets and lengths
 /// need.
 ///
-/// Use it as [`compio17::DirectFile`](super::compio17::DirectFile) or
-/// [`compio19::DirectFile`](super::compio19::DirectFile).
+/// Use it as [`compio17::DirectFile`](super::compio17::DirectFile),
+/// [`compio19::DirectFile`](super::compio19::DirectFile) or
+/// [`compio20::DirectFile`](super::compio20::DirectFile).
 ///
 /// - Opening adds `O_DIRECT` and asks [`dio_align`] once. A filesystem that refuses direct
 ///   I/O (procfs, sysfs, tmpfs before Linux 6.6, many FUSE and overlay setups) is one
@@ -59,6 +63,8 @@ pub struct DirectFile<R: Compio> {
     path: PathBuf,
     dio: DioAlign,
     align: usize,
+    /// Where reads and the appender's buffers come from first, if given.
+    pool: Option<FixedPool>,
 }
 
 impl<R: Compio> DirectFile<R> {
@@ -126,7 +132,70 @@ impl<R: Compio> DirectFile<R> {
             path: path.to_owned(),
             dio,
             align,
+            pool: None,
         })
+    }
+
+    /// The file, with its reads and its [`Appender`](super::Appender)'s buffers drawn from
+    /// `pool`, a [`FixedPool`] registered with this runtime's ring: they then go to the kernel
+    /// as `READ_FIXED` / `WRITE_FIXED`, with nothing more to do.
+    ///
+    /// - [`read_at`](Self::read_at) takes a frame of the smallest tier that holds the pages it
+    ///   reads, and its [`ReadView`] holds that frame until dropped (on any thread: the frame
+    ///   goes back to the pool). The read asks for those pages only, whatever the tier's frame
+    ///   length.
+    /// - The appender stages in a frame of the smallest tier that holds its staging size, and
+    ///   writes a large record from a frame of the tier that holds it.
+    /// - It never waits for a frame ([`FixedPool::try_acquire`]): when the tier is empty, or no
+    ///   tier is long enough, the buffer is a recycled plain one, as without a pool, and the
+    ///   pool counts a [`miss`](crate::fixed::PoolStats::misses). A pool whose registration
+    ///   was refused lends frames all the same; they do plain I/O
+    ///   ([`PoolStats::plain_ops`](crate::fixed::PoolStats::plain_ops)).
+    ///
+    /// ```
+    /// # #[cfg(feature = "compio-19")]
+    /// # fn main() -> std::io::Result<()> {
+    /// # use compio_19 as compio;
+    /// use jdb_alloc::{direct::compio19::{Appender, DirectFile}, fixed::FixedPool};
+    ///
+    /// # let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/doc-scratch");
+    /// # std::fs::create_dir_all(&dir)?;
+    /// let path = dir.join(format!("with-pool-{}.log", std::process::id()));
+    /// compio::runtime::Runtime::new()?.block_on(async {
+    ///     // On the runtime's thread: 8 frames of 256 KiB, 32 of 64 KiB, registered with its ring.
+    ///     let pool = FixedPool::new(&[(256 << 10, 8), (64 << 10, 32)]).unwrap();
+    ///     let file = DirectFile::create(&path).await?.with_pool(pool.clone());
+    ///
+    ///     let mut log = Appender::new(file); // stages in a 256 KiB frame
+    ///     let at = log.append(&[5; 50_000]).await?;
+    ///     let file = log.finish().await?;
+    ///     let record = file.read_exact_at(at, 50_000).await?; // into a 64 KiB frame
+    ///     assert!(record.iter().all(|&b| b == 5));
+    ///
+    ///     let stats = pool.stats();
+    ///     // READ_FIXED / WRITE_FIXED, or plain I/O where registration was refused (memlock).
+    ///     assert_eq!(stats.fixed_ops + stats.plain_ops, 2);
+    ///     assert_eq!(stats.tiers[0].in_use, 1); // the frame `record` holds
+    ///     drop(record);
+    ///     assert_eq!(pool.stats().tiers[0].in_use, 0);
+    ///     std::io::Result::Ok(())
+    /// })?;
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(not(feature = "compio-19"))]
+    /// # fn main() {}
+    /// ```
+    #[must_use]
+    pub fn with_pool(mut self, pool: FixedPool) -> Self {
+        self.pool = Some(pool);
+        self
+    }
+
+    /// The pool given with [`with_pool`](Self::with_pool), if any.
+    #[inline]
+    pub fn pool(&self) -> Option<&FixedPool> {
+        self.pool.as_ref()
     }
 
     /// What offsets and lengths of direct I/O on this file must be multiples of: [`ALIGNMENT`],
@@ -186,12 +255,28 @@ impl<R: Compio> DirectFile<R> {
         // `end - first` is `len` plus less than two alignments, so it fits when `len` does,
         // unless `len` is within two alignments of usize::MAX: then allocation refuses it.
         let span = usize::try_from(end - first).unwrap_or(usize::MAX);
-        let buf = AlignedBuf::with_cap(span).map_err(|e| {
-            io::Error::new(
-                io::ErrorKind::OutOfMemory,
-                format!("read_at({pos}, {len}): {e}"),
-            )
-        })?;
+        let frame = self
+            .pool
+            .as_ref()
+            .and_then(|p| p.try_acquire_span(span, span));
+        let buf = match frame {
+            Some(frame) => match self.read_fixed_span(frame, span, first).await? {
+                Ok(frame) => {
+                    let (start, had) = (
+                        skip.min(frame.len()),
+                        frame.len().saturating_sub(skip).min(len),
+                    );
+                    return Ok(ReadView::fixed(frame, start, had, pos));
+                }
+                Err(buf) => buf,
+            },
+            None => AlignedBuf::with_cap(span).map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::OutOfMemory,
+                    format!("read_at({pos}, {len}): {e}"),
+                )
+            })?,
+        };
         let buf = self.read_span(buf, span, first).await?;
         let (start, had) = (skip.min(buf.len()), buf.len().saturating_sub(skip).min(len));
         Ok(ReadView::aligned(buf, start, had, pos))
@@ -216,6 +301,32 @@ impl<R: Compio> DirectFile<R> {
             ));
         }
         Ok(view)
+    }
+
+    /// Reads `[first, first + span)` (aligned) into `frame`, whose capacity is `span`: one
+    /// request, `READ_FIXED` where the frame's registration is in effect. Should the kernel
+    /// stop short at an alignment boundary before the end of the file, the bytes so far go to
+    /// a plain buffer (`Err`) that [`read_span`](Self::read_span) goes on with.
+    async fn read_fixed_span(
+        &self,
+        frame: FixedFrame,
+        span: usize,
+        first: u64,
+    ) -> io::Result<Result<FixedFrame, AlignedBuf>> {
+        debug_assert_eq!(frame.cap(), span);
+        let (res, frame) = R::read_fixed(&self.file, frame, first).await;
+        let got = res?;
+        if got == span || got == 0 || got % self.align != 0 {
+            return Ok(Ok(frame));
+        }
+        let mut buf = AlignedBuf::with_cap(span).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::OutOfMemory,
+                format!("read of {span} bytes at {first}: {e}"),
+            )
+        })?;
+        buf.extend(&frame[..got]).expect("span bytes fit");
+        Ok(Err(buf))
     }
 
     /// Reads `[first, first + span)` (aligned) into `buf`, in as many requests as the kernel
@@ -301,6 +412,33 @@ impl<R: Compio> DirectFile<R> {
         (Ok(()), buf)
     }
 
+    /// Writes all of `buf`'s bytes (aligned) at `pos` (aligned): a pool frame in one request,
+    /// `WRITE_FIXED` where its registration is in effect (a short write is an error); a plain
+    /// buffer as [`write_all`](Self::write_all).
+    pub(super) async fn write_buffer(&self, buf: Buffer, pos: u64) -> (io::Result<()>, Buffer) {
+        let end = buf.len();
+        match buf {
+            Buffer::Plain(buf) => {
+                let (res, buf) = self.write_all(buf, end, pos).await;
+                (res, Buffer::Plain(buf))
+            }
+            Buffer::Fixed(frame) => {
+                let (res, frame) = R::write_fixed(&self.file, frame, pos).await;
+                let res = match res {
+                    Ok(n) if n == end => Ok(()),
+                    Ok(n) => Err(short_write(pos, n, end)),
+                    Err(e) => Err(e),
+                };
+                (res, Buffer::Fixed(frame))
+            }
+        }
+    }
+
+    /// An empty buffer of `cap` bytes for the appender: from the pool if it has a frame free.
+    pub(super) fn buffer(&self, cap: usize) -> io::Result<Buffer> {
+        Buffer::new(self.pool.as_ref(), cap)
+    }
+
     /// Refuses an offset or length that is not a multiple of the alignment.
     fn check(&self, op: &str, pos: u64, len: usize) -> io::Result<()> {
         if pos % self.align as u64 == 0 && len % self.align == 0 {
@@ -364,6 +502,7 @@ impl<R: Compio> fmt::Debug for DirectFile<R> {
             .field("path", &self.path)
             .field("alignment", &self.align)
             .field("dio_align", &self.dio)
+            .field("pool", &self.pool)
             .finish_non_exhaustive()
     }
 }

@@ -17,9 +17,16 @@
 //!   and writes whole pages; [`flush`](Appender::flush) writes the partial tail page padded with
 //!   zeros, [`sync`](Appender::sync) makes everything appended so far durable.
 //!
-//! Both are generic over the compio version; use them through [`compio17`] or [`compio19`]
-//! (features `compio-17` / `compio-19`), where `DirectFile` and `Appender` name the types for
-//! that version, and the code reads the same on both.
+//! - [`DirectFile::with_pool`] gives the file a [`FixedPool`](crate::fixed::FixedPool)
+//!   registered with the runtime's ring: from then on its reads and its appender's buffers are
+//!   frames of the pool, so the registered path (`READ_FIXED` / `WRITE_FIXED`, less CPU per
+//!   byte) is the default, with no other change to the code. Where the pool has no frame to
+//!   spare, or none long enough, a recycled plain buffer is used instead (never a wait), and
+//!   the pool's [`stats`](crate::fixed::FixedPool::stats) count it.
+//!
+//! Both are generic over the compio version; use them through [`compio17`], [`compio19`] or
+//! [`compio20`] (features `compio-17` / `compio-19` / `compio-20`), where `DirectFile` and
+//! `Appender` name the types for that version, and the code reads the same on all of them.
 //!
 //! ```
 //! # #[cfg(feature = "compio-19")]
@@ -62,12 +69,16 @@
 
 mod appender;
 mod backend;
+mod buffer;
 #[cfg(feature = "compio-17")]
 #[cfg_attr(docsrs, doc(cfg(feature = "compio-17")))]
 pub mod compio17;
 #[cfg(feature = "compio-19")]
 #[cfg_attr(docsrs, doc(cfg(feature = "compio-19")))]
 pub mod compio19;
+#[cfg(feature = "compio-20")]
+#[cfg_attr(docsrs, doc(cfg(feature = "compio-20")))]
+pub mod compio20;
 mod file;
 mod sys;
 mod view;
@@ -80,9 +91,9 @@ pub use view::ReadView;
 
 use crate::{AlignedBuf, Frame, fixed::FixedFrame};
 
-/// A compio version that [`DirectFile`] and [`Appender`] run on: [`compio17::Compio17`] or
-/// [`compio19::Compio19`]. Sealed; its methods are this crate's glue to that version's file
-/// and buffer traits.
+/// A compio version that [`DirectFile`] and [`Appender`] run on: [`compio17::Compio17`],
+/// [`compio19::Compio19`] or [`compio20::Compio20`]. Sealed; its methods are this crate's glue
+/// to that version's file and buffer traits.
 #[allow(async_fn_in_trait)] // compio's futures are not `Send` either
 pub trait Compio: sealed::Sealed + Sized + 'static {
     /// compio's `fs::File` of this version.

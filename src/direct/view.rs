@@ -3,12 +3,13 @@
 
 use std::{fmt, ops::Deref};
 
-use crate::AlignedBuf;
+use crate::{AlignedBuf, fixed::FixedFrame};
 
 /// The bytes of one [`DirectFile::read_at`](super::DirectFile::read_at) or
 /// [`read_exact_at`](super::DirectFile::read_exact_at): it dereferences to exactly the range
 /// asked for (shorter only at the end of the file), a window into the aligned buffer the
-/// covering pages were read into. Dropping it recycles the buffer.
+/// covering pages were read into. Dropping it recycles the buffer, or gives the frame back to
+/// the file's [`FixedPool`](crate::fixed::FixedPool) (on any thread).
 ///
 /// ```
 /// # #[cfg(feature = "compio-19")]
@@ -40,11 +41,13 @@ pub struct ReadView {
     pos: u64,
 }
 
-/// What holds the bytes. (A registered pool's frame will be a second kind.)
+/// What holds the bytes.
 enum Source {
     /// Nothing was read: an empty range.
     Empty,
     Aligned(AlignedBuf),
+    /// A frame of the file's pool, which goes back to the pool with the view.
+    Fixed(FixedFrame),
 }
 
 impl ReadView {
@@ -73,6 +76,22 @@ impl ReadView {
         }
     }
 
+    /// Bytes `[start, start + len)` of `frame`, which holds at least that many initialised
+    /// bytes.
+    pub(super) fn fixed(frame: FixedFrame, start: usize, len: usize, pos: u64) -> Self {
+        assert!(
+            start + len <= frame.len(),
+            "view [{start}, +{len}) past the {} bytes read",
+            frame.len()
+        );
+        Self {
+            source: Source::Fixed(frame),
+            start,
+            len,
+            pos,
+        }
+    }
+
     /// The file offset of the first byte.
     #[inline]
     pub fn pos(&self) -> u64 {
@@ -88,6 +107,7 @@ impl Deref for ReadView {
         match &self.source {
             Source::Empty => &[],
             Source::Aligned(buf) => &buf[self.start..self.start + self.len],
+            Source::Fixed(frame) => &frame[self.start..self.start + self.len],
         }
     }
 }

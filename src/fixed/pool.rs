@@ -41,6 +41,8 @@ use crate::{
 /// its frames find them when dropped.
 pub(super) struct Home {
     state: Mutex<State>,
+    /// The tier's frame length: what a frame lent with a lower capacity gets back.
+    frame_len: usize,
     fixed_ops: AtomicU64,
     plain_ops: AtomicU64,
 }
@@ -69,8 +71,9 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Home {
-    fn new(frames: usize) -> Self {
+    fn new(frame_len: usize, frames: usize) -> Self {
         Self {
+            frame_len,
             state: Mutex::new(State {
                 free: Vec::with_capacity(frames),
                 waiters: VecDeque::new(),
@@ -85,6 +88,9 @@ impl Home {
     /// Any thread, also inside a thread-local destructor: it touches no thread-local.
     pub(super) fn put_back(&self, mut frame: Frame) {
         frame.clear();
+        // SAFETY: every frame of the tier was cut from its arena with `frame_len` bytes
+        // (`FixedPool::with_huge_pages`); `try_acquire_span` may only have lowered that.
+        unsafe { frame.restore_cap(self.frame_len) };
         let mut state = lock(&self.state);
         let Some(waiter) = state.waiters.pop_front() else {
             state.free.push(frame);
@@ -269,7 +275,7 @@ impl FixedPool {
             .into_iter()
             .map(|(frame_len, frames)| {
                 let arena = arena(frame_len.saturating_mul(frames), huge)?;
-                let home = Some(Home::new(frames));
+                let home = Some(Home::new(frame_len, frames));
                 let FixedFrames { reg, frames: all } =
                     super::register(arena, frame_len, ring.clone(), home)?;
                 debug_assert_eq!(all.len(), frames);
@@ -315,9 +321,18 @@ impl FixedPool {
     /// assert_eq!(pool.stats().misses, 2);
     /// ```
     pub fn try_acquire(&self, len: usize) -> Option<FixedFrame> {
+        self.try_acquire_span(len, usize::MAX)
+    }
+
+    /// [`try_acquire`](Self::try_acquire), with the frame's capacity lowered to `cap` (a
+    /// multiple of [`ALIGNMENT`], at least `len`) while it is out, so that a read into it asks
+    /// for no more than that. It has its whole capacity again once back.
+    pub(crate) fn try_acquire_span(&self, len: usize, cap: usize) -> Option<FixedFrame> {
+        debug_assert!(cap >= len && cap % ALIGNMENT == 0 || cap == usize::MAX);
         let frame = self.tier_for(len).and_then(|i| {
             let tier = &self.inner.tiers[i];
-            let frame = lock(&tier.home().state).free.pop()?;
+            let mut frame = lock(&tier.home().state).free.pop()?;
+            frame.limit_cap(cap);
             Some(tier.wrap(frame))
         });
         if frame.is_none() {
@@ -548,8 +563,9 @@ impl fmt::Debug for Acquire<'_> {
 /// What [`FixedPool::stats`] reports: per tier, and summed over the tiers.
 ///
 /// Reads and writes are counted when submitted through this crate's fixed operations
-/// (`read_fixed_at` / `write_fixed_at` of [`compio17`](super::compio17) and
-/// [`compio19`](super::compio19)): `fixed_ops` as `READ_FIXED` / `WRITE_FIXED`, `plain_ops`
+/// (`read_fixed_at` / `write_fixed_at` of [`compio17`](super::compio17),
+/// [`compio19`](super::compio19) and [`compio20`](super::compio20), and the reads and writes
+/// of a [`DirectFile`](crate::direct::DirectFile) given the pool): `fixed_ops` as `READ_FIXED` / `WRITE_FIXED`, `plain_ops`
 /// as plain reads and writes (registration not in effect, or another runtime). compio's own
 /// `read_at` / `write_at` with a pool's frame are plain and not counted.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -564,7 +580,9 @@ pub struct PoolStats {
     /// [`acquire`](FixedPool::acquire)s that had to wait for a frame.
     pub waits: u64,
     /// [`try_acquire`](FixedPool::try_acquire)s that found no frame (the tier empty, or no
-    /// tier long enough): each a fallback to other memory for code that then uses some.
+    /// tier long enough): each a fallback to other memory for code that then uses some. A
+    /// [`DirectFile`](crate::direct::DirectFile) given the pool counts one for each read,
+    /// staging buffer or large record it did in a recycled plain buffer instead.
     pub misses: u64,
 }
 
