@@ -612,10 +612,13 @@ impl<D> Drop for FixedOp<D> {
     fn drop(&mut self) {
         // compio 0.19 and 0.20 drop operations still in flight after closing the ring, when the
         // kernel may still be writing their memory: never free the frame (and its arena) then.
-        // (compio 0.17 never drops them at all.)
+        // (compio 0.17 never drops them at all.) While a panic unwinds, compio's executor skips
+        // dropping its tasks, this crate's ring guard among them, so a closed ring may still
+        // read as open: an unfinished operation is then taken for in flight too.
         if let Some(frame) = self.frame.take() {
             // Without a ring to ask, an unfinished operation is taken for in flight.
-            if !self.done && !self.ring.as_ref().is_some_and(|ring| ring.is_alive()) {
+            let open = self.ring.as_ref().is_some_and(|ring| ring.is_alive());
+            if !self.done && (!open || std::thread::panicking()) {
                 KEPT.lock().unwrap_or_else(|e| e.into_inner()).push(frame);
             } else {
                 drop(frame);
