@@ -141,14 +141,16 @@ macro_rules! version_api {
                     return Err(FixedStatus::NotIoUring);
                 }
                 let fd = std::os::fd::AsRawFd::as_raw_fd(rt);
-                Ring::current(fd, |guard| rt.spawn(guard.hold()).detach())
+                Ring::current(fd, &rt.waker(), |guard| rt.spawn(guard.hold()).detach())
             })
             .unwrap_or(Err(FixedStatus::NoRuntime))
         }
 
         /// The current runtime's ring if this crate already uses it, or why there is none.
         fn known_ring() -> std::result::Result<Arc<Ring>, FixedStatus> {
-            Runtime::try_with_current(|rt| Ring::known(std::os::fd::AsRawFd::as_raw_fd(rt)))
+            Runtime::try_with_current(|rt| {
+                Ring::known(std::os::fd::AsRawFd::as_raw_fd(rt), &rt.waker())
+            })
             .unwrap_or(Err(FixedStatus::NoRuntime))
         }
     };

@@ -64,6 +64,12 @@
 //! [`FixedStatus::RingClosed`], stay pinned until the runtime drops, and new ones on that
 //! runtime report [`FixedStatus::TableBusy`]. Both fall back to plain I/O.
 //!
+//! A runtime dropped while a panic unwinds is dropped without its tasks (compio's executor skips
+//! them then): this crate keeps the frames of unfinished operations compio drops then, tells
+//! the ring from a later runtime's that gets the same descriptor number (by the runtime's
+//! driver, whose waker it holds on to: one eventfd of that runtime stays open), and its frames
+//! read as [`FixedStatus::RingClosed`] once a later runtime on the thread looked for its ring.
+//!
 //! Requires compio's io_uring driver without its `polling` feature (compio's default on Linux).
 //!
 //! [`AlignedBuf::into_frames`]: crate::AlignedBuf::into_frames
