@@ -109,10 +109,13 @@ macro_rules! version_api {
         }
 
         #[doc = concat!(
-            "Waits until compio has finished with every `read_fixed_at` / `write_fixed_at` \
-             started on the current runtime, also those whose futures were dropped (a lost \
-             `select!`, a timeout): their frames are then back or freed. Returns at once if \
-             there are none, or outside a runtime.\n\n",
+            "Waits until compio has reported the result of every `read_fixed_at` / \
+             `write_fixed_at` started on the current runtime, or dropped it, also those whose \
+             futures were dropped (a lost `select!`, a timeout): the kernel is then done with \
+             their frames, which are freed, or wait in futures still alive. Returns at once if \
+             there are none, or outside a runtime. (compio 0.17 reports successful results \
+             only: a failed operation whose future is alive and not polled again keeps it \
+             waiting.)\n\n",
             "A dropped operation may not have reached the kernel yet; compio submits it, and \
              cancels it, when the runtime next runs. Dropping the runtime before then leaves \
              this crate unable to tell whether the kernel still uses the frame, so it keeps \
@@ -184,7 +187,7 @@ macro_rules! driver_op {
                 _: &std::io::Result<usize>,
                 _: &$driver::Extra,
             ) {
-                self.0.done = true;
+                self.0.finish();
             }
         }
     };

@@ -552,9 +552,10 @@ struct FixedOp<D> {
     ring: Option<Arc<Ring>>,
     pos: u64,
     write: bool,
-    /// Set when compio reports the operation's result. compio may drop an operation that did
-    /// complete without reporting it (compio-driver 0.12 at runtime drop, 0.10 on errors): it
-    /// then counts as unfinished, and its arena is kept rather than freed, which errs safe.
+    /// Set when compio reports the operation's result (or drops it), which ends its count in
+    /// the ring's `ops`. compio may drop an operation that did complete without reporting it
+    /// (compio-driver 0.12 at runtime drop, 0.10 on errors): it then counts as unfinished, and
+    /// its arena is kept rather than freed, which errs safe.
     done: bool,
 }
 
@@ -604,6 +605,16 @@ impl<D: AsRawFd> FixedOp<D> {
         }
     }
 
+    /// compio reports the operation's result: the kernel is done with the frame, so a `settle`
+    /// need not wait for the operation (its future may live on unpolled).
+    fn finish(&mut self) {
+        if !std::mem::replace(&mut self.done, true) {
+            if let Some(ring) = &self.ring {
+                ring.op_finished();
+            }
+        }
+    }
+
     /// The frame back, once compio returned the operation.
     fn into_frame(mut self) -> FixedFrame {
         self.frame.take().expect("the frame is taken once")
@@ -630,9 +641,12 @@ impl<D> Drop for FixedOp<D> {
                 drop(frame);
             }
         }
-        // Last: a task waiting in `settle` finds the frame already gone.
-        if let Some(ring) = &self.ring {
-            ring.op_dropped();
+        // Last, if compio did not report a result: a task waiting in `settle` finds the frame
+        // already gone.
+        if !self.done {
+            if let Some(ring) = &self.ring {
+                ring.op_finished();
+            }
         }
     }
 }

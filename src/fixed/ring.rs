@@ -93,7 +93,8 @@ pub(crate) struct Ring {
     /// Set when `stale` may be non-empty, so the hot path need not lock.
     has_stale: AtomicBool,
     table: Mutex<Table>,
-    /// This crate's operations on the ring that compio has not dropped yet.
+    /// This crate's operations on the ring whose result compio has neither reported nor dropped
+    /// yet.
     ops: AtomicUsize,
     /// Set while [`poll_settled`](Self::poll_settled) waits, so the hot path need not lock.
     settling: AtomicBool,
@@ -362,8 +363,9 @@ impl Ring {
         self.ops.fetch_add(1, Ordering::SeqCst);
     }
 
-    /// compio dropped an operation of this crate: it has completed, or the runtime is going.
-    pub(crate) fn op_dropped(&self) {
+    /// compio reported the result of an operation of this crate, or dropped it (it has
+    /// completed, or the runtime is going); once per operation.
+    pub(crate) fn op_finished(&self) {
         if self.ops.fetch_sub(1, Ordering::SeqCst) == 1 && self.settling.load(Ordering::SeqCst) {
             let mut table = self.table();
             self.settling.store(false, Ordering::SeqCst);
@@ -373,7 +375,8 @@ impl Ring {
         }
     }
 
-    /// Ready once compio has dropped every operation this crate started on the ring.
+    /// Ready once compio has reported or dropped every operation this crate started on the
+    /// ring.
     pub(crate) fn poll_settled(&self, cx: &mut Context<'_>) -> Poll<()> {
         if self.ops.load(Ordering::SeqCst) == 0 {
             return Poll::Ready(());
@@ -384,7 +387,7 @@ impl Ring {
         }
         self.settling.store(true, Ordering::SeqCst);
         drop(table);
-        // Checked again after `settling` is set: `op_dropped` then sees it, or this sees zero.
+        // Checked again after `settling` is set: `op_finished` then sees it, or this sees zero.
         if self.ops.load(Ordering::SeqCst) == 0 {
             return Poll::Ready(());
         }
