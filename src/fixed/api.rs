@@ -132,7 +132,10 @@ macro_rules! version_api {
             "```",
         )]
         pub async fn settle() {
-            if let Ok(ring) = known_ring() {
+            let ring = Runtime::try_with_current(|rt| {
+                Ring::settling(std::os::fd::AsRawFd::as_raw_fd(rt), &rt.waker())
+            });
+            if let Ok(Some(ring)) = ring {
                 std::future::poll_fn(|cx| ring.poll_settled(cx)).await;
             }
         }

@@ -57,7 +57,8 @@
 //!   flight after closing the ring. Let operations finish before dropping a runtime.)
 //! - **Thread exit.** In a thread-local destructor, after this crate's per-thread registry of
 //!   rings is gone, nothing panics: registration reports [`FixedStatus::ThreadExiting`] and
-//!   fixed operations run as plain reads and writes.
+//!   fixed operations run as plain reads and writes. `settle` still finds the runtime's ring
+//!   there and waits for the operations started before.
 //!
 //! A panic that escapes a `block_on` makes compio 0.19 drop the runtime's tasks, this crate's
 //! ring guard among them, while the runtime lives on: its registrations then read as

@@ -52,7 +52,7 @@ use std::{
     os::fd::{BorrowedFd, RawFd},
     ptr,
     sync::{
-        Arc, Mutex, MutexGuard,
+        Arc, Mutex, MutexGuard, Weak,
         atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     task::{Context, Poll, Waker},
@@ -77,6 +77,16 @@ pub(crate) const MAX_ENTRY: usize = 1 << 30;
 thread_local! {
     /// The open rings of the runtimes on this thread that this crate has used.
     static RINGS: RefCell<Vec<Arc<Ring>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The rings of every thread's `RINGS`, for [`Ring::settling`] from a thread-local destructor
+/// once its thread's `RINGS` is gone. Touched once when a ring is made and once when its guard
+/// drops, never on the hot path.
+static ALL_RINGS: Mutex<Vec<Weak<Ring>>> = Mutex::new(Vec::new());
+
+fn all_rings() -> MutexGuard<'static, Vec<Weak<Ring>>> {
+    // A panic while the lock is held leaves a list of weak references behind; still valid.
+    ALL_RINGS.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The registered-buffer state of one runtime's ring.
@@ -159,6 +169,7 @@ impl Drop for RingGuard {
         };
         self.0.alive.store(false, Ordering::Release);
         drop((waker, driver));
+        all_rings().retain(|r| r.strong_count() > 0 && r.as_ptr() != Arc::as_ptr(&self.0));
         let _ = RINGS.try_with(|rings| {
             if let Ok(mut rings) = rings.try_borrow_mut() {
                 rings.retain(|r| !Arc::ptr_eq(r, &self.0));
@@ -214,6 +225,11 @@ impl Ring {
         if !matches!(recorded, Ok(Some(()))) {
             return Err(FixedStatus::ThreadExiting);
         }
+        {
+            let mut all = all_rings();
+            all.retain(|r| r.strong_count() > 0);
+            all.push(Arc::downgrade(&ring));
+        }
         spawn_guard(RingGuard(Arc::clone(&ring)));
         Ok(ring)
     }
@@ -242,6 +258,23 @@ impl Ring {
                 }
             })
             .unwrap_or(Err(FixedStatus::ThreadExiting))
+    }
+
+    /// As [`known`](Self::known), and also from a thread-local destructor once this thread's
+    /// registry is gone: for `settle`, which must still find the operations started earlier.
+    pub(crate) fn settling(fd: RawFd, driver: &Waker) -> Option<Arc<Ring>> {
+        match Self::known(fd, driver) {
+            Ok(ring) => Some(ring),
+            Err(FixedStatus::ThreadExiting) => {
+                let here = thread::current().id();
+                let driver = driver.data() as usize;
+                all_rings()
+                    .iter()
+                    .filter_map(Weak::upgrade)
+                    .find(|r| r.thread == here && r.fd == fd && r.driver == driver && r.is_alive())
+            }
+            Err(_) => None,
+        }
     }
 
     /// `true` while the ring is open; only meaningful on the ring's thread (invariant 1).
