@@ -174,8 +174,9 @@ impl fmt::Display for FixedStatus {
             ),
             Self::TableFull => write!(
                 f,
-                "not registered: this crate's table on the ring has no {} free slots left \
-                 (drop arenas no longer used, or register fewer, larger ones){PLAIN}",
+                "not registered: this crate's table of {} slots on the ring has no room left for \
+                 the arena's entries, one per GiB (drop arenas no longer used, or register \
+                 fewer, larger ones){PLAIN}",
                 TABLE_SLOTS
             ),
             Self::FrameTooLarge => write!(
@@ -197,6 +198,11 @@ impl fmt::Display for FixedStatus {
                 f,
                 "registration refused by the kernel: EAGAIN, it took only part of the arena \
                  (try again, or register smaller arenas){PLAIN}"
+            ),
+            Self::Refused(0) => write!(
+                f,
+                "registration refused by the kernel, without an error number (try again, or \
+                 register smaller arenas){PLAIN}"
             ),
             Self::Refused(errno) => write!(
                 f,
@@ -659,12 +665,15 @@ mod tests {
     fn fixed_status_display_names_cause_and_remedy() {
         use super::FixedStatus::{self, *};
 
-        let all: [(FixedStatus, &[&str]); 13] = [
+        let all: [(FixedStatus, &[&str]); 14] = [
             (Registered, &["registered", "READ_FIXED"]),
             (NoRuntime, &["no compio runtime", "inside the runtime"]),
             (NotIoUring, &["not io_uring", "io-uring driver"]),
             (TableBusy, &["EBUSY", "runtime of its own"]),
-            (TableFull, &["1024", "drop arenas"]),
+            (
+                TableFull,
+                &["table of 1024 slots", "no room", "drop arenas"],
+            ),
             (FrameTooLarge, &["1 GiB", "smaller frames"]),
             (
                 Refused(libc_errno::NOMEM),
@@ -679,6 +688,7 @@ mod tests {
                 Refused(libc_errno::AGAIN),
                 &["refused by the kernel", "try again"],
             ),
+            (Refused(0), &["without an error number", "try again"]),
             (RingClosed, &["has been dropped", "live runtime"]),
             (OtherRuntime, &["another runtime", "that registered it"]),
             (
@@ -689,6 +699,7 @@ mod tests {
         let mut texts = std::collections::HashSet::new();
         for (status, words) in all {
             let text = status.to_string();
+            assert!(!text.contains("os error 0"), "{status:?}: {text:?}");
             for word in words {
                 assert!(text.contains(word), "{status:?}: {text:?} lacks {word:?}");
             }
