@@ -41,7 +41,9 @@
 //!   thread, the runtime's task of this crate is woken and clears the slots on the runtime's
 //!   thread as soon as the runtime next runs (a `block_on`, plain I/O or idle; no fixed operation
 //!   needed: io_uring's single-issuer rule). When the runtime drops, the kernel drops the whole
-//!   table with the ring.
+//!   table with the ring. (That wake is one per runtime until its task runs; still, compio 0.19
+//!   and 0.20 make a thread that wakes a task of a runtime whose queue of remote wakes is full
+//!   wait until the runtime drains it: a runtime that stops running can stall the drop.)
 //! - **Operations.** A frame in a fixed operation is held by the operation until compio is done
 //!   with it, also when the future is dropped: compio submits and cancels a dropped operation
 //!   the next time the runtime runs, then hands it back, and the frame goes.

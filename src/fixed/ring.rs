@@ -375,6 +375,11 @@ impl Ring {
     /// is known to be this ring; otherwise queued and the guard's task woken, which clears them
     /// as soon as the runtime runs (compio wakers may be woken from any thread); nothing at all
     /// once the ring is closed (the kernel drops the table with the ring).
+    ///
+    /// The guard is woken at most once until it runs again (its waker is taken): compio 0.19's
+    /// and 0.20's executors make a thread that wakes a task of a runtime whose queue of remote
+    /// wakes (64 by default) is full yield until that runtime drains it, so a burst of frames
+    /// dropped elsewhere adds one entry, not one per frame.
     pub(crate) fn release(&self, first: u32, count: u32) {
         if self.usable_here() && self.still_open() {
             let mut table = self.table();
