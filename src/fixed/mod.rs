@@ -129,8 +129,9 @@ pub enum FixedStatus {
     /// The frames are larger than the kernel's 1 GiB limit for one registered buffer, or than
     /// the arena (which then has no frame to register).
     FrameTooLarge,
-    /// The kernel refused the registration; the `errno`: `ENOMEM` for `RLIMIT_MEMLOCK` or
-    /// memory, `EINVAL` for a kernel without sparse buffer tables (before Linux 5.19).
+    /// The kernel refused the registration; the `errno` (0 if it gave none): `ENOMEM` for
+    /// `RLIMIT_MEMLOCK` or memory, `EINVAL` for a kernel without sparse buffer tables (before
+    /// Linux 5.19).
     Refused(i32),
     /// The runtime the arena was registered with has been dropped.
     RingClosed,
