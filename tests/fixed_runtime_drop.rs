@@ -12,6 +12,7 @@ macro_rules! runtime_drop_case {
             AlignedBuf,
             fixed::{FixedStatus, $fixed},
         };
+        use std::future::Future;
         use $compio::runtime::Runtime;
 
         use crate::proc_mem;
@@ -23,17 +24,7 @@ macro_rules! runtime_drop_case {
         #[test]
         fn fixed_in_flight_read_at_runtime_drop_keeps_its_arena() {
             const BIG: usize = 64 << 20;
-            let mut fds = [0; 2];
-            // SAFETY: `fds` has room for the two descriptors.
-            assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-            // SAFETY: both descriptors were just opened and are owned by nothing else.
-            let (rx, tx) = unsafe {
-                use std::os::fd::FromRawFd;
-                (
-                    std::os::fd::OwnedFd::from_raw_fd(fds[0]),
-                    std::os::fd::OwnedFd::from_raw_fd(fds[1]),
-                )
-            };
+            let (rx, tx) = pipe();
             let rt = Runtime::new().unwrap();
             let (addr, polled) = rt.block_on(async {
                 let frame = $fixed::register(AlignedBuf::zeroed(BIG).unwrap(), BIG)
@@ -68,6 +59,66 @@ macro_rules! runtime_drop_case {
                 "kept, not unmapped, while the kernel may still write it"
             );
             drop(tx);
+        }
+
+        /// The same when the runtime drops while a panic unwinds: compio's executor then skips
+        /// dropping its tasks (this crate's ring guard among them), so the ring still reads as
+        /// open when the driver drops the read after closing it; the frame is kept all the same.
+        #[test]
+        fn fixed_in_flight_read_at_runtime_drop_while_unwinding_keeps_its_arena() {
+            const BIG: usize = 64 << 20;
+            let (rx, tx) = pipe();
+            let addr = std::thread::spawn(move || {
+                let addr = std::cell::Cell::new(0);
+                let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    let rt = Runtime::new().unwrap();
+                    rt.block_on(async {
+                        let frame = $fixed::register(AlignedBuf::zeroed(BIG).unwrap(), BIG)
+                            .unwrap()
+                            .next()
+                            .unwrap();
+                        assert_eq!($fixed::status(&frame), FixedStatus::Registered);
+                        addr.set(frame.as_ptr() as usize);
+                        let pipe = $compio::driver::SharedFd::new(rx);
+                        let mut read = std::pin::pin!($fixed::read_fixed_at(&pipe, frame, 0));
+                        std::future::poll_fn(|cx| {
+                            assert!(read.as_mut().poll(cx).is_pending());
+                            std::task::Poll::Ready(())
+                        })
+                        .await;
+                        // The runtime runs (and submits the read) before this task resumes.
+                        $compio::runtime::spawn(async {}).await.unwrap();
+                        // Dropped with the future: compio holds the read until the kernel
+                        // is done with it, and here drops it with the runtime.
+                    });
+                    std::panic::resume_unwind(Box::new("drop the runtime while unwinding"));
+                }));
+                assert!(unwound.is_err());
+                addr.get()
+            })
+            .join()
+            .unwrap();
+            assert_eq!(
+                proc_mem::resident_in(addr, BIG),
+                BIG,
+                "kept, not unmapped, while the kernel may still write it"
+            );
+            drop(tx);
+        }
+
+        /// A pipe's read and write ends.
+        fn pipe() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
+            let mut fds = [0; 2];
+            // SAFETY: `fds` has room for the two descriptors.
+            assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+            // SAFETY: both descriptors were just opened and are owned by nothing else.
+            unsafe {
+                use std::os::fd::FromRawFd;
+                (
+                    std::os::fd::OwnedFd::from_raw_fd(fds[0]),
+                    std::os::fd::OwnedFd::from_raw_fd(fds[1]),
+                )
+            }
         }
     };
 }

@@ -109,10 +109,13 @@ macro_rules! version_api {
         }
 
         #[doc = concat!(
-            "Waits until compio has finished with every `read_fixed_at` / `write_fixed_at` \
-             started on the current runtime, also those whose futures were dropped (a lost \
-             `select!`, a timeout): their frames are then back or freed. Returns at once if \
-             there are none, or outside a runtime.\n\n",
+            "Waits until compio has reported the result of every `read_fixed_at` / \
+             `write_fixed_at` started on the current runtime, or dropped it, also those whose \
+             futures were dropped (a lost `select!`, a timeout): the kernel is then done with \
+             their frames, which are freed, or wait in futures still alive. Returns at once if \
+             there are none, or outside a runtime. (compio 0.17 reports successful results \
+             only: a failed operation whose future is alive and not polled again keeps it \
+             waiting.)\n\n",
             "A dropped operation may not have reached the kernel yet; compio submits it, and \
              cancels it, when the runtime next runs. Dropping the runtime before then leaves \
              this crate unable to tell whether the kernel still uses the frame, so it keeps \
@@ -129,7 +132,10 @@ macro_rules! version_api {
             "```",
         )]
         pub async fn settle() {
-            if let Ok(ring) = known_ring() {
+            let ring = Runtime::try_with_current(|rt| {
+                Ring::settling(std::os::fd::AsRawFd::as_raw_fd(rt), &rt.waker())
+            });
+            if let Ok(Some(ring)) = ring {
                 std::future::poll_fn(|cx| ring.poll_settled(cx)).await;
             }
         }
@@ -141,14 +147,16 @@ macro_rules! version_api {
                     return Err(FixedStatus::NotIoUring);
                 }
                 let fd = std::os::fd::AsRawFd::as_raw_fd(rt);
-                Ring::current(fd, |guard| rt.spawn(guard.hold()).detach())
+                Ring::current(fd, &rt.waker(), |guard| rt.spawn(guard.hold()).detach())
             })
             .unwrap_or(Err(FixedStatus::NoRuntime))
         }
 
         /// The current runtime's ring if this crate already uses it, or why there is none.
         fn known_ring() -> std::result::Result<Arc<Ring>, FixedStatus> {
-            Runtime::try_with_current(|rt| Ring::known(std::os::fd::AsRawFd::as_raw_fd(rt)))
+            Runtime::try_with_current(|rt| {
+                Ring::known(std::os::fd::AsRawFd::as_raw_fd(rt), &rt.waker())
+            })
             .unwrap_or(Err(FixedStatus::NoRuntime))
         }
     };
@@ -182,7 +190,7 @@ macro_rules! driver_op {
                 _: &std::io::Result<usize>,
                 _: &$driver::Extra,
             ) {
-                self.0.done = true;
+                self.0.finish();
             }
         }
     };

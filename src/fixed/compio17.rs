@@ -49,7 +49,9 @@ impl<F: AsFd + 'static> OpCode for Op<F> {
         OpEntry::Submission(self.get_mut().0.entry())
     }
 
+    /// Called for successful results only (compio-driver 0.10): an operation that failed
+    /// counts as unfinished until compio drops or returns it.
     unsafe fn set_result(self: Pin<&mut Self>, _: usize) {
-        self.get_mut().0.done = true;
+        self.get_mut().0.finish();
     }
 }

@@ -41,7 +41,9 @@
 //!   thread, the runtime's task of this crate is woken and clears the slots on the runtime's
 //!   thread as soon as the runtime next runs (a `block_on`, plain I/O or idle; no fixed operation
 //!   needed: io_uring's single-issuer rule). When the runtime drops, the kernel drops the whole
-//!   table with the ring.
+//!   table with the ring. (That wake is one per runtime until its task runs; still, compio 0.19
+//!   and 0.20 make a thread that wakes a task of a runtime whose queue of remote wakes is full
+//!   wait until the runtime drains it: a runtime that stops running can stall the drop.)
 //! - **Operations.** A frame in a fixed operation is held by the operation until compio is done
 //!   with it, also when the future is dropped: compio submits and cancels a dropped operation
 //!   the next time the runtime runs, then hands it back, and the frame goes.
@@ -57,12 +59,19 @@
 //!   flight after closing the ring. Let operations finish before dropping a runtime.)
 //! - **Thread exit.** In a thread-local destructor, after this crate's per-thread registry of
 //!   rings is gone, nothing panics: registration reports [`FixedStatus::ThreadExiting`] and
-//!   fixed operations run as plain reads and writes.
+//!   fixed operations run as plain reads and writes. `settle` still finds the runtime's ring
+//!   there and waits for the operations started before.
 //!
 //! A panic that escapes a `block_on` makes compio 0.19 drop the runtime's tasks, this crate's
 //! ring guard among them, while the runtime lives on: its registrations then read as
 //! [`FixedStatus::RingClosed`], stay pinned until the runtime drops, and new ones on that
 //! runtime report [`FixedStatus::TableBusy`]. Both fall back to plain I/O.
+//!
+//! A runtime dropped while a panic unwinds is dropped without its tasks (compio's executor skips
+//! them then): this crate keeps the frames of unfinished operations compio drops then, tells
+//! the ring from a later runtime's that gets the same descriptor number (by the runtime's
+//! driver, whose waker it holds on to: one eventfd of that runtime stays open), and its frames
+//! read as [`FixedStatus::RingClosed`] once a later runtime on the thread looked for its ring.
 //!
 //! Requires compio's io_uring driver without its `polling` feature (compio's default on Linux).
 //!
@@ -120,8 +129,9 @@ pub enum FixedStatus {
     /// The frames are larger than the kernel's 1 GiB limit for one registered buffer, or than
     /// the arena (which then has no frame to register).
     FrameTooLarge,
-    /// The kernel refused the registration; the `errno`: `ENOMEM` for `RLIMIT_MEMLOCK` or
-    /// memory, `EINVAL` for a kernel without sparse buffer tables (before Linux 5.19).
+    /// The kernel refused the registration; the `errno` (0 if it gave none): `ENOMEM` for
+    /// `RLIMIT_MEMLOCK` or memory, `EINVAL` for a kernel without sparse buffer tables (before
+    /// Linux 5.19).
     Refused(i32),
     /// The runtime the arena was registered with has been dropped.
     RingClosed,
@@ -167,8 +177,9 @@ impl fmt::Display for FixedStatus {
             ),
             Self::TableFull => write!(
                 f,
-                "not registered: this crate's table on the ring has no {} free slots left \
-                 (drop arenas no longer used, or register fewer, larger ones){PLAIN}",
+                "not registered: this crate's table of {} slots on the ring has no room left for \
+                 the arena's entries, one per GiB (drop arenas no longer used, or register \
+                 fewer, larger ones){PLAIN}",
                 TABLE_SLOTS
             ),
             Self::FrameTooLarge => write!(
@@ -190,6 +201,11 @@ impl fmt::Display for FixedStatus {
                 f,
                 "registration refused by the kernel: EAGAIN, it took only part of the arena \
                  (try again, or register smaller arenas){PLAIN}"
+            ),
+            Self::Refused(0) => write!(
+                f,
+                "registration refused by the kernel, without an error number (try again, or \
+                 register smaller arenas){PLAIN}"
             ),
             Self::Refused(errno) => write!(
                 f,
@@ -675,9 +691,10 @@ struct FixedOp<D> {
     ring: Option<Arc<Ring>>,
     pos: u64,
     write: bool,
-    /// Set when compio reports the operation's result. compio may drop an operation that did
-    /// complete without reporting it (compio-driver 0.12 at runtime drop, 0.10 on errors): it
-    /// then counts as unfinished, and its arena is kept rather than freed, which errs safe.
+    /// Set when compio reports the operation's result (or drops it), which ends its count in
+    /// the ring's `ops`. compio may drop an operation that did complete without reporting it
+    /// (compio-driver 0.12 at runtime drop, 0.10 on errors): it then counts as unfinished, and
+    /// its arena is kept rather than freed, which errs safe.
     done: bool,
 }
 
@@ -727,6 +744,16 @@ impl<D: AsRawFd> FixedOp<D> {
         }
     }
 
+    /// compio reports the operation's result: the kernel is done with the frame, so a `settle`
+    /// need not wait for the operation (its future may live on unpolled).
+    fn finish(&mut self) {
+        if !std::mem::replace(&mut self.done, true) {
+            if let Some(ring) = &self.ring {
+                ring.op_finished();
+            }
+        }
+    }
+
     /// The frame back, once compio returned the operation.
     fn into_frame(mut self) -> FixedFrame {
         self.frame.take().expect("the frame is taken once")
@@ -741,18 +768,24 @@ impl<D> Drop for FixedOp<D> {
     fn drop(&mut self) {
         // compio 0.19 and 0.20 drop operations still in flight after closing the ring, when the
         // kernel may still be writing their memory: never free the frame (and its arena) then.
-        // (compio 0.17 never drops them at all.)
+        // (compio 0.17 never drops them at all.) While a panic unwinds, compio's executor skips
+        // dropping its tasks, this crate's ring guard among them, so a closed ring may still
+        // read as open: an unfinished operation is then taken for in flight too.
         if let Some(frame) = self.frame.take() {
             // Without a ring to ask, an unfinished operation is taken for in flight.
-            if !self.done && !self.ring.as_ref().is_some_and(|ring| ring.is_alive()) {
+            let open = self.ring.as_ref().is_some_and(|ring| ring.is_alive());
+            if !self.done && (!open || std::thread::panicking()) {
                 KEPT.lock().unwrap_or_else(|e| e.into_inner()).push(frame);
             } else {
                 drop(frame);
             }
         }
-        // Last: a task waiting in `settle` finds the frame already gone.
-        if let Some(ring) = &self.ring {
-            ring.op_dropped();
+        // Last, if compio did not report a result: a task waiting in `settle` finds the frame
+        // already gone.
+        if !self.done {
+            if let Some(ring) = &self.ring {
+                ring.op_finished();
+            }
         }
     }
 }
@@ -764,12 +797,15 @@ mod tests {
     fn fixed_status_display_names_cause_and_remedy() {
         use super::FixedStatus::{self, *};
 
-        let all: [(FixedStatus, &[&str]); 13] = [
+        let all: [(FixedStatus, &[&str]); 14] = [
             (Registered, &["registered", "READ_FIXED"]),
             (NoRuntime, &["no compio runtime", "inside the runtime"]),
             (NotIoUring, &["not io_uring", "io-uring driver"]),
             (TableBusy, &["EBUSY", "runtime of its own"]),
-            (TableFull, &["1024", "drop arenas"]),
+            (
+                TableFull,
+                &["table of 1024 slots", "no room", "drop arenas"],
+            ),
             (FrameTooLarge, &["1 GiB", "smaller frames"]),
             (
                 Refused(libc_errno::NOMEM),
@@ -784,6 +820,7 @@ mod tests {
                 Refused(libc_errno::AGAIN),
                 &["refused by the kernel", "try again"],
             ),
+            (Refused(0), &["without an error number", "try again"]),
             (RingClosed, &["has been dropped", "live runtime"]),
             (OtherRuntime, &["another runtime", "that registered it"]),
             (
@@ -794,6 +831,7 @@ mod tests {
         let mut texts = std::collections::HashSet::new();
         for (status, words) in all {
             let text = status.to_string();
+            assert!(!text.contains("os error 0"), "{status:?}: {text:?}");
             for word in words {
                 assert!(text.contains(word), "{status:?}: {text:?} lacks {word:?}");
             }

@@ -13,16 +13,34 @@
 //! nothing here calls `io_uring_register` on that descriptor, whose number the OS may hand to
 //! the next runtime.
 //!
+//! A runtime dropped while a panic unwinds is the exception: compio's executor then skips
+//! dropping its tasks, so the guard never drops and the ring still reads as open after compio
+//! closed it. The descriptor number is therefore never trusted alone:
+//!
+//! - A ring is looked up by its descriptor number *and* the address of its runtime's driver
+//!   waker's data (compio's drivers make their wakers from an `Arc` of their own). The [`Ring`]
+//!   keeps a clone of that waker until its guard drops, so while it may be taken for open no
+//!   other driver's waker has that address. A known ring found under the current runtime's
+//!   descriptor number with another driver was closed: it is marked so.
+//! - Slots given back on the ring's thread are cleared at once only if the descriptor still
+//!   names the same open file (its device and inode number, distinct for each io_uring instance
+//!   on Linux 6.x kernels; where all io_uring files share the anonymous inode, as on older
+//!   kernels, this is detected and they are queued for the guard instead, cleared when the
+//!   runtime next runs).
+//!
 //! The same task clears the slots that other threads give back: [`Ring::release`] queues them
 //! and wakes it (compio wakers may be woken from any thread), and it runs on the ring's thread
 //! as soon as the runtime does.
 //!
 //! # Invariants
 //!
-//! 1. `alive` is only ever set to `false`, and only on the ring's `thread`, while `fd` is still
-//!    the open ring; so on that thread, `alive == true` means `fd` is this ring.
-//! 2. Every system call on `fd` is made on the ring's `thread` after checking `alive` there,
-//!    which also keeps io_uring's single-issuer rule (`IORING_SETUP_SINGLE_ISSUER`).
+//! 1. `alive` is only ever set to `false`: on the ring's `thread` while `fd` is still the open
+//!    ring, or once `fd` was seen to name another ring. It is `true` after the ring closed only
+//!    if the runtime dropped while a panic unwound.
+//! 2. Every system call on `fd` is made on the ring's `thread` after checking `alive` there, and
+//!    that `fd` is this ring: by the current runtime's driver (the ring of a lookup, or the
+//!    guard's task, which its own runtime polls), or by the inode of the file `fd` names. This
+//!    also keeps io_uring's single-issuer rule (`IORING_SETUP_SINGLE_ISSUER`).
 //! 3. A slot is `used` from its registration until it has been cleared in the kernel's table;
 //!    slots given back from another thread wait in `stale` (still `used`) until then.
 
@@ -34,7 +52,7 @@ use std::{
     os::fd::{BorrowedFd, RawFd},
     ptr,
     sync::{
-        Arc, Mutex, MutexGuard,
+        Arc, Mutex, MutexGuard, Weak,
         atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     task::{Context, Poll, Waker},
@@ -61,15 +79,32 @@ thread_local! {
     static RINGS: RefCell<Vec<Arc<Ring>>> = const { RefCell::new(Vec::new()) };
 }
 
+/// The rings of every thread's `RINGS`, for [`Ring::settling`] from a thread-local destructor
+/// once its thread's `RINGS` is gone. Touched once when a ring is made and once when its guard
+/// drops, never on the hot path.
+static ALL_RINGS: Mutex<Vec<Weak<Ring>>> = Mutex::new(Vec::new());
+
+fn all_rings() -> MutexGuard<'static, Vec<Weak<Ring>>> {
+    // A panic while the lock is held leaves a list of weak references behind; still valid.
+    ALL_RINGS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The registered-buffer state of one runtime's ring.
 pub(crate) struct Ring {
     fd: RawFd,
+    /// The address of the runtime's driver waker's data: tells this ring from a later one that
+    /// got the same descriptor number. `Table::driver` keeps that allocation from going to
+    /// another driver while the ring may be taken for open.
+    driver: usize,
+    /// The device and inode of the ring's file, when they tell io_uring instances apart.
+    inode: Option<(u64, u64)>,
     thread: ThreadId,
     alive: AtomicBool,
     /// Set when `stale` may be non-empty, so the hot path need not lock.
     has_stale: AtomicBool,
     table: Mutex<Table>,
-    /// This crate's operations on the ring that compio has not dropped yet.
+    /// This crate's operations on the ring whose result compio has neither reported nor dropped
+    /// yet.
     ops: AtomicUsize,
     /// Set while [`poll_settled`](Self::poll_settled) waits, so the hot path need not lock.
     settling: AtomicBool,
@@ -83,6 +118,8 @@ struct Table {
     stale: Vec<(u32, u32)>,
     /// Wakes the guard's task, which clears `stale` on the ring's thread.
     waker: Option<Waker>,
+    /// A clone of the runtime's driver waker, kept until the guard drops (see `Ring::driver`).
+    driver: Option<Waker>,
     /// Wake the tasks waiting for `ops` to reach zero.
     settled: Vec<Waker>,
 }
@@ -126,9 +163,13 @@ impl Drop for RingGuard {
         // Invariant 1: runtimes drop their tasks on their own thread, with the ring still open.
         debug_assert_eq!(self.0.thread, thread::current().id());
         // Nothing wakes the task any more; `release` no longer queues once the ring is closed.
-        let waker = self.0.table().waker.take();
-        drop(waker);
+        let (waker, driver) = {
+            let mut table = self.0.table();
+            (table.waker.take(), table.driver.take())
+        };
         self.0.alive.store(false, Ordering::Release);
+        drop((waker, driver));
+        all_rings().retain(|r| r.strong_count() > 0 && r.as_ptr() != Arc::as_ptr(&self.0));
         let _ = RINGS.try_with(|rings| {
             if let Ok(mut rings) = rings.try_borrow_mut() {
                 rings.retain(|r| !Arc::ptr_eq(r, &self.0));
@@ -148,14 +189,18 @@ impl Ring {
     /// (or while it is in use further up the stack): never a panic there.
     pub(crate) fn current(
         fd: RawFd,
+        driver: &Waker,
         spawn_guard: impl FnOnce(RingGuard),
     ) -> std::result::Result<Arc<Ring>, FixedStatus> {
-        match Self::known(fd) {
+        match Self::known(fd, driver) {
             Err(FixedStatus::OtherRuntime) => {}
             known => return known,
         }
+        let inode = file_id(fd).filter(|&id| Some(id) != *SHARED_INODE);
         let ring = Arc::new(Ring {
             fd,
+            driver: driver.data() as usize,
+            inode,
             thread: thread::current().id(),
             alive: AtomicBool::new(true),
             has_stale: AtomicBool::new(false),
@@ -164,6 +209,7 @@ impl Ring {
                 used: vec![false; TABLE_SLOTS as usize],
                 stale: Vec::new(),
                 waker: None,
+                driver: Some(driver.clone()),
                 settled: Vec::new(),
             }),
             ops: AtomicUsize::new(0),
@@ -172,31 +218,63 @@ impl Ring {
         // `try_with`: this may run in a thread-local destructor, after `RINGS` is gone.
         let recorded = RINGS.try_with(|rings| {
             let mut rings = rings.try_borrow_mut().ok()?;
+            rings.retain(|r| r.is_alive());
             rings.push(Arc::clone(&ring));
             Some(())
         });
         if !matches!(recorded, Ok(Some(()))) {
             return Err(FixedStatus::ThreadExiting);
         }
+        {
+            let mut all = all_rings();
+            all.retain(|r| r.strong_count() > 0);
+            all.push(Arc::downgrade(&ring));
+        }
         spawn_guard(RingGuard(Arc::clone(&ring)));
         Ok(ring)
     }
 
-    /// The open ring whose descriptor is `fd` on this thread, if this crate has used it
-    /// ([`FixedStatus::OtherRuntime`] if not, [`FixedStatus::ThreadExiting`] once the registry
-    /// is gone); makes nothing and spawns nothing, so it is safe to ask at any time (even from a
-    /// `Drop` while the runtime drops its tasks, or from a thread-local destructor).
-    pub(crate) fn known(fd: RawFd) -> std::result::Result<Arc<Ring>, FixedStatus> {
+    /// The open ring whose descriptor is `fd` and whose runtime's driver wakes with `driver`,
+    /// on this thread, if this crate has used it ([`FixedStatus::OtherRuntime`] if not,
+    /// [`FixedStatus::ThreadExiting`] once the registry is gone); makes nothing and spawns
+    /// nothing, so it is safe to ask at any time (even from a `Drop` while the runtime drops its
+    /// tasks, or from a thread-local destructor).
+    ///
+    /// The caller passes the current runtime's descriptor and driver waker.
+    pub(crate) fn known(fd: RawFd, driver: &Waker) -> std::result::Result<Arc<Ring>, FixedStatus> {
         RINGS
             .try_with(|rings| {
                 let rings = rings.try_borrow().map_err(|_| FixedStatus::ThreadExiting)?;
-                rings
-                    .iter()
-                    .find(|r| r.fd == fd && r.alive.load(Ordering::Acquire))
-                    .cloned()
-                    .ok_or(FixedStatus::OtherRuntime)
+                let ring = rings.iter().find(|r| r.fd == fd && r.is_alive());
+                match ring {
+                    Some(ring) if ring.driver == driver.data() as usize => Ok(Arc::clone(ring)),
+                    Some(ring) => {
+                        // The number is another ring's now, so this one closed (its runtime
+                        // dropped while a panic unwound): never touch `fd` for it again.
+                        ring.alive.store(false, Ordering::Release);
+                        Err(FixedStatus::OtherRuntime)
+                    }
+                    None => Err(FixedStatus::OtherRuntime),
+                }
             })
             .unwrap_or(Err(FixedStatus::ThreadExiting))
+    }
+
+    /// As [`known`](Self::known), and also from a thread-local destructor once this thread's
+    /// registry is gone: for `settle`, which must still find the operations started earlier.
+    pub(crate) fn settling(fd: RawFd, driver: &Waker) -> Option<Arc<Ring>> {
+        match Self::known(fd, driver) {
+            Ok(ring) => Some(ring),
+            Err(FixedStatus::ThreadExiting) => {
+                let here = thread::current().id();
+                let driver = driver.data() as usize;
+                all_rings()
+                    .iter()
+                    .filter_map(Weak::upgrade)
+                    .find(|r| r.thread == here && r.fd == fd && r.driver == driver && r.is_alive())
+            }
+            Err(_) => None,
+        }
     }
 
     /// `true` while the ring is open; only meaningful on the ring's thread (invariant 1).
@@ -204,10 +282,16 @@ impl Ring {
         self.alive.load(Ordering::Acquire)
     }
 
-    /// `true` when the caller is on the ring's thread and the ring is open: system calls on it
-    /// are then allowed (invariant 2).
+    /// `true` when the caller is on the ring's thread and the ring reads as open; system calls
+    /// on it are then allowed once the caller knows `fd` is this ring (invariant 2).
     fn usable_here(&self) -> bool {
         self.thread == thread::current().id() && self.is_alive()
+    }
+
+    /// `true` when `fd` still names this ring's file, told by its inode; `false` when that
+    /// cannot be told.
+    fn still_open(&self) -> bool {
+        self.inode.is_some() && file_id(self.fd) == self.inode
     }
 
     fn table(&self) -> MutexGuard<'_, Table> {
@@ -287,12 +371,17 @@ impl Ring {
         Ok(first as u32)
     }
 
-    /// Gives slots `[first, first + count)` back: cleared now on the ring's thread; from
-    /// another thread, queued and the guard's task woken, which clears them as soon as the
-    /// runtime runs (compio wakers may be woken from any thread); nothing at all once the ring
-    /// is closed (the kernel drops the table with the ring).
+    /// Gives slots `[first, first + count)` back: cleared now on the ring's thread if `fd`
+    /// is known to be this ring; otherwise queued and the guard's task woken, which clears them
+    /// as soon as the runtime runs (compio wakers may be woken from any thread); nothing at all
+    /// once the ring is closed (the kernel drops the table with the ring).
+    ///
+    /// The guard is woken at most once until it runs again (its waker is taken): compio 0.19's
+    /// and 0.20's executors make a thread that wakes a task of a runtime whose queue of remote
+    /// wakes (64 by default) is full yield until that runtime drains it, so a burst of frames
+    /// dropped elsewhere adds one entry, not one per frame.
     pub(crate) fn release(&self, first: u32, count: u32) {
-        if self.usable_here() {
+        if self.usable_here() && self.still_open() {
             let mut table = self.table();
             self.clear(&mut table, first, count);
         } else if self.is_alive() {
@@ -312,8 +401,9 @@ impl Ring {
         self.ops.fetch_add(1, Ordering::SeqCst);
     }
 
-    /// compio dropped an operation of this crate: it has completed, or the runtime is going.
-    pub(crate) fn op_dropped(&self) {
+    /// compio reported the result of an operation of this crate, or dropped it (it has
+    /// completed, or the runtime is going); once per operation.
+    pub(crate) fn op_finished(&self) {
         if self.ops.fetch_sub(1, Ordering::SeqCst) == 1 && self.settling.load(Ordering::SeqCst) {
             let mut table = self.table();
             self.settling.store(false, Ordering::SeqCst);
@@ -323,7 +413,8 @@ impl Ring {
         }
     }
 
-    /// Ready once compio has dropped every operation this crate started on the ring.
+    /// Ready once compio has reported or dropped every operation this crate started on the
+    /// ring.
     pub(crate) fn poll_settled(&self, cx: &mut Context<'_>) -> Poll<()> {
         if self.ops.load(Ordering::SeqCst) == 0 {
             return Poll::Ready(());
@@ -334,7 +425,7 @@ impl Ring {
         }
         self.settling.store(true, Ordering::SeqCst);
         drop(table);
-        // Checked again after `settling` is set: `op_dropped` then sees it, or this sees zero.
+        // Checked again after `settling` is set: `op_finished` then sees it, or this sees zero.
         if self.ops.load(Ordering::SeqCst) == 0 {
             return Poll::Ready(());
         }
@@ -410,6 +501,29 @@ impl Ring {
         unsafe { io_uring_register(fd, op, arg, nr) }.map_err(io::Error::from)
     }
 }
+
+/// The device and inode number of the file descriptor `fd` names, if it is open.
+fn file_id(fd: RawFd) -> Option<(u64, u64)> {
+    let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `fstat` accepts any number (`EBADF` if none is open) and writes only `stat`.
+    let done = unsafe { libc::fstat(fd, stat.as_mut_ptr()) } == 0;
+    // SAFETY: filled in by the successful call.
+    done.then(|| unsafe { stat.assume_init_ref() })
+        .map(|stat| (stat.st_dev, stat.st_ino))
+}
+
+/// The inode that files of the kernel's shared anonymous inode have (an eventfd's): io_uring
+/// files have it too on kernels that do not give each instance an inode of its own.
+static SHARED_INODE: std::sync::LazyLock<Option<(u64, u64)>> = std::sync::LazyLock::new(|| {
+    // SAFETY: plain system calls; the descriptor is ours and closed once.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+    let id = (fd >= 0).then(|| file_id(fd)).flatten();
+    if fd >= 0 {
+        // SAFETY: `fd` was opened above and nothing else owns it.
+        unsafe { libc::close(fd) };
+    }
+    id
+});
 
 /// `struct iovec`, as the kernel reads it from `IORING_REGISTER_BUFFERS_UPDATE`.
 #[repr(C)]

@@ -1,0 +1,168 @@
+//! `settle` waits for this crate's operations only until compio reports their results, whatever
+//! holds them afterwards.
+#![cfg(all(
+    target_os = "linux",
+    any(feature = "compio-17", feature = "compio-19", feature = "compio-20")
+))]
+
+mod proc_mem;
+mod scratch;
+
+use std::{
+    future::Future,
+    os::unix::fs::OpenOptionsExt,
+    pin::pin,
+    sync::{Mutex, mpsc},
+    task::Poll,
+    time::Duration,
+};
+
+use scratch::Scratch;
+
+const CHUNK: usize = 64 * 1024;
+
+/// One test at a time: one measures what is resident at an address that another's mapping
+/// could take.
+static TURN: Mutex<()> = Mutex::new(());
+
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    TURN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A read whose future is polled once and then kept, unpolled, while the task settles (a read
+/// pinned outside a `select!` loop whose shutdown branch settles): the read completes in the
+/// kernel meanwhile, so `settle` returns, with the future still alive. On a thread of its own,
+/// so that a `settle` that hangs fails the test instead of hanging it.
+macro_rules! settle_live_future_case {
+    ($name:ident, $compio:ident, $fixed:ident) => {
+        #[test]
+        fn $name() {
+            use jdb_alloc::{AlignedBuf, fixed::$fixed};
+            use $compio::runtime::Runtime;
+
+            let _turn = turn();
+            let tmp = Scratch::new(stringify!($name));
+            std::fs::write(&tmp.0, vec![3u8; CHUNK]).unwrap();
+            let file = std::fs::File::options()
+                .read(true)
+                .custom_flags(libc::O_DIRECT)
+                .open(&tmp.0)
+                .unwrap();
+            let (tx, rx) = mpsc::channel();
+            std::thread::spawn(move || {
+                Runtime::new().unwrap().block_on(async {
+                    let file = $compio::driver::SharedFd::new(file);
+                    let frame = $fixed::register(AlignedBuf::zeroed(CHUNK).unwrap(), CHUNK)
+                        .unwrap()
+                        .next()
+                        .unwrap();
+                    let mut read = pin!($fixed::read_fixed_at(&file, frame, 0));
+                    std::future::poll_fn(|cx| {
+                        assert!(read.as_mut().poll(cx).is_pending(), "finished at once");
+                        Poll::Ready(())
+                    })
+                    .await;
+                    $fixed::settle().await;
+                    tx.send(()).unwrap();
+                    let $compio::BufResult(n, frame) = read.await;
+                    assert_eq!(n.unwrap(), CHUNK);
+                    assert!(frame.iter().all(|&b| b == 3));
+                    tx.send(()).unwrap();
+                });
+            });
+            let wait = Duration::from_secs(10);
+            assert!(
+                rx.recv_timeout(wait).is_ok(),
+                "settle() hangs: the read completed in the kernel, but its future is alive"
+            );
+            assert!(rx.recv_timeout(wait).is_ok(), "the read's future completes");
+        }
+    };
+}
+
+#[cfg(feature = "compio-17")]
+settle_live_future_case!(settle_with_a_live_completed_future_17, compio, compio17);
+#[cfg(feature = "compio-19")]
+settle_live_future_case!(settle_with_a_live_completed_future_19, compio_19, compio19);
+#[cfg(feature = "compio-20")]
+settle_live_future_case!(settle_with_a_live_completed_future_20, compio_20, compio20);
+
+/// The recipe `rt.block_on(settle()); drop(rt)` in a thread-local destructor (a per-thread
+/// writer), which runs after this crate's per-thread ring registry is gone: `settle` still
+/// finds the ring and waits for the read whose future was dropped before compio submitted it,
+/// so the runtime's drop keeps nothing and the arena (a mapping of its own) is unmapped.
+macro_rules! settle_at_thread_exit_case {
+    ($name:ident, $compio:ident, $fixed:ident) => {
+        #[test]
+        fn $name() {
+            use std::cell::RefCell;
+
+            use jdb_alloc::{AlignedBuf, fixed::$fixed};
+            use $compio::runtime::Runtime;
+
+            const ARENA: usize = 64 << 20;
+
+            /// Settles and drops its runtime when the thread exits.
+            struct Writer(Option<Runtime>);
+
+            impl Drop for Writer {
+                fn drop(&mut self) {
+                    let rt = self.0.take().unwrap();
+                    rt.block_on($fixed::settle());
+                    drop(rt);
+                }
+            }
+
+            thread_local! {
+                static WRITER: RefCell<Option<Writer>> = const { RefCell::new(None) };
+            }
+
+            let _turn = turn();
+            let tmp = Scratch::new(stringify!($name));
+            std::fs::write(&tmp.0, vec![3u8; CHUNK]).unwrap();
+            let file = std::fs::File::options()
+                .read(true)
+                .custom_flags(libc::O_DIRECT)
+                .open(&tmp.0)
+                .unwrap();
+            let addr = std::thread::spawn(move || {
+                // First use: the writer's destructor runs after the registry's.
+                WRITER.with(|w| assert!(w.borrow().is_none()));
+                let rt = Runtime::new().unwrap();
+                let addr = rt.block_on(async {
+                    let file = $compio::driver::SharedFd::new(file);
+                    let mut frame = $fixed::register(AlignedBuf::zeroed(ARENA).unwrap(), ARENA)
+                        .unwrap()
+                        .next()
+                        .unwrap();
+                    frame.fill(1);
+                    let addr = frame.as_ptr() as usize;
+                    let mut read = pin!($fixed::read_fixed_at(&file, frame, 0));
+                    std::future::poll_fn(|cx| {
+                        assert!(read.as_mut().poll(cx).is_pending(), "finished at once");
+                        Poll::Ready(())
+                    })
+                    .await;
+                    // The read's future is dropped here, before compio submitted it.
+                    addr
+                });
+                WRITER.with(|w| *w.borrow_mut() = Some(Writer(Some(rt))));
+                addr
+            })
+            .join()
+            .unwrap();
+            assert_eq!(
+                proc_mem::resident_in(addr, ARENA),
+                0,
+                "settle() in a thread-local destructor did not wait: the arena is kept"
+            );
+        }
+    };
+}
+
+#[cfg(feature = "compio-17")]
+settle_at_thread_exit_case!(settle_in_a_thread_local_destructor_17, compio, compio17);
+#[cfg(feature = "compio-19")]
+settle_at_thread_exit_case!(settle_in_a_thread_local_destructor_19, compio_19, compio19);
+#[cfg(feature = "compio-20")]
+settle_at_thread_exit_case!(settle_in_a_thread_local_destructor_20, compio_20, compio20);

@@ -1,0 +1,111 @@
+//! A runtime dropped while a panic unwinds (compio 0.19, 0.20), and the next runtime on the
+//! thread getting its ring's descriptor number.
+#![cfg(all(target_os = "linux", any(feature = "compio-19", feature = "compio-20")))]
+
+use std::{os::fd::AsRawFd, sync::Mutex};
+
+use jdb_alloc::{AlignedBuf, fixed::FixedStatus};
+
+const CHUNK: usize = 64 * 1024;
+
+/// One test at a time: each counts on the next runtime getting the closed ring's descriptor
+/// number.
+static TURN: Mutex<()> = Mutex::new(());
+
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    TURN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// compio 0.19 and 0.20 drop a runtime during a panic's unwind without dropping its tasks, this
+/// crate's ring guard among them, so the closed ring still reads as open; the next runtime on
+/// the thread gets its descriptor number. It must not be taken for the old ring: the old frames
+/// read as `RingClosed` and do plain I/O there, a new arena registers, and dropping the old
+/// frames leaves its slots alone.
+macro_rules! unwound_runtime_case {
+    ($name:ident, $compio:ident, $fixed:ident) => {
+        #[test]
+        fn $name() {
+            use jdb_alloc::fixed::{FixedFrame, $fixed};
+            use $compio::{BufResult, runtime::Runtime};
+
+            let _turn = turn();
+            let tmp = std::env::temp_dir().join(format!(
+                "jdb_alloc_{}_{}",
+                stringify!($name),
+                std::process::id()
+            ));
+            let path = tmp.clone();
+            std::thread::spawn(move || {
+                // compio opens its driver's eventfd, then the ring. With a number free below
+                // the old ring's, the next runtime's eventfd takes it and its ring the old one's
+                // when this crate keeps the unwound runtime's eventfd open (see `Ring::driver`);
+                // without, a runtime made while this is open gets both old numbers.
+                let mut below = Some(std::fs::File::open("/dev/null").unwrap());
+                let old: Mutex<Option<(FixedFrame, i32)>> = Mutex::new(None);
+                let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    let rt = Runtime::new().unwrap();
+                    let frame = rt.block_on(async {
+                        $fixed::register(AlignedBuf::zeroed(CHUNK).unwrap(), CHUNK)
+                            .unwrap()
+                            .next()
+                            .unwrap()
+                    });
+                    assert_eq!(frame.status(), FixedStatus::Registered);
+                    *old.lock().unwrap() = Some((frame, rt.as_raw_fd()));
+                    std::panic::resume_unwind(Box::new("drop the runtime while unwinding"));
+                }));
+                assert!(unwound.is_err());
+                let (frame, old_fd) = old.lock().unwrap().take().unwrap();
+                let rt = loop {
+                    let rt = Runtime::new().unwrap();
+                    if rt.as_raw_fd() == old_fd {
+                        break rt;
+                    }
+                    drop(rt);
+                    assert!(
+                        below.take().is_some(),
+                        "the case this test is for: the number reused"
+                    );
+                };
+                rt.block_on(async {
+                    let file = $compio::fs::OpenOptions::new()
+                        .read(true)
+                        .write(true)
+                        .create(true)
+                        .truncate(true)
+                        .open(&path)
+                        .await
+                        .unwrap();
+                    assert_eq!($fixed::status(&frame), FixedStatus::RingClosed);
+                    let mine = $fixed::register(AlignedBuf::zeroed(CHUNK).unwrap(), CHUNK)
+                        .unwrap()
+                        .next()
+                        .unwrap();
+                    assert_eq!($fixed::status(&mine), FixedStatus::Registered);
+                    let BufResult(n, frame) = $fixed::write_fixed_at(&file, frame, 0).await;
+                    assert_eq!(n.unwrap(), CHUNK, "the old frame, with a plain write");
+                    drop(frame);
+                    let BufResult(n, mine) = $fixed::write_fixed_at(&file, mine, 0).await;
+                    assert_eq!(n.unwrap(), CHUNK, "the new arena's slot, left alone");
+                    assert_eq!($fixed::status(&mine), FixedStatus::Registered);
+                });
+            })
+            .join()
+            .unwrap();
+            std::fs::remove_file(&tmp).unwrap();
+        }
+    };
+}
+
+#[cfg(feature = "compio-19")]
+unwound_runtime_case!(
+    fixed_runtime_dropped_while_unwinding_19,
+    compio_19,
+    compio19
+);
+#[cfg(feature = "compio-20")]
+unwound_runtime_case!(
+    fixed_runtime_dropped_while_unwinding_20,
+    compio_20,
+    compio20
+);
