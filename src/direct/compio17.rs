@@ -21,6 +21,14 @@ use compio_fs_10 as fs;
 use compio_io_08 as io;
 
 /// compio 0.17, for [`Compio`](super::Compio).
+///
+/// ```
+/// use jdb_alloc::direct::{DirectFile, compio17};
+///
+/// // `compio17::DirectFile` names `DirectFile<Compio17>`.
+/// let none: Option<compio17::DirectFile> = None;
+/// let _: Option<DirectFile<compio17::Compio17>> = none;
+/// ```
 #[derive(Debug)]
 pub enum Compio17 {}
 

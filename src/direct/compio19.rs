@@ -22,6 +22,14 @@ use compio_fs_12 as fs;
 use compio_io_10 as io;
 
 /// compio 0.19, for [`Compio`](super::Compio).
+///
+/// ```
+/// use jdb_alloc::direct::{DirectFile, compio19};
+///
+/// // `compio19::DirectFile` names `DirectFile<Compio19>`.
+/// let none: Option<compio19::DirectFile> = None;
+/// let _: Option<DirectFile<compio19::Compio19>> = none;
+/// ```
 #[derive(Debug)]
 pub enum Compio19 {}
 

@@ -22,6 +22,14 @@ use compio_fs_13 as fs;
 use compio_io_11 as io;
 
 /// compio 0.20, for [`Compio`](super::Compio).
+///
+/// ```
+/// use jdb_alloc::direct::{DirectFile, compio20};
+///
+/// // `compio20::DirectFile` names `DirectFile<Compio20>`.
+/// let none: Option<compio20::DirectFile> = None;
+/// let _: Option<DirectFile<compio20::Compio20>> = none;
+/// ```
 #[derive(Debug)]
 pub enum Compio20 {}
 

@@ -94,6 +94,16 @@ use crate::{AlignedBuf, Frame, fixed::FixedFrame};
 /// A compio version that [`DirectFile`] and [`Appender`] run on: [`compio17::Compio17`],
 /// [`compio19::Compio19`] or [`compio20::Compio20`]. Sealed; its methods are this crate's glue
 /// to that version's file and buffer traits.
+///
+/// ```
+/// # #[cfg(feature = "compio-19")] {
+/// // Written once for any version: generic over `Compio`.
+/// fn alignment<R: jdb_alloc::direct::Compio>(file: &jdb_alloc::direct::DirectFile<R>) -> usize {
+///     file.alignment()
+/// }
+/// let _: fn(&jdb_alloc::direct::compio19::DirectFile) -> usize = alignment;
+/// # }
+/// ```
 #[allow(async_fn_in_trait)] // compio's futures are not `Send` either
 pub trait Compio: sealed::Sealed + Sized + 'static {
     /// compio's `fs::File` of this version.
@@ -151,6 +161,15 @@ pub trait Compio: sealed::Sealed + Sized + 'static {
 ///
 /// A read fills the buffer's whole capacity (as compio's `read_at` does) and raises its length
 /// to the bytes read; a write sends its initialised bytes.
+///
+/// ```
+/// use jdb_alloc::{AlignedBuf, direct::DirectBuf};
+///
+/// let mut page = AlignedBuf::with_cap(4096).unwrap();
+/// page.extend(b"abc").unwrap();
+/// // A read covers the capacity, a write the initialised bytes.
+/// assert_eq!((page.read_len(), page.write_len()), (4096, 3));
+/// ```
 #[allow(async_fn_in_trait)]
 pub trait DirectBuf: sealed::Sealed + Sized {
     /// Bytes a read into it asks for: its capacity.

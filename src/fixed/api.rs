@@ -6,13 +6,15 @@
 
 /// Expands to `register`, `status`, `read_fixed_at`, `write_fixed_at` and the ring lookups of
 /// one compio version: `$version` is its number for the docs, `$module` the module's name for
-/// the examples, `$runtime` its compio-runtime crate, and `$read_len` the buffer trait method
+/// the examples, `$doc_crate` the name this crate's tests give that compio (a user's is plain
+/// `compio`), `$runtime` its compio-runtime crate, and `$read_len` the buffer trait method
 /// that records the bytes a read brought in (raising the length, as compio does after
 /// `read_at`).
 macro_rules! version_api {
     (
         version: $version:literal,
         module: $module:literal,
+        doc_crate: $doc_crate:literal,
         runtime: $runtime:ident,
         read_len: $trait_:ident :: $method:ident $(,)?
     ) => {
@@ -39,13 +41,26 @@ macro_rules! version_api {
             super::register(arena, chunk, current_ring(), None)
         }
 
-        /// Whether fixed operations on `frame` on the current runtime use its registration:
-        /// [`FixedStatus::OtherRuntime`] if it was registered with another runtime's ring (or
-        /// no runtime is current).
-        ///
-        /// It only looks: unlike `register` and the operations, it never sets this crate up on
-        /// the runtime, so it may be called anywhere, even from a `Drop` while the runtime
-        /// shuts down.
+        #[doc = concat!(
+            "Whether fixed operations on `frame` on the current runtime use its registration: \
+             [`FixedStatus::OtherRuntime`] if it was registered with another runtime's ring (or \
+             no runtime is current).\n\n",
+            "It only looks: unlike `register` and the operations, it never sets this crate up on \
+             the runtime, so it may be called anywhere, even from a `Drop` while the runtime \
+             shuts down.\n\n",
+            "```\n",
+            "use ", $doc_crate, " as compio; // in your crate: plain `compio`\n",
+            "use jdb_alloc::{AlignedBuf, fixed::{FixedStatus, ", $module, "}};\n\n",
+            "let rt = compio::runtime::Runtime::new().unwrap();\n",
+            "let frame = rt.block_on(async {\n",
+            "    ", $module, "::register(AlignedBuf::page().unwrap(), 4096).unwrap().next().unwrap()\n",
+            "});\n",
+            "// Another runtime cannot name the registration: plain I/O there.\n",
+            "let other = compio::runtime::Runtime::new().unwrap();\n",
+            "let here = other.block_on(async { ", $module, "::status(&frame) });\n",
+            "assert!(matches!(here, FixedStatus::OtherRuntime | FixedStatus::Refused(_)));\n",
+            "```",
+        )]
         pub fn status(frame: &FixedFrame) -> FixedStatus {
             frame.status_on(known_ring())
         }
@@ -59,7 +74,27 @@ macro_rules! version_api {
             "Dropping the future before it completes leaves the frame with compio until the \
              kernel is done with it.\n\n",
             "# Panics\n",
-            "Outside a compio runtime, as compio's own operations.",
+            "Outside a compio runtime, as compio's own operations.\n\n",
+            "```\n",
+            "use ", $doc_crate, " as compio; // in your crate: plain `compio`\n",
+            "use jdb_alloc::{AlignedBuf, PAGE_SIZE, fixed::", $module, "};\n\n",
+            "let dir = std::path::Path::new(env!(\"CARGO_MANIFEST_DIR\")).join(\"target/doc-scratch\");\n",
+            "std::fs::create_dir_all(&dir).unwrap();\n",
+            "let path = dir.join(format!(\"fixed-", $module, "-{}-{}.bin\", line!(), std::process::id()));\n",
+            "compio::runtime::Runtime::new().unwrap().block_on(async {\n",
+            "    let file = compio::fs::OpenOptions::new().read(true).write(true).create(true)\n",
+            "        .open(&path).await.unwrap();\n",
+            "    let mut frames = ", $module, "::register(AlignedBuf::zeroed(4 * PAGE_SIZE).unwrap(), PAGE_SIZE).unwrap();\n",
+            "    let mut frame = frames.next().unwrap();\n",
+            "    frame.fill(3);\n",
+            "    let compio::BufResult(n, mut frame) = ", $module, "::write_fixed_at(&file, frame, 0).await;\n",
+            "    assert_eq!(n.unwrap(), PAGE_SIZE);\n",
+            "    frame.clear(); // read into the whole capacity\n",
+            "    let compio::BufResult(n, frame) = ", $module, "::read_fixed_at(&file, frame, 0).await;\n",
+            "    assert_eq!((n.unwrap(), frame.len(), frame[0]), (PAGE_SIZE, PAGE_SIZE, 3));\n",
+            "});\n",
+            "std::fs::remove_file(&path).unwrap();\n",
+            "```",
         )]
         pub async fn read_fixed_at<F: AsFd + 'static>(
             fd: &impl ToSharedFd<F>,
@@ -74,12 +109,33 @@ macro_rules! version_api {
             BufResult(res, frame)
         }
 
-        /// Writes the frame's initialised bytes to `fd` at `pos`, as `write_at` does.
-        /// `WRITE_FIXED` when `frame` is registered with the current runtime's ring, a plain
-        /// write otherwise.
-        ///
-        /// # Panics
-        /// Outside a compio runtime, as compio's own operations.
+        #[doc = concat!(
+            "Writes the frame's initialised bytes to `fd` at `pos`, as `write_at` does. \
+             `WRITE_FIXED` when `frame` is registered with the current runtime's ring, a plain \
+             write otherwise.\n\n",
+            "# Panics\n",
+            "Outside a compio runtime, as compio's own operations.\n\n",
+            "```\n",
+            "use ", $doc_crate, " as compio; // in your crate: plain `compio`\n",
+            "use jdb_alloc::{AlignedBuf, PAGE_SIZE, fixed::", $module, "};\n\n",
+            "let dir = std::path::Path::new(env!(\"CARGO_MANIFEST_DIR\")).join(\"target/doc-scratch\");\n",
+            "std::fs::create_dir_all(&dir).unwrap();\n",
+            "let path = dir.join(format!(\"fixed-", $module, "-{}-{}.bin\", line!(), std::process::id()));\n",
+            "compio::runtime::Runtime::new().unwrap().block_on(async {\n",
+            "    let file = compio::fs::OpenOptions::new().read(true).write(true).create(true)\n",
+            "        .open(&path).await.unwrap();\n",
+            "    let mut frames = ", $module, "::register(AlignedBuf::zeroed(4 * PAGE_SIZE).unwrap(), PAGE_SIZE).unwrap();\n",
+            "    let mut frame = frames.next().unwrap();\n",
+            "    frame.fill(3);\n",
+            "    let compio::BufResult(n, mut frame) = ", $module, "::write_fixed_at(&file, frame, 0).await;\n",
+            "    assert_eq!(n.unwrap(), PAGE_SIZE);\n",
+            "    frame.clear(); // read into the whole capacity\n",
+            "    let compio::BufResult(n, frame) = ", $module, "::read_fixed_at(&file, frame, 0).await;\n",
+            "    assert_eq!((n.unwrap(), frame.len(), frame[0]), (PAGE_SIZE, PAGE_SIZE, 3));\n",
+            "});\n",
+            "std::fs::remove_file(&path).unwrap();\n",
+            "```",
+        )]
         pub async fn write_fixed_at<F: AsFd + 'static>(
             fd: &impl ToSharedFd<F>,
             frame: FixedFrame,

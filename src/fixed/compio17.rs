@@ -37,6 +37,7 @@ use crate::{AlignedBuf, Result};
 super::api::version_api! {
     version: "0.17",
     module: "compio17",
+    doc_crate: "compio",
     runtime: compio_runtime_10,
     read_len: SetBufInit::set_buf_init,
 }

@@ -38,6 +38,7 @@ use crate::{AlignedBuf, Result};
 super::api::version_api! {
     version: "0.19",
     module: "compio19",
+    doc_crate: "compio_19",
     runtime: compio_runtime_12,
     read_len: SetLen::advance_to,
 }

@@ -38,6 +38,7 @@ use crate::{AlignedBuf, Result};
 super::api::version_api! {
     version: "0.20",
     module: "compio20",
+    doc_crate: "compio_20",
     runtime: compio_runtime_13,
     read_len: SetLenExt::advance_to,
 }

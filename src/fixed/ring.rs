@@ -69,6 +69,11 @@ use super::FixedStatus;
 /// Slots of the sparse buffer table this crate creates on each ring it registers arenas with:
 /// up to 1024 arenas of up to 1 GiB, or fewer larger ones (one slot per GiB). The kernel's
 /// limit is 16384; an empty slot costs the kernel a few bytes and pins nothing.
+///
+/// ```
+/// // Up to this many arenas of up to 1 GiB per runtime.
+/// assert_eq!(jdb_alloc::fixed::TABLE_SLOTS, 1024);
+/// ```
 pub const TABLE_SLOTS: u32 = 1024;
 
 /// The largest buffer the kernel registers as one table entry: 1 GiB.
