@@ -577,3 +577,50 @@ mod v19 {
 mod v20 {
     pool_cases!(compio_20, compio20);
 }
+
+/// A waker that owns a pool frame: dropping its last clone gives the frame back.
+struct FrameWaker(std::sync::Mutex<Option<jdb_alloc::fixed::FixedFrame>>);
+
+impl std::task::Wake for FrameWaker {
+    fn wake(self: std::sync::Arc<Self>) {}
+}
+
+/// A waiting `acquire` polled again with another waker drops the old one outside its locks:
+/// here that drop gives the tier's only frame back, which goes to this very waiter. (The old
+/// waker used to be dropped with the waiter's lock held, and the frame's return took the same
+/// lock: a deadlock, caught here by the timeout.)
+#[test]
+fn a_waker_whose_drop_returns_a_frame_does_not_deadlock() {
+    use std::{
+        future::Future,
+        sync::{Arc, Mutex, mpsc},
+        task::{Context, Waker},
+        time::Duration,
+    };
+
+    use jdb_alloc::fixed::FixedPool;
+
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let pool = FixedPool::new(&[(4096, 1)]).unwrap();
+        let frame = pool.try_acquire(1).unwrap();
+        let owner = Waker::from(Arc::new(FrameWaker(Mutex::new(Some(frame)))));
+        let mut acquire = Box::pin(pool.acquire(1));
+        assert!(
+            acquire
+                .as_mut()
+                .poll(&mut Context::from_waker(&owner))
+                .is_pending()
+        );
+        drop(owner); // the waiter's clone now owns the frame
+        let ready = acquire
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+            .is_ready();
+        tx.send(ready).unwrap();
+    });
+    let ready = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("deadlocked: a waker dropped under the waiter's lock returned a frame");
+    assert!(ready, "the frame came back to the waiting acquire");
+}

@@ -109,3 +109,79 @@ unwound_runtime_case!(
     compio_20,
     compio20
 );
+
+/// A runtime unwound on one thread (its ring still reads as open there); its descriptor number
+/// goes to a runtime on another thread, which registers an arena in slot 0. The first thread
+/// then drops its old frame: the ring's identity (its inode) must keep `release` from clearing
+/// the other ring's slot 0, from the wrong thread.
+#[cfg(feature = "compio-19")]
+#[test]
+fn fixed_old_frame_dropped_after_unwinding_leaves_the_next_ring_alone() {
+    use std::sync::mpsc;
+
+    use compio_19::{BufResult, runtime::Runtime};
+    use jdb_alloc::fixed::compio19;
+
+    let _turn = turn();
+    let (fd_tx, fd_rx) = mpsc::channel::<(i32, std::fs::File)>();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let old_thread = std::thread::spawn(move || {
+        // Holds a low descriptor number until the other thread's runtime is to take the ring's.
+        let placeholder = std::fs::File::open("/dev/null").unwrap();
+        let mut kept = None;
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let rt = Runtime::new().unwrap();
+            let frame = rt.block_on(async {
+                compio19::register(AlignedBuf::zeroed(CHUNK).unwrap(), CHUNK)
+                    .unwrap()
+                    .next()
+                    .unwrap()
+            });
+            assert_eq!(frame.status(), FixedStatus::Registered);
+            kept = Some((frame, rt.as_raw_fd()));
+            std::panic::resume_unwind(Box::new("unwinding with the runtime"));
+        }));
+        let (frame, fd) = kept.take().unwrap();
+        fd_tx.send((fd, placeholder)).unwrap();
+        go_rx.recv().unwrap();
+        drop(frame);
+        done_tx.send(()).unwrap();
+    });
+    let (old, placeholder) = fd_rx.recv().unwrap();
+    drop(placeholder);
+    let rt = Runtime::new().unwrap();
+    assert_eq!(
+        rt.as_raw_fd(),
+        old,
+        "the new ring did not get the old one's descriptor number"
+    );
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("unwound_next_ring-{}.dat", std::process::id()));
+    rt.block_on(async {
+        let file = compio_19::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .await
+            .unwrap();
+        let mut mine = compio19::register(AlignedBuf::zeroed(CHUNK).unwrap(), CHUNK)
+            .unwrap()
+            .next()
+            .unwrap();
+        assert_eq!(mine.status(), FixedStatus::Registered);
+        mine.fill(1);
+        go_tx.send(()).unwrap();
+        done_rx.recv().unwrap();
+        let BufResult(n, _mine) = compio19::write_fixed_at(&file, mine, 0).await;
+        assert_eq!(
+            n.unwrap(),
+            CHUNK,
+            "slot 0 of this ring was cleared by the other thread"
+        );
+    });
+    old_thread.join().unwrap();
+    let _ = std::fs::remove_file(&path);
+}

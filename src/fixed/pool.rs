@@ -64,8 +64,9 @@ struct Slot {
     waker: Option<Waker>,
 }
 
-/// Locks `mutex`. Nothing here panics with a lock held but foreign code (a waker's `clone`),
-/// which leaves the guarded state as it was: a poisoned lock is taken as it is.
+/// Locks `mutex`. Nothing here panics with a lock held, and no foreign code (a waker's `clone`,
+/// `wake` or drop, which may drop a pool frame and so re-enter) runs under one: a poisoned lock
+/// is taken as it is.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -145,6 +146,16 @@ impl Home {
 /// The memory goes when the last handle and the last frame are gone, whichever is last and on
 /// whatever thread, also after the runtime is gone (see the [module docs](super) for when a
 /// registration ends).
+///
+/// A frame that this crate keeps because the kernel may still write it (a fixed operation left
+/// unfinished when its runtime was dropped without [`settle`](super::compio19::settle), or while
+/// a panic unwound) never comes back: it stays counted in use, and a tier whose frames are all
+/// kept makes `acquire` wait for ever. compio's own `read_at` / `write_at` give no such
+/// protection: compio 0.19 and 0.20 drop a buffer whose operation is still in flight when the
+/// runtime drops, and a pool frame dropped so goes back to the pool at once, to a new user,
+/// while the kernel may still write it. With pool frames, use `read_fixed_at` /
+/// `write_fixed_at` (or [`DirectFile`](crate::direct::DirectFile)), or settle the runtime
+/// before dropping it.
 ///
 /// ```
 /// # #[cfg(feature = "compio-19")]
@@ -234,7 +245,7 @@ fn current_ring() -> std::result::Result<Arc<Ring>, FixedStatus> {
 
 impl FixedPool {
     /// A pool of one tier per `(frame_len, count)`: `count` frames of `frame_len` bytes,
-    /// registered with the current compio runtime's ring (0.17 or 0.19, whichever is current).
+    /// registered with the current compio runtime's ring (0.17, 0.19 or 0.20, whichever is current).
     ///
     /// Registration failing is not an error: the frames then do plain I/O, and
     /// [`status`](Self::status) says why ([`FixedStatus::NoRuntime`] outside a runtime).
@@ -490,6 +501,9 @@ impl Future for Acquire<'_> {
         let tier = &this.pool.inner.tiers[i];
         let frame = match &this.waiter {
             None => {
+                // Cloned before the lock: a waker is foreign code, which may drop a frame of
+                // this tier and so take the lock itself.
+                let waker = cx.waker().clone();
                 let mut state = lock(&tier.home().state);
                 match state.free.pop() {
                     Some(frame) => frame,
@@ -497,7 +511,7 @@ impl Future for Acquire<'_> {
                         let waiter = Arc::new(Waiter {
                             slot: Mutex::new(Slot {
                                 frame: None,
-                                waker: Some(cx.waker().clone()),
+                                waker: Some(waker),
                             }),
                         });
                         state.waiters.push_back(Arc::clone(&waiter));
@@ -508,15 +522,21 @@ impl Future for Acquire<'_> {
                 }
             }
             Some(waiter) => {
+                let waker = cx.waker().clone();
                 let mut slot = lock(&waiter.slot);
                 match slot.frame.take() {
                     Some(frame) => frame,
                     None => {
-                        match &mut slot.waker {
-                            Some(waker) => waker.clone_from(cx.waker()),
-                            None => slot.waker = Some(cx.waker().clone()),
+                        let old = slot.waker.replace(waker);
+                        // The old waker is dropped after the lock: its drop may drop a frame of
+                        // this tier, whose return takes this waiter's slot (and may hand the
+                        // frame to this very waiter).
+                        drop(slot);
+                        drop(old);
+                        match lock(&waiter.slot).frame.take() {
+                            Some(frame) => frame,
+                            None => return Poll::Pending,
                         }
-                        return Poll::Pending;
                     }
                 }
             }
