@@ -476,6 +476,32 @@ macro_rules! direct_cases {
             });
         }
 
+        /// One request is at most 2 GiB: compio 0.17 cut a read of 4 GiB + 4 KiB to 4 KiB (and
+        /// one of exactly 4 GiB to 0, read as the end of the file). The buffer is lazy: only the
+        /// file's 8 KiB become resident.
+        #[test]
+        fn requests_of_4_gib_and_more_are_split() {
+            let tmp = Scratch::new(concat!($module, "-4gib"));
+            run(async {
+                let file = DirectFile::create(&tmp.0).await.unwrap();
+                let mut page = AlignedBuf::zeroed(8192).unwrap();
+                page.copy_from_slice(&pattern(8192, 4));
+                let BufResult(res, page) = file.write_aligned_at(page, 0).await;
+                assert_eq!(res.unwrap(), 8192);
+                for cap in [1 << 32, (1 << 32) + 4096] {
+                    let BufResult(res, back) = file.read_aligned_at(AlignedBuf::with_cap(cap).unwrap(), 0).await;
+                    assert_eq!(res.unwrap(), 8192, "read_aligned_at into {cap} bytes");
+                    assert_eq!(&back[..8192], &page[..]);
+                }
+                // A frame goes out in one request: one longer than a request may be is refused.
+                let mut frames = AlignedBuf::zeroed(3 << 30).unwrap().into_frames(3 << 30).unwrap();
+                let BufResult(res, _) = file.read_aligned_at(frames.next().unwrap(), 0).await;
+                let err = res.unwrap_err();
+                assert_eq!(err.kind(), ErrorKind::InvalidInput);
+                assert!(err.to_string().contains(&format!("{}", 3usize << 30)), "{err}");
+            });
+        }
+
         #[test]
         fn a_filesystem_without_direct_io_is_refused_by_name() {
             run(async {

@@ -6,7 +6,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use super::{Compio, DirectBuf, ReadView, sys};
+use super::{Compio, DirectBuf, REQUEST_MAX, ReadView, sys};
 use crate::{ALIGNMENT, AlignedBuf, DioAlign, DioSource, dio_align};
 
 /// A compio file opened with `O_DIRECT`, that knows the alignment its offsets and lengths
@@ -219,7 +219,8 @@ impl<R: Compio> DirectFile<R> {
     }
 
     /// Reads `[first, first + span)` (aligned) into `buf`, in as many requests as the kernel
-    /// takes (one, below 2 GiB), stopping at the end of the file.
+    /// takes (one, below 2 GiB; none longer than [`REQUEST_MAX`]), stopping at the end of the
+    /// file.
     async fn read_span(
         &self,
         mut buf: AlignedBuf,
@@ -232,7 +233,8 @@ impl<R: Compio> DirectFile<R> {
             if got == span || got % self.align != 0 {
                 return Ok(buf);
             }
-            let (res, back) = R::read_buf(&self.file, buf, got..span, first + got as u64).await;
+            let stop = span.min(got + REQUEST_MAX);
+            let (res, back) = R::read_buf(&self.file, buf, got..stop, first + got as u64).await;
             buf = back;
             if res? == 0 {
                 return Ok(buf);
@@ -280,8 +282,8 @@ impl<R: Compio> DirectFile<R> {
         R::buf_result(res, buf)
     }
 
-    /// Writes bytes `[0, end)` of `buf` (aligned, within its length) at `pos` (aligned), going
-    /// on after short writes.
+    /// Writes bytes `[0, end)` of `buf` (aligned, within its length) at `pos` (aligned), in
+    /// requests of at most [`REQUEST_MAX`], going on after short writes.
     pub(super) async fn write_all(
         &self,
         mut buf: AlignedBuf,
@@ -290,7 +292,8 @@ impl<R: Compio> DirectFile<R> {
     ) -> (io::Result<()>, AlignedBuf) {
         let mut done = 0;
         while done < end {
-            let (res, back) = R::write_buf(&self.file, buf, done..end, pos + done as u64).await;
+            let stop = end.min(done + REQUEST_MAX);
+            let (res, back) = R::write_buf(&self.file, buf, done..stop, pos + done as u64).await;
             buf = back;
             match res {
                 Ok(n) if n > 0 && (done + n) % self.align == 0 => done += n,
