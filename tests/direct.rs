@@ -502,6 +502,25 @@ macro_rules! direct_cases {
             });
         }
 
+        /// A recovery that reads a garbage length from a torn header, or an offset past any
+        /// file, gets what the file has there: not OutOfMemory, not a bare EINVAL.
+        #[test]
+        fn garbage_lengths_and_offsets_read_what_the_file_has() {
+            let tmp = Scratch::new(concat!($module, "-garbage"));
+            std::fs::write(&tmp.0, b"abc").unwrap();
+            run(async {
+                let file = DirectFile::open(&tmp.0).await.unwrap();
+                assert_eq!(&file.read_at(0, 64 << 30).await.unwrap()[..], b"abc");
+                assert_eq!(&file.read_at(1, usize::MAX / 2).await.unwrap()[..], b"bc");
+                let err = file.read_exact_at(0, 64 << 30).await.unwrap_err();
+                assert_eq!(err.kind(), ErrorKind::UnexpectedEof, "{err}");
+                for pos in [i64::MAX as u64 - 100, 1 << 63, u64::MAX - 8191] {
+                    let view = file.read_at(pos, 1000).await.unwrap();
+                    assert!(view.is_empty() && view.pos() == pos, "read_at({pos}, 1000)");
+                }
+            });
+        }
+
         #[test]
         fn a_filesystem_without_direct_io_is_refused_by_name() {
             run(async {

@@ -163,11 +163,14 @@ impl<R: Compio> DirectFile<R> {
 
     /// Reads bytes `[pos, pos + len)`: one aligned read of the pages that cover them, into a
     /// recycled buffer, seen through a [`ReadView`] of exactly those bytes. The view is shorter
-    /// only where the file ends (empty at or past its end); `len == 0` reads nothing.
+    /// only where the file ends (empty at or past its end, and at or past `i64::MAX`, the
+    /// largest file offset); `len == 0` reads nothing. A read of more than 1 MiB first asks the
+    /// file's length (`fstat`) and allocates no more than the file has there, so a garbage
+    /// length costs no memory; it stops at that length even if the file grows meanwhile.
     ///
     /// # Errors
     /// [`io::ErrorKind::InvalidInput`] if `pos + len` overflows; [`io::ErrorKind::OutOfMemory`]
-    /// if the buffer cannot be allocated; the read's error.
+    /// if the buffer cannot be allocated; the `fstat`'s or the read's error.
     pub async fn read_at(&self, pos: u64, len: usize) -> io::Result<ReadView> {
         if len == 0 {
             return Ok(ReadView::empty(pos));
@@ -182,6 +185,10 @@ impl<R: Compio> DirectFile<R> {
                     "read_at({pos}, {len}): the range ends past the largest file offset"
                 ))
             })?;
+        let end = self.read_end(first, end).await?;
+        if end <= first {
+            return Ok(ReadView::empty(pos));
+        }
         let skip = (pos - first) as usize;
         // `end - first` is `len` plus less than two alignments, so it fits when `len` does,
         // unless `len` is within two alignments of usize::MAX: then allocation refuses it.
@@ -195,6 +202,20 @@ impl<R: Compio> DirectFile<R> {
         let buf = self.read_span(buf, span, first).await?;
         let (start, had) = (skip.min(buf.len()), buf.len().saturating_sub(skip).min(len));
         Ok(ReadView::aligned(buf, start, had, pos))
+    }
+
+    /// Where a read of the aligned `[first, end)` can stop: no later than the largest file
+    /// offset (`i64::MAX`: the kernel refuses ranges past it), and, for a read of more than
+    /// [`LARGE_READ`] bytes, no later than the end of the file as `fstat` gives it: a garbage
+    /// length from a torn record header reads what the file has instead of allocating it.
+    async fn read_end(&self, first: u64, end: u64) -> io::Result<u64> {
+        let align = self.align as u64;
+        let end = end.min(i64::MAX as u64 / align * align);
+        if end.saturating_sub(first) <= LARGE_READ {
+            return Ok(end);
+        }
+        // A file is at most i64::MAX bytes long: rounding up does not overflow.
+        Ok(end.min(self.len().await?.next_multiple_of(align)))
     }
 
     /// [`read_at`](Self::read_at), but a range that runs past the end of the file is an error.
@@ -370,6 +391,9 @@ impl<R: Compio> fmt::Debug for DirectFile<R> {
             .finish_non_exhaustive()
     }
 }
+
+/// Reads longer than this are capped at the end of the file before their buffer is allocated.
+const LARGE_READ: u64 = 1 << 20;
 
 fn invalid(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, msg)
