@@ -518,6 +518,11 @@ macro_rules! direct_cases {
                     let view = file.read_at(pos, 1000).await.unwrap();
                     assert!(view.is_empty() && view.pos() == pos, "read_at({pos}, 1000)");
                 }
+                // Past the end, the message names where the file ends.
+                let err = file.read_exact_at(100, 10).await.unwrap_err();
+                assert!(err.to_string().contains("has 0 of those bytes (it ends at 3)"), "{err}");
+                let err = file.read_exact_at(2, 10).await.unwrap_err();
+                assert!(err.to_string().contains("has 1 of those bytes (it ends at 3)"), "{err}");
             });
         }
 

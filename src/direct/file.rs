@@ -226,13 +226,17 @@ impl<R: Compio> DirectFile<R> {
     pub async fn read_exact_at(&self, pos: u64, len: usize) -> io::Result<ReadView> {
         let view = self.read_at(pos, len).await?;
         if view.len() < len {
+            // An empty view says only that the file ends at or before `pos`.
+            let file_end = match view.len() {
+                0 => self.len().await?,
+                had => pos + had as u64,
+            };
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 format!(
-                    "read_exact_at({pos}, {len}) in {}: the file has {} of those bytes (it ends at {})",
+                    "read_exact_at({pos}, {len}) in {}: the file has {} of those bytes (it ends at {file_end})",
                     self.path.display(),
                     view.len(),
-                    pos + view.len() as u64,
                 ),
             ));
         }
