@@ -527,6 +527,23 @@ macro_rules! direct_cases {
         }
 
         #[test]
+        fn a_staging_size_that_cannot_be_allocated_is_an_error() {
+            let tmp = Scratch::new(concat!($module, "-staging"));
+            run(async {
+                for staging in [usize::MAX, usize::MAX / 2] {
+                    let options = AppenderOptions::new().staging(staging);
+                    let mut log = Appender::with_options(DirectFile::create(&tmp.0).await.unwrap(), options);
+                    let err = log.append(b"x").await.unwrap_err();
+                    assert_eq!(err.kind(), ErrorKind::OutOfMemory, "staging({staging}): {err}");
+                    let mut record = AlignedBuf::with_cap(1 << 20).unwrap();
+                    record.extend(&[1; 1 << 20]).unwrap();
+                    let BufResult(res, _) = log.append_buf(record).await;
+                    assert_eq!(res.unwrap_err().kind(), ErrorKind::OutOfMemory);
+                }
+            });
+        }
+
+        #[test]
         fn a_filesystem_without_direct_io_is_refused_by_name() {
             run(async {
                 let mut options = OpenOptions::new();

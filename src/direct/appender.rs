@@ -58,7 +58,8 @@ impl AppenderOptions {
 
     /// Bytes staged before whole pages are written; rounded up to the file's alignment (at
     /// least one unit). Records at least this long are written straight from a buffer of
-    /// their own size.
+    /// their own size. A size that cannot be allocated is an [`io::ErrorKind::OutOfMemory`]
+    /// error at the first append.
     pub const fn staging(mut self, bytes: usize) -> Self {
         self.staging = bytes;
         self
@@ -429,9 +430,15 @@ impl<R: Compio> Appender<R> {
         }
     }
 
-    /// The staging buffer's capacity: the size asked for, in whole alignment units.
+    /// The staging buffer's capacity: the size asked for, in whole alignment units (`usize::MAX`,
+    /// which no allocation grants, where that overflows).
     fn stage_cap(&self) -> usize {
-        self.options.staging.max(1).next_multiple_of(self.align())
+        let align = self.align();
+        self.options
+            .staging
+            .max(1)
+            .checked_next_multiple_of(align)
+            .unwrap_or(usize::MAX)
     }
 
     fn align(&self) -> usize {
