@@ -73,7 +73,8 @@ fn random(salt: u64) -> u64 {
 }
 
 /// Runs the crash test named `test` as a child, kills it after a random number of syncs it
-/// reported, and returns (the file's bytes up to the last reported length, records reported).
+/// reported (checking that each came after one more completed `fdatasync`), and returns (the
+/// last reported length, records reported).
 fn run_crash_child(test: &str, path: &Path, mode: &str) -> (u64, u32) {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([test, "--exact", "--nocapture", "--test-threads=1"])
@@ -83,13 +84,24 @@ fn run_crash_child(test: &str, path: &Path, mode: &str) -> (u64, u32) {
         .spawn()
         .unwrap();
     let kill_after = 1 + random(0) % 60;
-    let (mut synced, mut records, mut seen) = (0, 0, 0);
+    let (mut synced, mut records, mut syncs, mut seen) = (0, 0, 0u64, 0);
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     while seen < kill_after {
         let line = lines.next().expect("the child stopped reporting").unwrap();
         if let Some(rest) = line.strip_prefix("synced ") {
-            let (len, n) = rest.split_once(' ').unwrap();
+            let fields: Vec<&str> = rest.split(' ').collect();
+            let [len, n, done] = fields[..] else {
+                panic!("child reported {line:?}")
+            };
             (synced, records) = (len.parse().unwrap(), n.parse().unwrap());
+            // Killing the child shows only what reached the file, synced or not; the file's
+            // count of completed syncs shows each reported length was synced first.
+            let done: u64 = done.parse().unwrap();
+            assert!(
+                done > syncs,
+                "length {synced} reported after {done} syncs, as the one before it"
+            );
+            syncs = done;
             seen += 1;
         }
     }
@@ -258,7 +270,7 @@ macro_rules! direct_cases {
         }
 
         /// The child side of the crash tests: appends records and syncs after every few,
-        /// printing each synced length, until killed (or 20 000 syncs).
+        /// printing each synced length and the file's count of syncs, until killed (or 20 000 syncs).
         fn crash_child(spec: &str) {
             let (mode, path) = spec.split_once(':').unwrap();
             let tail = if mode == "never" { TailMode::NeverRewrite } else { TailMode::Rewrite };
@@ -269,7 +281,7 @@ macro_rules! direct_cases {
                     log.append(&crash_record(i)).await.unwrap();
                     if i % 3 == 2 {
                         log.sync().await.unwrap();
-                        println!("synced {} {}", log.synced_len(), i + 1);
+                        println!("synced {} {} {}", log.synced_len(), i + 1, log.file().syncs());
                     }
                 }
             });

@@ -4,6 +4,7 @@ use std::{
     fmt, io,
     os::fd::AsFd,
     path::{Path, PathBuf},
+    sync::atomic::{AtomicU64, Ordering},
 };
 
 use super::{Compio, DirectBuf, REQUEST_MAX, ReadView, sys};
@@ -59,6 +60,8 @@ pub struct DirectFile<R: Compio> {
     path: PathBuf,
     dio: DioAlign,
     align: usize,
+    /// Syncs completed: what [`syncs`](Self::syncs) reports.
+    syncs: AtomicU64,
 }
 
 impl<R: Compio> DirectFile<R> {
@@ -126,6 +129,7 @@ impl<R: Compio> DirectFile<R> {
             path: path.to_owned(),
             dio,
             align,
+            syncs: AtomicU64::new(0),
         })
     }
 
@@ -374,7 +378,9 @@ impl<R: Compio> DirectFile<R> {
     /// # Errors
     /// The system call's.
     pub async fn sync_data(&self) -> io::Result<()> {
-        R::sync(&self.file, true).await
+        R::sync(&self.file, true).await?;
+        self.syncs.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     /// `fsync`: written data and all metadata are durable once it returns.
@@ -382,7 +388,17 @@ impl<R: Compio> DirectFile<R> {
     /// # Errors
     /// The system call's.
     pub async fn sync_all(&self) -> io::Result<()> {
-        R::sync(&self.file, false).await
+        R::sync(&self.file, false).await?;
+        self.syncs.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// How many [`sync_data`](Self::sync_data) and [`sync_all`](Self::sync_all) calls (the
+    /// appender's included) have completed on this `DirectFile`: syncs per commit, for
+    /// monitoring, and proof in tests that a reported durable length was synced.
+    #[inline]
+    pub fn syncs(&self) -> u64 {
+        self.syncs.load(Ordering::Relaxed)
     }
 }
 
