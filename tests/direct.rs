@@ -482,7 +482,7 @@ macro_rules! direct_cases {
                 let file = DirectFile::open(&tmp.0).await.unwrap();
                 let err = Appender::new(file).resume(4).await.unwrap_err();
                 assert_eq!(err.kind(), ErrorKind::UnexpectedEof);
-                let mut log = Appender::new(DirectFile::open(&tmp.0).await.unwrap());
+                let mut log = Appender::new(DirectFile::create(&tmp.0).await.unwrap());
                 log.append(b"x").await.unwrap();
                 assert_eq!(log.resume(0).await.unwrap_err().kind(), ErrorKind::InvalidInput);
             });
@@ -551,6 +551,68 @@ macro_rules! direct_cases {
                     record.extend(&[1; 1 << 20]).unwrap();
                     let BufResult(res, _) = log.append_buf(record).await;
                     assert_eq!(res.unwrap_err().kind(), ErrorKind::OutOfMemory);
+                }
+            });
+        }
+
+        /// An appender made with `new` on a file that holds bytes does not write over them;
+        /// `resume` goes on after them (`resume(0)` starts over on purpose).
+        #[test]
+        fn a_new_appender_does_not_overwrite_a_non_empty_file() {
+            let tmp = Scratch::new(concat!($module, "-new-non-empty"));
+            std::fs::write(&tmp.0, vec![7u8; 10_000]).unwrap();
+            run(async {
+                let mut log = Appender::new(DirectFile::open(&tmp.0).await.unwrap());
+                let err = log.append(b"x").await.unwrap_err();
+                assert_eq!(err.kind(), ErrorKind::InvalidInput);
+                assert!(err.to_string().contains("10000 bytes") && err.to_string().contains("resume"), "{err}");
+                assert!(log.flush().await.is_err() && log.sync().await.is_err());
+                let mut record = AlignedBuf::with_cap(1 << 20).unwrap();
+                record.extend(&[1; 1 << 20]).unwrap();
+                let BufResult(res, _) = log.append_buf(record).await;
+                assert_eq!(res.unwrap_err().kind(), ErrorKind::InvalidInput);
+                assert!(log.finish().await.is_err());
+                let file = DirectFile::open(&tmp.0).await.unwrap();
+                assert!(file.read_exact_at(0, 10_000).await.unwrap().iter().all(|&b| b == 7));
+                let mut log = Appender::new(file).resume(10_000).await.unwrap();
+                assert_eq!(log.append(b"x").await.unwrap(), 10_000);
+                let mut log = Appender::new(log.finish().await.unwrap()).resume(0).await.unwrap();
+                assert_eq!(log.append(b"y").await.unwrap(), 0);
+                let file = log.finish().await.unwrap();
+                assert_eq!(&file.read_at(0, 100).await.unwrap()[..], b"y");
+            });
+        }
+
+        /// A crash after a flush that was never synced leaves bytes past the synced length;
+        /// `resume` cuts them off, so that after the next sync and crash the file's length says
+        /// where the log ends and nothing of the old run follows it.
+        #[test]
+        fn resume_drops_bytes_past_the_synced_length() {
+            let tmp = Scratch::new(concat!($module, "-stale"));
+            run(async {
+                for tail in [TailMode::Rewrite, TailMode::NeverRewrite] {
+                    let options = AppenderOptions::new().tail(tail);
+                    let mut log = Appender::with_options(DirectFile::create(&tmp.0).await.unwrap(), options);
+                    log.append(&[1; 100]).await.unwrap();
+                    log.sync().await.unwrap();
+                    let synced = log.synced_len();
+                    log.append(&[2; 20_000]).await.unwrap();
+                    log.flush().await.unwrap(); // lands, never synced
+                    drop(log); // crash
+                    let file = DirectFile::open(&tmp.0).await.unwrap();
+                    let mut log = Appender::with_options(file, options).resume(synced).await.unwrap();
+                    let file_len = log.file().len().await.unwrap();
+                    assert_eq!(file_len, synced, "{tail:?}");
+                    let at = log.append(&[3; 10]).await.unwrap();
+                    log.sync().await.unwrap();
+                    let end = log.synced_len();
+                    drop(log); // crash again
+                    let file = DirectFile::open(&tmp.0).await.unwrap();
+                    let len = file.len().await.unwrap();
+                    assert_eq!(len, end.next_multiple_of(file.alignment() as u64), "{tail:?}");
+                    let all = file.read_exact_at(0, len as usize).await.unwrap();
+                    assert!(all[..100].iter().all(|&b| b == 1) && all[at as usize..][..10].iter().all(|&b| b == 3));
+                    assert!(!all.contains(&2), "{tail:?}: stale bytes of the first run past {end}");
                 }
             });
         }
