@@ -617,6 +617,38 @@ macro_rules! direct_cases {
             });
         }
 
+        /// `create` syncs the new name in its directory: seen with strace (compio's own
+        /// syncs go through io_uring, which strace does not see, so the plain `fsync` of the
+        /// directory is the only one in the trace).
+        #[test]
+        fn create_syncs_the_directory_entry() {
+            if let Ok(spec) = std::env::var(CHILD) {
+                if let Some(path) = spec.strip_prefix("create:") {
+                    run(async { DirectFile::create(path).await.unwrap() });
+                }
+                return;
+            }
+            let tmp = Scratch::new(concat!($module, "-create"));
+            let trace = Scratch(tmp.0.with_extension("strace"));
+            let status = std::process::Command::new("strace")
+                .args(["-f", "-y", "-e", "trace=fsync,fdatasync", "-o"])
+                .arg(&trace.0)
+                .arg(std::env::current_exe().unwrap())
+                .args([concat!($module, "::create_syncs_the_directory_entry"), "--exact", "--test-threads=1"])
+                .env(CHILD, format!("create:{}", tmp.0.display()))
+                .stdout(std::process::Stdio::null())
+                .status()
+                .expect("strace runs");
+            assert!(status.success() && tmp.0.exists());
+            let log = std::fs::read_to_string(&trace.0).unwrap();
+            let dir = tmp.0.parent().unwrap().canonicalize().unwrap();
+            assert!(
+                log.lines().any(|line| line.contains(" fsync(") && line.contains(&format!("<{}>) = 0", dir.display()))),
+                "no fsync of {} in the trace:\n{log}",
+                dir.display()
+            );
+        }
+
         #[test]
         fn a_filesystem_without_direct_io_is_refused_by_name() {
             run(async {

@@ -74,12 +74,17 @@ impl<R: Compio> DirectFile<R> {
         Self::open_with(path, &R::options(false)).await
     }
 
-    /// Creates a file (truncating one that exists) for reading and writing, with `O_DIRECT`.
+    /// Creates a file (truncating one that exists) for reading and writing, with `O_DIRECT`,
+    /// and `fsync`s the directory that holds it: the new name survives a power cut, so what
+    /// a later [`sync_data`](Self::sync_data) makes durable can be found by it. (A file made
+    /// with [`open_with`](Self::open_with) and `create` options gets no such sync.)
     ///
     /// # Errors
-    /// As [`open`](Self::open).
+    /// As [`open`](Self::open), and the directory sync's error naming the directory.
     pub async fn create(path: impl AsRef<Path>) -> io::Result<Self> {
-        Self::open_with(path, &R::options(true)).await
+        let file = Self::open_with(&path, &R::options(true)).await?;
+        sys::sync_parent(path.as_ref())?;
+        Ok(file)
     }
 
     /// Opens `path` with compio's `options`, then adds `O_DIRECT` (keeping any custom flags
