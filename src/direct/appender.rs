@@ -17,8 +17,9 @@ use crate::{AlignedBuf, PAGE_SIZE};
 #[non_exhaustive]
 pub enum TailMode {
     /// The partial last page is written padded with zeros, and written again, with the records
-    /// appended since, at the next flush: no space is lost, but a page that holds synced
-    /// records is rewritten. On a device without atomic page writes, a power cut during that
+    /// appended since, at the next write of the staging buffer (a flush, a sync, or the buffer
+    /// filling up during an append): no space is lost, but a page that holds synced records is
+    /// rewritten. On a device without atomic page writes, a power cut during that
     /// rewrite can tear the page, synced records included.
     #[default]
     Rewrite,
@@ -424,10 +425,15 @@ impl<R: Compio> Appender<R> {
     }
 
     /// Flushes, truncates the file to [`len`](Self::len) (dropping the padding of the last
-    /// page) and syncs; gives the file back.
+    /// page) and syncs; gives the file back. With [`TailMode::NeverRewrite`] the zeros an
+    /// earlier `sync` padded the stream with are part of `len` and stay; only what `flush`
+    /// padded is dropped.
     ///
     /// # Errors
-    /// As [`flush`](Self::flush), [`DirectFile::set_len`] and [`DirectFile::sync_data`].
+    /// As [`flush`](Self::flush), [`DirectFile::set_len`] and [`DirectFile::sync_data`]. On an
+    /// error, or on an appender an earlier error left unusable, the file is closed with the
+    /// appender: reopen it and [`resume`](Self::resume) at the [`synced_len`](Self::synced_len)
+    /// read before calling `finish`.
     pub async fn finish(mut self) -> io::Result<DirectFile<R>> {
         self.flush().await?;
         self.file.set_len(self.len).await?;

@@ -88,7 +88,9 @@ impl<R: Compio> DirectFile<R> {
     }
 
     /// Opens `path` with compio's `options`, then adds `O_DIRECT` (keeping any custom flags
-    /// the options carry).
+    /// the options carry). The flags are checked once the file is open (compio's options cannot
+    /// be read back): options with `O_APPEND` and `create` / `truncate` create or truncate the
+    /// file before it is refused.
     ///
     /// # Errors
     /// As [`open`](Self::open).
