@@ -649,6 +649,23 @@ macro_rules! direct_cases {
             );
         }
 
+        /// `from_file` asks the alignment of the file it is given, not of what its path names
+        /// (now, or ever: here nothing).
+        #[test]
+        fn from_file_asks_the_descriptor() {
+            let tmp = Scratch::new(concat!($module, "-from-file"));
+            run(async {
+                let mut options = OpenOptions::new();
+                options.read(true).write(true).create(true);
+                let file = options.open(&tmp.0).await.unwrap();
+                let direct = DirectFile::from_file(file, "/no such directory/log").unwrap();
+                assert_eq!(direct.path(), std::path::Path::new("/no such directory/log"));
+                assert!(direct.alignment() >= PAGE_SIZE);
+                let opened = DirectFile::open(&tmp.0).await.unwrap();
+                assert_eq!((direct.alignment(), direct.dio_align()), (opened.alignment(), opened.dio_align()));
+            });
+        }
+
         #[test]
         fn a_filesystem_without_direct_io_is_refused_by_name() {
             run(async {

@@ -8,7 +8,7 @@ use std::{
 };
 
 use super::{Compio, DirectBuf, REQUEST_MAX, ReadView, sys};
-use crate::{ALIGNMENT, AlignedBuf, DioAlign, DioSource, dio_align};
+use crate::{ALIGNMENT, AlignedBuf, DioAlign, DioSource, dio_align::dio_align_fd};
 
 /// A compio file opened with `O_DIRECT`, that knows the alignment its offsets and lengths
 /// need.
@@ -16,9 +16,10 @@ use crate::{ALIGNMENT, AlignedBuf, DioAlign, DioSource, dio_align};
 /// Use it as [`compio17::DirectFile`](super::compio17::DirectFile) or
 /// [`compio19::DirectFile`](super::compio19::DirectFile).
 ///
-/// - Opening adds `O_DIRECT` and asks [`dio_align`] once. A filesystem that refuses direct
-///   I/O (procfs, sysfs, tmpfs before Linux 6.6, many FUSE and overlay setups) is one
-///   [`io::ErrorKind::Unsupported`] error naming the path and the filesystem type.
+/// - Opening adds `O_DIRECT` and asks [`dio_align`](crate::dio_align) once, of the open
+///   file. A filesystem that refuses direct I/O (procfs, sysfs, tmpfs before Linux 6.6, many
+///   FUSE and overlay setups) is one [`io::ErrorKind::Unsupported`] error naming the path and
+///   the filesystem type.
 /// - [`alignment`](Self::alignment) is what offsets and lengths must be multiples of:
 ///   [`ALIGNMENT`] (4 KiB), or the file's own requirement where that is larger.
 /// - [`read_at`](Self::read_at) / [`read_exact_at`](Self::read_exact_at) read any byte range;
@@ -100,19 +101,19 @@ impl<R: Compio> DirectFile<R> {
         Self::from_file(file, path)
     }
 
-    /// Takes a compio file that `path` names, adds `O_DIRECT` if it is not set and asks the
-    /// alignment.
+    /// Takes a compio file, adds `O_DIRECT` if it is not set and asks the file's alignment (of
+    /// the descriptor: `path` only names the file in messages).
     ///
     /// # Errors
     /// [`io::ErrorKind::Unsupported`] naming the path and filesystem type if the filesystem
     /// refuses direct I/O for the file or needs buffers aligned beyond [`ALIGNMENT`];
     /// [`io::ErrorKind::InvalidInput`] if the file is open with `O_APPEND` (Linux would write
-    /// every positioned write at the end); the error of [`dio_align`] if `path` cannot be
-    /// examined.
+    /// every positioned write at the end); the error of
+    /// [`dio_align`](crate::dio_align) if the file cannot be examined.
     pub fn from_file(file: R::File, path: impl AsRef<Path>) -> io::Result<Self> {
         let path = path.as_ref();
         sys::enable_direct(file.as_fd(), path)?;
-        let dio = dio_align(path)?;
+        let dio = dio_align_fd(file.as_fd())?;
         if dio.source == DioSource::Statx && !dio.is_supported() {
             return Err(sys::refused(
                 file.as_fd(),
@@ -147,7 +148,7 @@ impl<R: Compio> DirectFile<R> {
         self.align
     }
 
-    /// What [`dio_align`] reported when the file was opened.
+    /// What [`dio_align`](crate::dio_align) reported when the file was opened.
     #[inline]
     pub fn dio_align(&self) -> DioAlign {
         self.dio
