@@ -52,8 +52,9 @@
 //! # Costs and limits
 //!
 //! - A read of `len` bytes at `pos` reads the aligned pages that cover it: at most two pages
-//!   more than asked for, in one request. Reads of the same pages twice go to the device twice:
-//!   there is no page cache; cache in the engine.
+//!   more than asked for, in one request (one per 2047 MiB: no request is longer, whatever the
+//!   compio version). Reads of the same pages twice go to the device twice: there is no page
+//!   cache; cache in the engine. A read of more than 1 MiB first asks the file's length.
 //! - [`Appender::append`] copies each record once (a `&[u8]` has no alignment of its own); a
 //!   record at least as large as the staging buffer goes out in one write from a recycled
 //!   buffer of its size. [`Appender::append_buf`] takes a record already in an [`AlignedBuf`]
