@@ -192,6 +192,13 @@ pub fn dio_align(path: impl AsRef<Path>) -> io::Result<DioAlign> {
     imp::dio_align(path.as_ref())
 }
 
+/// [`dio_align`] of an open file: the file the descriptor holds, whatever its path names now.
+#[cfg(all(
+    target_os = "linux",
+    any(feature = "compio-17", feature = "compio-19", feature = "compio-20")
+))]
+pub(crate) use imp::dio_align_fd;
+
 #[cfg(target_os = "linux")]
 mod imp {
     use std::{
@@ -202,7 +209,7 @@ mod imp {
     };
 
     use rustix::{
-        fs::{AtFlags, CWD, StatxFlags, major, minor, statx},
+        fs::{AtFlags, CWD, Statx, StatxFlags, major, minor, statx},
         io::Errno,
     };
 
@@ -215,22 +222,8 @@ mod imp {
     const DIO_READ_ALIGN: StatxFlags = StatxFlags::from_bits_retain(0x0002_0000);
 
     pub(super) fn dio_align(path: &Path) -> io::Result<DioAlign> {
-        let asked = StatxFlags::DIOALIGN | DIO_READ_ALIGN;
-        match statx(CWD, path, AtFlags::empty(), asked) {
-            Ok(st) if StatxFlags::from_bits_retain(st.stx_mask).contains(StatxFlags::DIOALIGN) => {
-                let offset = st.stx_dio_offset_align as usize;
-                let reported = StatxFlags::from_bits_retain(st.stx_mask).contains(DIO_READ_ALIGN);
-                return Ok(DioAlign {
-                    mem: st.stx_dio_mem_align as usize,
-                    offset,
-                    read_offset: read_offset(reported, st.stx_dio_read_offset_align, offset),
-                    source: DioSource::Statx,
-                });
-            }
-            Ok(_) => {}
-            // No statx at all: a kernel before 4.11, or a seccomp filter that refuses it.
-            Err(Errno::NOSYS | Errno::PERM) => {}
-            Err(e) => return Err(e.into()),
+        if let Some(align) = from_statx(statx(CWD, path, AtFlags::empty(), ASKED))? {
+            return Ok(align);
         }
         let meta = fs::metadata(path)?;
         let dev = if meta.file_type().is_block_device() {
@@ -238,6 +231,51 @@ mod imp {
         } else {
             meta.dev()
         };
+        from_device(dev)
+    }
+
+    /// As `dio_align`, asked of the open file `fd` (`statx` with `AT_EMPTY_PATH`, `fstat`).
+    #[cfg(any(feature = "compio-17", feature = "compio-19", feature = "compio-20"))]
+    pub(crate) fn dio_align_fd(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<DioAlign> {
+        use rustix::fs::{FileType, fstat};
+
+        if let Some(align) = from_statx(statx(fd, "", AtFlags::EMPTY_PATH, ASKED))? {
+            return Ok(align);
+        }
+        let st = fstat(fd)?;
+        let dev = if FileType::from_raw_mode(st.st_mode) == FileType::BlockDevice {
+            st.st_rdev
+        } else {
+            st.st_dev
+        };
+        from_device(dev)
+    }
+
+    const ASKED: StatxFlags = StatxFlags::DIOALIGN.union(DIO_READ_ALIGN);
+
+    /// The alignment `statx` answered with; `None` where it did not report one (or there is no
+    /// `statx`).
+    fn from_statx(res: rustix::io::Result<Statx>) -> io::Result<Option<DioAlign>> {
+        match res {
+            Ok(st) if StatxFlags::from_bits_retain(st.stx_mask).contains(StatxFlags::DIOALIGN) => {
+                let offset = st.stx_dio_offset_align as usize;
+                let reported = StatxFlags::from_bits_retain(st.stx_mask).contains(DIO_READ_ALIGN);
+                Ok(Some(DioAlign {
+                    mem: st.stx_dio_mem_align as usize,
+                    offset,
+                    read_offset: read_offset(reported, st.stx_dio_read_offset_align, offset),
+                    source: DioSource::Statx,
+                }))
+            }
+            Ok(_) => Ok(None),
+            // No statx at all: a kernel before 4.11, or a seccomp filter that refuses it.
+            Err(Errno::NOSYS | Errno::PERM) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The logical block size of the device `dev` (the file's, or the block device itself).
+    fn from_device(dev: u64) -> io::Result<DioAlign> {
         Ok(
             match logical_block_size(Path::new(SYS_DEV_BLOCK), major(dev), minor(dev))? {
                 Some(size) => DioAlign {

@@ -352,19 +352,39 @@
 //! [compio]: https://docs.rs/compio
 // The feature-gated modules: linked within these docs where they are built, else on docs.rs.
 #![cfg_attr(
-    all(target_os = "linux", any(feature = "compio-17", feature = "compio-19")),
+    all(
+        target_os = "linux",
+        any(feature = "compio-17", feature = "compio-19", feature = "compio-20")
+    ),
     doc = "[`fixed`]: crate::fixed"
 )]
 #![cfg_attr(
-    not(all(target_os = "linux", any(feature = "compio-17", feature = "compio-19"))),
+    not(all(
+        target_os = "linux",
+        any(feature = "compio-17", feature = "compio-19", feature = "compio-20")
+    )),
     doc = "[`fixed`]: https://docs.rs/jdb_alloc/latest/jdb_alloc/fixed/"
 )]
 #![cfg_attr(
-    all(target_os = "linux", feature = "compio-19"),
+    all(
+        target_os = "linux",
+        any(feature = "compio-17", feature = "compio-19", feature = "compio-20")
+    ),
+    doc = "[`direct`]: crate::direct"
+)]
+#![cfg_attr(
+    not(all(
+        target_os = "linux",
+        any(feature = "compio-17", feature = "compio-19", feature = "compio-20")
+    )),
+    doc = "[`direct`]: https://docs.rs/jdb_alloc/latest/jdb_alloc/direct/"
+)]
+#![cfg_attr(
+    all(target_os = "linux", any(feature = "compio-19", feature = "compio-20")),
     doc = "[`managed::AlignedAllocator`]: crate::managed::AlignedAllocator"
 )]
 #![cfg_attr(
-    not(all(target_os = "linux", feature = "compio-19")),
+    not(all(target_os = "linux", any(feature = "compio-19", feature = "compio-20"))),
     doc = "[`managed::AlignedAllocator`]: https://docs.rs/jdb_alloc/latest/jdb_alloc/managed/struct.AlignedAllocator.html"
 )]
 

@@ -76,7 +76,8 @@ fn random(salt: u64) -> u64 {
 }
 
 /// Runs the crash test named `test` as a child, kills it after a random number of syncs it
-/// reported, and returns (the file's bytes up to the last reported length, records reported).
+/// reported (checking that each came after one more completed `fdatasync`), and returns (the
+/// last reported length, records reported).
 fn run_crash_child(test: &str, path: &Path, mode: &str) -> (u64, u32) {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([test, "--exact", "--nocapture", "--test-threads=1"])
@@ -86,13 +87,24 @@ fn run_crash_child(test: &str, path: &Path, mode: &str) -> (u64, u32) {
         .spawn()
         .unwrap();
     let kill_after = 1 + random(0) % 60;
-    let (mut synced, mut records, mut seen) = (0, 0, 0);
+    let (mut synced, mut records, mut syncs, mut seen) = (0, 0, 0u64, 0);
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     while seen < kill_after {
         let line = lines.next().expect("the child stopped reporting").unwrap();
         if let Some(rest) = line.strip_prefix("synced ") {
-            let (len, n) = rest.split_once(' ').unwrap();
+            let fields: Vec<&str> = rest.split(' ').collect();
+            let [len, n, done] = fields[..] else {
+                panic!("child reported {line:?}")
+            };
             (synced, records) = (len.parse().unwrap(), n.parse().unwrap());
+            // Killing the child shows only what reached the file, synced or not; the file's
+            // count of completed syncs shows each reported length was synced first.
+            let done: u64 = done.parse().unwrap();
+            assert!(
+                done > syncs,
+                "length {synced} reported after {done} syncs, as the one before it"
+            );
+            syncs = done;
             seen += 1;
         }
     }
@@ -297,7 +309,7 @@ macro_rules! direct_cases {
         }
 
         /// The child side of the crash tests: appends records and syncs after every few,
-        /// printing each synced length, until killed (or 20 000 syncs).
+        /// printing each synced length and the file's count of syncs, until killed (or 20 000 syncs).
         fn crash_child(spec: &str) {
             let (mode, path) = spec.split_once(':').unwrap();
             let tail = if mode == "never" { TailMode::NeverRewrite } else { TailMode::Rewrite };
@@ -308,7 +320,7 @@ macro_rules! direct_cases {
                     log.append(&crash_record(i)).await.unwrap();
                     if i % 3 == 2 {
                         log.sync().await.unwrap();
-                        println!("synced {} {}", log.synced_len(), i + 1);
+                        println!("synced {} {} {}", log.synced_len(), i + 1, log.file().syncs());
                     }
                 }
             });
@@ -509,9 +521,194 @@ macro_rules! direct_cases {
                 let file = DirectFile::open(&tmp.0).await.unwrap();
                 let err = Appender::new(file).resume(4).await.unwrap_err();
                 assert_eq!(err.kind(), ErrorKind::UnexpectedEof);
-                let mut log = Appender::new(DirectFile::open(&tmp.0).await.unwrap());
+                let mut log = Appender::new(DirectFile::create(&tmp.0).await.unwrap());
                 log.append(b"x").await.unwrap();
                 assert_eq!(log.resume(0).await.unwrap_err().kind(), ErrorKind::InvalidInput);
+            });
+        }
+
+        /// One request is at most 2 GiB: compio 0.17 cut a read of 4 GiB + 4 KiB to 4 KiB (and
+        /// one of exactly 4 GiB to 0, read as the end of the file). The buffer is lazy: only the
+        /// file's 8 KiB become resident.
+        #[test]
+        fn requests_of_4_gib_and_more_are_split() {
+            let tmp = Scratch::new(concat!($module, "-4gib"));
+            run(async {
+                let file = DirectFile::create(&tmp.0).await.unwrap();
+                let mut page = AlignedBuf::zeroed(8192).unwrap();
+                page.copy_from_slice(&pattern(8192, 4));
+                let BufResult(res, page) = file.write_aligned_at(page, 0).await;
+                assert_eq!(res.unwrap(), 8192);
+                for cap in [1 << 32, (1 << 32) + 4096] {
+                    let BufResult(res, back) = file.read_aligned_at(AlignedBuf::with_cap(cap).unwrap(), 0).await;
+                    assert_eq!(res.unwrap(), 8192, "read_aligned_at into {cap} bytes");
+                    assert_eq!(&back[..8192], &page[..]);
+                }
+                // A frame goes out in one request: one longer than a request may be is refused.
+                let mut frames = AlignedBuf::zeroed(3 << 30).unwrap().into_frames(3 << 30).unwrap();
+                let BufResult(res, _) = file.read_aligned_at(frames.next().unwrap(), 0).await;
+                let err = res.unwrap_err();
+                assert_eq!(err.kind(), ErrorKind::InvalidInput);
+                assert!(err.to_string().contains(&format!("{}", 3usize << 30)), "{err}");
+            });
+        }
+
+        /// A recovery that reads a garbage length from a torn header, or an offset past any
+        /// file, gets what the file has there: not OutOfMemory, not a bare EINVAL.
+        #[test]
+        fn garbage_lengths_and_offsets_read_what_the_file_has() {
+            let tmp = Scratch::new(concat!($module, "-garbage"));
+            std::fs::write(&tmp.0, b"abc").unwrap();
+            run(async {
+                let file = DirectFile::open(&tmp.0).await.unwrap();
+                assert_eq!(&file.read_at(0, 64 << 30).await.unwrap()[..], b"abc");
+                assert_eq!(&file.read_at(1, usize::MAX / 2).await.unwrap()[..], b"bc");
+                let err = file.read_exact_at(0, 64 << 30).await.unwrap_err();
+                assert_eq!(err.kind(), ErrorKind::UnexpectedEof, "{err}");
+                for pos in [i64::MAX as u64 - 100, 1 << 63, u64::MAX - 8191] {
+                    let view = file.read_at(pos, 1000).await.unwrap();
+                    assert!(view.is_empty() && view.pos() == pos, "read_at({pos}, 1000)");
+                }
+                // Past the end, the message names where the file ends.
+                let err = file.read_exact_at(100, 10).await.unwrap_err();
+                assert!(err.to_string().contains("has 0 of those bytes (it ends at 3)"), "{err}");
+                let err = file.read_exact_at(2, 10).await.unwrap_err();
+                assert!(err.to_string().contains("has 1 of those bytes (it ends at 3)"), "{err}");
+            });
+        }
+
+        #[test]
+        fn a_staging_size_that_cannot_be_allocated_is_an_error() {
+            let tmp = Scratch::new(concat!($module, "-staging"));
+            run(async {
+                for staging in [usize::MAX, usize::MAX / 2] {
+                    let options = AppenderOptions::new().staging(staging);
+                    let mut log = Appender::with_options(DirectFile::create(&tmp.0).await.unwrap(), options);
+                    let err = log.append(b"x").await.unwrap_err();
+                    assert_eq!(err.kind(), ErrorKind::OutOfMemory, "staging({staging}): {err}");
+                    let mut record = AlignedBuf::with_cap(1 << 20).unwrap();
+                    record.extend(&[1; 1 << 20]).unwrap();
+                    let BufResult(res, _) = log.append_buf(record).await;
+                    assert_eq!(res.unwrap_err().kind(), ErrorKind::OutOfMemory);
+                }
+            });
+        }
+
+        /// An appender made with `new` on a file that holds bytes does not write over them;
+        /// `resume` goes on after them (`resume(0)` starts over on purpose).
+        #[test]
+        fn a_new_appender_does_not_overwrite_a_non_empty_file() {
+            let tmp = Scratch::new(concat!($module, "-new-non-empty"));
+            std::fs::write(&tmp.0, vec![7u8; 10_000]).unwrap();
+            run(async {
+                let mut log = Appender::new(DirectFile::open(&tmp.0).await.unwrap());
+                let err = log.append(b"x").await.unwrap_err();
+                assert_eq!(err.kind(), ErrorKind::InvalidInput);
+                assert!(err.to_string().contains("10000 bytes") && err.to_string().contains("resume"), "{err}");
+                assert!(log.flush().await.is_err() && log.sync().await.is_err());
+                let mut record = AlignedBuf::with_cap(1 << 20).unwrap();
+                record.extend(&[1; 1 << 20]).unwrap();
+                let BufResult(res, _) = log.append_buf(record).await;
+                assert_eq!(res.unwrap_err().kind(), ErrorKind::InvalidInput);
+                assert!(log.finish().await.is_err());
+                let file = DirectFile::open(&tmp.0).await.unwrap();
+                assert!(file.read_exact_at(0, 10_000).await.unwrap().iter().all(|&b| b == 7));
+                let mut log = Appender::new(file).resume(10_000).await.unwrap();
+                assert_eq!(log.append(b"x").await.unwrap(), 10_000);
+                let mut log = Appender::new(log.finish().await.unwrap()).resume(0).await.unwrap();
+                assert_eq!(log.append(b"y").await.unwrap(), 0);
+                let file = log.finish().await.unwrap();
+                assert_eq!(&file.read_at(0, 100).await.unwrap()[..], b"y");
+            });
+        }
+
+        /// A crash after a flush that was never synced leaves bytes past the synced length;
+        /// `resume` cuts them off, so that after the next sync and crash the file's length says
+        /// where the log ends and nothing of the old run follows it.
+        #[test]
+        fn resume_drops_bytes_past_the_synced_length() {
+            let tmp = Scratch::new(concat!($module, "-stale"));
+            run(async {
+                for tail in [TailMode::Rewrite, TailMode::NeverRewrite] {
+                    let options = AppenderOptions::new().tail(tail);
+                    let mut log = Appender::with_options(DirectFile::create(&tmp.0).await.unwrap(), options);
+                    log.append(&[1; 100]).await.unwrap();
+                    log.sync().await.unwrap();
+                    let synced = log.synced_len();
+                    log.append(&[2; 20_000]).await.unwrap();
+                    log.flush().await.unwrap(); // lands, never synced
+                    drop(log); // crash
+                    let file = DirectFile::open(&tmp.0).await.unwrap();
+                    let mut log = Appender::with_options(file, options).resume(synced).await.unwrap();
+                    let file_len = log.file().len().await.unwrap();
+                    assert_eq!(file_len, synced, "{tail:?}");
+                    let at = log.append(&[3; 10]).await.unwrap();
+                    log.sync().await.unwrap();
+                    let end = log.synced_len();
+                    drop(log); // crash again
+                    let file = DirectFile::open(&tmp.0).await.unwrap();
+                    let len = file.len().await.unwrap();
+                    assert_eq!(len, end.next_multiple_of(file.alignment() as u64), "{tail:?}");
+                    let all = file.read_exact_at(0, len as usize).await.unwrap();
+                    assert!(all[..100].iter().all(|&b| b == 1) && all[at as usize..][..10].iter().all(|&b| b == 3));
+                    assert!(!all.contains(&2), "{tail:?}: stale bytes of the first run past {end}");
+                }
+            });
+        }
+
+        /// `create` syncs the new name in its directory: seen with strace (compio's own
+        /// syncs go through io_uring, which strace does not see, so the plain `fsync` of the
+        /// directory is the only one in the trace).
+        #[test]
+        fn create_syncs_the_directory_entry() {
+            if let Ok(spec) = std::env::var(CHILD) {
+                if let Some(path) = spec.strip_prefix("create:") {
+                    run(async { DirectFile::create(path).await.unwrap() });
+                }
+                return;
+            }
+            let tmp = Scratch::new(concat!($module, "-create"));
+            let trace = Scratch(tmp.0.with_extension("strace"));
+            let out = std::process::Command::new("strace")
+                .args(["-f", "-y", "-e", "trace=fsync,fdatasync", "-o"])
+                .arg(&trace.0)
+                .arg(std::env::current_exe().unwrap())
+                .args([concat!($module, "::create_syncs_the_directory_entry"), "--exact", "--test-threads=1"])
+                .env(CHILD, format!("create:{}", tmp.0.display()))
+                // LeakSanitizer refuses to run under ptrace (the AddressSanitizer pass).
+                .env("ASAN_OPTIONS", format!("{}:detect_leaks=0", std::env::var("ASAN_OPTIONS").unwrap_or_default()))
+                .output()
+                .expect("strace runs");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success() && tmp.0.exists(), "{}: {stderr}", out.status);
+            let log = std::fs::read_to_string(&trace.0).unwrap();
+            let dir = tmp.0.parent().unwrap().canonicalize().unwrap();
+            assert!(
+                log.lines().any(|line| {
+                    // strace pads before ` = ` to a column, so the spacing varies.
+                    line.contains(" fsync(")
+                        && line.contains(&format!("<{}>)", dir.display()))
+                        && line.trim_end().ends_with("= 0")
+                }),
+                "no fsync of {} in the trace:\n{log}",
+                dir.display()
+            );
+        }
+
+        /// `from_file` asks the alignment of the file it is given, not of what its path names
+        /// (now, or ever: here nothing).
+        #[test]
+        fn from_file_asks_the_descriptor() {
+            let tmp = Scratch::new(concat!($module, "-from-file"));
+            run(async {
+                let mut options = OpenOptions::new();
+                options.read(true).write(true).create(true);
+                let file = options.open(&tmp.0).await.unwrap();
+                let direct = DirectFile::from_file(file, "/no such directory/log").unwrap();
+                assert_eq!(direct.path(), std::path::Path::new("/no such directory/log"));
+                assert!(direct.alignment() >= PAGE_SIZE);
+                let opened = DirectFile::open(&tmp.0).await.unwrap();
+                assert_eq!((direct.alignment(), direct.dio_align()), (opened.alignment(), opened.dio_align()));
             });
         }
 

@@ -7,9 +7,9 @@
 //! `tail` has been written. `flushed` and `synced` are the lengths the last flush and the last
 //! sync covered.
 
-use std::{fmt, io};
+use std::{fmt, io, os::fd::AsFd};
 
-use super::{Compio, DirectFile, buffer::Buffer};
+use super::{Compio, DirectFile, buffer::Buffer, sys};
 use crate::AlignedBuf;
 
 /// What [`Appender::sync`] does with a partial last page.
@@ -17,8 +17,9 @@ use crate::AlignedBuf;
 #[non_exhaustive]
 pub enum TailMode {
     /// The partial last page is written padded with zeros, and written again, with the records
-    /// appended since, at the next flush: no space is lost, but a page that holds synced
-    /// records is rewritten. On a device without atomic page writes, a power cut during that
+    /// appended since, at the next write of the staging buffer (a flush, a sync, or the buffer
+    /// filling up during an append): no space is lost, but a page that holds synced records is
+    /// rewritten. On a device without atomic page writes, a power cut during that
     /// rewrite can tear the page, synced records included.
     #[default]
     Rewrite,
@@ -58,7 +59,8 @@ impl AppenderOptions {
 
     /// Bytes staged before whole pages are written; rounded up to the file's alignment (at
     /// least one unit). Records at least this long are written straight from a buffer of
-    /// their own size.
+    /// their own size. A size that cannot be allocated is an [`io::ErrorKind::OutOfMemory`]
+    /// error at the first append.
     pub const fn staging(mut self, bytes: usize) -> Self {
         self.staging = bytes;
         self
@@ -152,11 +154,15 @@ pub struct Appender<R: Compio> {
     synced: u64,
     /// Set while an operation is under way; still set if it failed or its future was dropped.
     broken: bool,
+    /// Set by `resume`: the file may hold bytes, the appender goes on after them.
+    resumed: bool,
 }
 
 impl<R: Compio> Appender<R> {
     /// An appender at offset 0 of `file` (made with [`DirectFile::create`], or empty), with the
-    /// default [`AppenderOptions`]. Nothing is allocated or written yet.
+    /// default [`AppenderOptions`]. Nothing is allocated or written yet. A file that holds bytes
+    /// is not overwritten: the first `append`, `flush` or `sync` refuses it (an error naming its
+    /// length) unless [`resume`](Self::resume) said where to go on.
     pub fn new(file: DirectFile<R>) -> Self {
         Self::with_options(file, AppenderOptions::new())
     }
@@ -172,6 +178,7 @@ impl<R: Compio> Appender<R> {
             flushed: 0,
             synced: 0,
             broken: false,
+            resumed: false,
         }
     }
 
@@ -180,12 +187,15 @@ impl<R: Compio> Appender<R> {
     /// last page is read back and the next record follows at `len`; with
     /// [`TailMode::NeverRewrite`] that page is left alone and the stream goes on at the next
     /// page boundary: the bytes in between are what the file holds there (zeros after a
-    /// `sync`), or zeros the file is extended with (`set_len`) where it ends before.
+    /// `sync`), or zeros the file is extended with where it ends before. The file is then cut
+    /// (or extended) to where the stream goes on, and synced, if its length differs: bytes past
+    /// it, flushed but never synced before a crash, are dropped, and the file's length says
+    /// where the log ends.
     ///
     /// # Errors
     /// [`io::ErrorKind::InvalidInput`] if records were already appended;
     /// [`io::ErrorKind::UnexpectedEof`] naming both lengths if the file is shorter than `len`;
-    /// the read's error.
+    /// the read's, `set_len`'s or the sync's error.
     pub async fn resume(mut self, len: u64) -> io::Result<Self> {
         if self.len != 0 || self.broken {
             return Err(io::Error::new(
@@ -215,16 +225,21 @@ impl<R: Compio> Appender<R> {
             // Less than one alignment unit: it fits the staging buffer.
             stage.extend(&view);
         }
-        if start > file_len {
-            // `NeverRewrite` past the end of the file: the stream's zeros up to the page
-            // boundary, made durable by the next sync.
-            self.file.set_len(start).await?;
+        // The file ends where the stream goes on: bytes past it (flushed but never synced, or
+        // an older run's) would otherwise outlive the next sync, and its length would no longer
+        // say where the log ends. `NeverRewrite` past the end of the file extends it with the
+        // stream's zeros up to the page boundary.
+        let end = len.max(start);
+        if file_len != end {
+            self.file.set_len(end).await?;
+            self.file.sync_data().await?;
         }
         self.stage = Some(stage);
         self.tail = start;
         self.len = start + keep as u64;
         self.flushed = self.len;
         self.synced = len;
+        self.resumed = true;
         Ok(self)
     }
 
@@ -328,7 +343,10 @@ impl<R: Compio> Appender<R> {
             return R::buf_result(res, record);
         }
         let at = self.len;
-        if let Err(e) = self.check_room(at, record.len()) {
+        if let Err(e) = self
+            .usable()
+            .and_then(|()| self.check_room(at, record.len()))
+        {
             return R::buf_result(Err(e), record);
         }
         self.broken = true;
@@ -403,10 +421,15 @@ impl<R: Compio> Appender<R> {
     }
 
     /// Flushes, truncates the file to [`len`](Self::len) (dropping the padding of the last
-    /// page) and syncs; gives the file back.
+    /// page) and syncs; gives the file back. With [`TailMode::NeverRewrite`] the zeros an
+    /// earlier `sync` padded the stream with are part of `len` and stay; only what `flush`
+    /// padded is dropped.
     ///
     /// # Errors
-    /// As [`flush`](Self::flush), [`DirectFile::set_len`] and [`DirectFile::sync_data`].
+    /// As [`flush`](Self::flush), [`DirectFile::set_len`] and [`DirectFile::sync_data`]. On an
+    /// error, or on an appender an earlier error left unusable, the file is closed with the
+    /// appender: reopen it and [`resume`](Self::resume) at the [`synced_len`](Self::synced_len)
+    /// read before calling `finish`.
     pub async fn finish(mut self) -> io::Result<DirectFile<R>> {
         self.flush().await?;
         self.file.set_len(self.len).await?;
@@ -425,9 +448,15 @@ impl<R: Compio> Appender<R> {
         }
     }
 
-    /// The staging buffer's capacity: the size asked for, in whole alignment units.
+    /// The staging buffer's capacity: the size asked for, in whole alignment units (`usize::MAX`,
+    /// which no allocation grants, where that overflows).
     fn stage_cap(&self) -> usize {
-        self.options.staging.max(1).next_multiple_of(self.align())
+        let align = self.align();
+        self.options
+            .staging
+            .max(1)
+            .checked_next_multiple_of(align)
+            .unwrap_or(usize::MAX)
     }
 
     fn align(&self) -> usize {
@@ -435,6 +464,9 @@ impl<R: Compio> Appender<R> {
     }
 
     fn usable(&self) -> io::Result<()> {
+        if self.len == 0 && !self.resumed {
+            self.check_empty()?;
+        }
         if self.broken {
             return Err(io::Error::other(format!(
                 "appender of {} is unusable: an earlier operation failed or was cancelled after \
@@ -444,6 +476,23 @@ impl<R: Compio> Appender<R> {
             )));
         }
         Ok(())
+    }
+
+    /// Refuses to write from offset 0 over a file that holds bytes (until something is
+    /// appended: the file's length is asked then, not when the appender is made).
+    fn check_empty(&self) -> io::Result<()> {
+        let file_len = sys::len(self.file.inner().as_fd())?;
+        if file_len == 0 {
+            return Ok(());
+        }
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "an appender at offset 0 of {}, which has {file_len} bytes, would overwrite them: \
+                 resume(len) goes on after the first len bytes",
+                self.file.path().display()
+            ),
+        ))
     }
 
     /// The staging buffer, taken at the first use: a frame of the file's pool if it has one

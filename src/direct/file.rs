@@ -4,11 +4,13 @@ use std::{
     fmt, io,
     os::fd::AsFd,
     path::{Path, PathBuf},
+    sync::atomic::{AtomicU64, Ordering},
 };
 
-use super::{Compio, DirectBuf, ReadView, buffer::Buffer, sys};
+use super::{Compio, DirectBuf, REQUEST_MAX, ReadView, buffer::Buffer, sys};
 use crate::{
-    ALIGNMENT, AlignedBuf, DioAlign, DioSource, dio_align,
+    ALIGNMENT, AlignedBuf, DioAlign, DioSource,
+    dio_align::dio_align_fd,
     fixed::{FixedFrame, FixedPool},
 };
 
@@ -19,9 +21,10 @@ use crate::{
 /// [`compio19::DirectFile`](super::compio19::DirectFile) or
 /// [`compio20::DirectFile`](super::compio20::DirectFile).
 ///
-/// - Opening adds `O_DIRECT` and asks [`dio_align`] once. A filesystem that refuses direct
-///   I/O (procfs, sysfs, tmpfs before Linux 6.6, many FUSE and overlay setups) is one
-///   [`io::ErrorKind::Unsupported`] error naming the path and the filesystem type.
+/// - Opening adds `O_DIRECT` and asks [`dio_align`](crate::dio_align) once, of the open
+///   file. A filesystem that refuses direct I/O (procfs, sysfs, tmpfs before Linux 6.6, many
+///   FUSE and overlay setups) is one [`io::ErrorKind::Unsupported`] error naming the path and
+///   the filesystem type.
 /// - [`alignment`](Self::alignment) is what offsets and lengths must be multiples of:
 ///   [`ALIGNMENT`] (4 KiB), or the file's own requirement where that is larger.
 /// - [`read_at`](Self::read_at) / [`read_exact_at`](Self::read_exact_at) read any byte range;
@@ -65,6 +68,8 @@ pub struct DirectFile<R: Compio> {
     align: usize,
     /// Where reads and the appender's buffers come from first, if given.
     pool: Option<FixedPool>,
+    /// Syncs completed: what [`syncs`](Self::syncs) reports.
+    syncs: AtomicU64,
 }
 
 impl<R: Compio> DirectFile<R> {
@@ -77,16 +82,23 @@ impl<R: Compio> DirectFile<R> {
         Self::open_with(path, &R::options(false)).await
     }
 
-    /// Creates a file (truncating one that exists) for reading and writing, with `O_DIRECT`.
+    /// Creates a file (truncating one that exists) for reading and writing, with `O_DIRECT`,
+    /// and `fsync`s the directory that holds it: the new name survives a power cut, so what
+    /// a later [`sync_data`](Self::sync_data) makes durable can be found by it. (A file made
+    /// with [`open_with`](Self::open_with) and `create` options gets no such sync.)
     ///
     /// # Errors
-    /// As [`open`](Self::open).
+    /// As [`open`](Self::open), and the directory sync's error naming the directory.
     pub async fn create(path: impl AsRef<Path>) -> io::Result<Self> {
-        Self::open_with(path, &R::options(true)).await
+        let file = Self::open_with(&path, &R::options(true)).await?;
+        sys::sync_parent(path.as_ref())?;
+        Ok(file)
     }
 
     /// Opens `path` with compio's `options`, then adds `O_DIRECT` (keeping any custom flags
-    /// the options carry).
+    /// the options carry). The flags are checked once the file is open (compio's options cannot
+    /// be read back): options with `O_APPEND` and `create` / `truncate` create or truncate the
+    /// file before it is refused.
     ///
     /// # Errors
     /// As [`open`](Self::open).
@@ -96,19 +108,19 @@ impl<R: Compio> DirectFile<R> {
         Self::from_file(file, path)
     }
 
-    /// Takes a compio file that `path` names, adds `O_DIRECT` if it is not set and asks the
-    /// alignment.
+    /// Takes a compio file, adds `O_DIRECT` if it is not set and asks the file's alignment (of
+    /// the descriptor: `path` only names the file in messages).
     ///
     /// # Errors
     /// [`io::ErrorKind::Unsupported`] naming the path and filesystem type if the filesystem
     /// refuses direct I/O for the file or needs buffers aligned beyond [`ALIGNMENT`];
     /// [`io::ErrorKind::InvalidInput`] if the file is open with `O_APPEND` (Linux would write
-    /// every positioned write at the end); the error of [`dio_align`] if `path` cannot be
-    /// examined.
+    /// every positioned write at the end); the error of
+    /// [`dio_align`](crate::dio_align) if the file cannot be examined.
     pub fn from_file(file: R::File, path: impl AsRef<Path>) -> io::Result<Self> {
         let path = path.as_ref();
         sys::enable_direct(file.as_fd(), path)?;
-        let dio = dio_align(path)?;
+        let dio = dio_align_fd(file.as_fd())?;
         if dio.source == DioSource::Statx && !dio.is_supported() {
             return Err(sys::refused(
                 file.as_fd(),
@@ -133,6 +145,7 @@ impl<R: Compio> DirectFile<R> {
             dio,
             align,
             pool: None,
+            syncs: AtomicU64::new(0),
         })
     }
 
@@ -205,7 +218,7 @@ impl<R: Compio> DirectFile<R> {
         self.align
     }
 
-    /// What [`dio_align`] reported when the file was opened.
+    /// What [`dio_align`](crate::dio_align) reported when the file was opened.
     #[inline]
     pub fn dio_align(&self) -> DioAlign {
         self.dio
@@ -232,11 +245,14 @@ impl<R: Compio> DirectFile<R> {
 
     /// Reads bytes `[pos, pos + len)`: one aligned read of the pages that cover them, into a
     /// recycled buffer, seen through a [`ReadView`] of exactly those bytes. The view is shorter
-    /// only where the file ends (empty at or past its end); `len == 0` reads nothing.
+    /// only where the file ends (empty at or past its end, and at or past `i64::MAX`, the
+    /// largest file offset); `len == 0` reads nothing. A read of more than 1 MiB first asks the
+    /// file's length (`fstat`) and allocates no more than the file has there, so a garbage
+    /// length costs no memory; it stops at that length even if the file grows meanwhile.
     ///
     /// # Errors
     /// [`io::ErrorKind::InvalidInput`] if `pos + len` overflows; [`io::ErrorKind::OutOfMemory`]
-    /// if the buffer cannot be allocated; the read's error.
+    /// if the buffer cannot be allocated; the `fstat`'s or the read's error.
     pub async fn read_at(&self, pos: u64, len: usize) -> io::Result<ReadView> {
         if len == 0 {
             return Ok(ReadView::empty(pos));
@@ -251,6 +267,10 @@ impl<R: Compio> DirectFile<R> {
                     "read_at({pos}, {len}): the range ends past the largest file offset"
                 ))
             })?;
+        let end = self.read_end(first, end).await?;
+        if end <= first {
+            return Ok(ReadView::empty(pos));
+        }
         let skip = (pos - first) as usize;
         // `end - first` is `len` plus less than two alignments, so it fits when `len` does,
         // unless `len` is within two alignments of usize::MAX: then allocation refuses it.
@@ -282,6 +302,20 @@ impl<R: Compio> DirectFile<R> {
         Ok(ReadView::aligned(buf, start, had, pos))
     }
 
+    /// Where a read of the aligned `[first, end)` can stop: no later than the largest file
+    /// offset (`i64::MAX`: the kernel refuses ranges past it), and, for a read of more than
+    /// [`LARGE_READ`] bytes, no later than the end of the file as `fstat` gives it: a garbage
+    /// length from a torn record header reads what the file has instead of allocating it.
+    async fn read_end(&self, first: u64, end: u64) -> io::Result<u64> {
+        let align = self.align as u64;
+        let end = end.min(i64::MAX as u64 / align * align);
+        if end.saturating_sub(first) <= LARGE_READ {
+            return Ok(end);
+        }
+        // A file is at most i64::MAX bytes long: rounding up does not overflow.
+        Ok(end.min(self.len().await?.next_multiple_of(align)))
+    }
+
     /// [`read_at`](Self::read_at), but a range that runs past the end of the file is an error.
     ///
     /// # Errors
@@ -290,13 +324,17 @@ impl<R: Compio> DirectFile<R> {
     pub async fn read_exact_at(&self, pos: u64, len: usize) -> io::Result<ReadView> {
         let view = self.read_at(pos, len).await?;
         if view.len() < len {
+            // An empty view says only that the file ends at or before `pos`.
+            let file_end = match view.len() {
+                0 => self.len().await?,
+                had => pos + had as u64,
+            };
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 format!(
-                    "read_exact_at({pos}, {len}) in {}: the file has {} of those bytes (it ends at {})",
+                    "read_exact_at({pos}, {len}) in {}: the file has {} of those bytes (it ends at {file_end})",
                     self.path.display(),
                     view.len(),
-                    pos + view.len() as u64,
                 ),
             ));
         }
@@ -330,7 +368,8 @@ impl<R: Compio> DirectFile<R> {
     }
 
     /// Reads `[first, first + span)` (aligned) into `buf`, in as many requests as the kernel
-    /// takes (one, below 2 GiB), stopping at the end of the file.
+    /// takes (one, below 2 GiB; none longer than [`REQUEST_MAX`]), stopping at the end of the
+    /// file.
     async fn read_span(
         &self,
         mut buf: AlignedBuf,
@@ -343,7 +382,8 @@ impl<R: Compio> DirectFile<R> {
             if got == span || got % self.align != 0 {
                 return Ok(buf);
             }
-            let (res, back) = R::read_buf(&self.file, buf, got..span, first + got as u64).await;
+            let stop = span.min(got + REQUEST_MAX);
+            let (res, back) = R::read_buf(&self.file, buf, got..stop, first + got as u64).await;
             buf = back;
             if res? == 0 {
                 return Ok(buf);
@@ -358,7 +398,9 @@ impl<R: Compio> DirectFile<R> {
     ///
     /// # Errors
     /// [`io::ErrorKind::InvalidInput`] naming the offset, the length and the alignment if `pos`
-    /// or the capacity is not a multiple of [`alignment`](Self::alignment); the read's error.
+    /// or the capacity is not a multiple of [`alignment`](Self::alignment), or for a
+    /// [`Frame`](crate::Frame) or `FixedFrame` longer than one request (2047 MiB: an
+    /// [`AlignedBuf`] that long goes in several); the read's error.
     pub async fn read_aligned_at<B: DirectBuf>(&self, buf: B, pos: u64) -> R::BufResult<usize, B> {
         if let Err(e) = self.check("read_aligned_at", pos, buf.read_len()) {
             return R::buf_result(Err(e), buf);
@@ -373,7 +415,8 @@ impl<R: Compio> DirectFile<R> {
     ///
     /// # Errors
     /// [`io::ErrorKind::InvalidInput`] naming the offset, the length and the alignment if `pos`
-    /// or the length is not a multiple of [`alignment`](Self::alignment);
+    /// or the length is not a multiple of [`alignment`](Self::alignment), or for a frame longer
+    /// than one request, as for [`read_aligned_at`](Self::read_aligned_at);
     /// [`io::ErrorKind::WriteZero`] for a short write; the write's error.
     pub async fn write_aligned_at<B: DirectBuf>(&self, buf: B, pos: u64) -> R::BufResult<usize, B> {
         let len = buf.write_len();
@@ -391,8 +434,8 @@ impl<R: Compio> DirectFile<R> {
         R::buf_result(res, buf)
     }
 
-    /// Writes bytes `[0, end)` of `buf` (aligned, within its length) at `pos` (aligned), going
-    /// on after short writes.
+    /// Writes bytes `[0, end)` of `buf` (aligned, within its length) at `pos` (aligned), in
+    /// requests of at most [`REQUEST_MAX`], going on after short writes.
     pub(super) async fn write_all(
         &self,
         mut buf: AlignedBuf,
@@ -401,7 +444,8 @@ impl<R: Compio> DirectFile<R> {
     ) -> (io::Result<()>, AlignedBuf) {
         let mut done = 0;
         while done < end {
-            let (res, back) = R::write_buf(&self.file, buf, done..end, pos + done as u64).await;
+            let stop = end.min(done + REQUEST_MAX);
+            let (res, back) = R::write_buf(&self.file, buf, done..stop, pos + done as u64).await;
             buf = back;
             match res {
                 Ok(n) if n > 0 && (done + n) % self.align == 0 => done += n,
@@ -484,7 +528,9 @@ impl<R: Compio> DirectFile<R> {
     /// # Errors
     /// The system call's.
     pub async fn sync_data(&self) -> io::Result<()> {
-        R::sync(&self.file, true).await
+        R::sync(&self.file, true).await?;
+        self.syncs.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     /// `fsync`: written data and all metadata are durable once it returns.
@@ -492,7 +538,17 @@ impl<R: Compio> DirectFile<R> {
     /// # Errors
     /// The system call's.
     pub async fn sync_all(&self) -> io::Result<()> {
-        R::sync(&self.file, false).await
+        R::sync(&self.file, false).await?;
+        self.syncs.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// How many [`sync_data`](Self::sync_data) and [`sync_all`](Self::sync_all) calls (the
+    /// appender's included) have completed on this `DirectFile`: syncs per commit, for
+    /// monitoring, and proof in tests that a reported durable length was synced.
+    #[inline]
+    pub fn syncs(&self) -> u64 {
+        self.syncs.load(Ordering::Relaxed)
     }
 }
 
@@ -506,6 +562,9 @@ impl<R: Compio> fmt::Debug for DirectFile<R> {
             .finish_non_exhaustive()
     }
 }
+
+/// Reads longer than this are capped at the end of the file before their buffer is allocated.
+const LARGE_READ: u64 = 1 << 20;
 
 fn invalid(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, msg)

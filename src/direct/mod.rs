@@ -59,8 +59,9 @@
 //! # Costs and limits
 //!
 //! - A read of `len` bytes at `pos` reads the aligned pages that cover it: at most two pages
-//!   more than asked for, in one request. Reads of the same pages twice go to the device twice:
-//!   there is no page cache; cache in the engine.
+//!   more than asked for, in one request (one per 2047 MiB: no request is longer, whatever the
+//!   compio version). Reads of the same pages twice go to the device twice: there is no page
+//!   cache; cache in the engine. A read of more than 1 MiB first asks the file's length.
 //! - [`Appender::append`] copies each record once (a `&[u8]` has no alignment of its own); a
 //!   record at least as large as the staging buffer goes out in one write from a recycled
 //!   buffer of its size. [`Appender::append_buf`] takes a record already in an [`AlignedBuf`]
@@ -90,6 +91,12 @@ pub use file::DirectFile;
 pub use view::ReadView;
 
 use crate::{AlignedBuf, Frame, fixed::FixedFrame};
+
+/// The most bytes one read or write request asks for: Linux's own limit per call
+/// (`MAX_RW_COUNT`, 2 GiB - 4 KiB) rounded down to 1 MiB, so a multiple of every direct I/O
+/// alignment. Longer transfers go in several requests; compio 0.17 would also cut a request of
+/// 4 GiB or more to its low 32 bits (to 0 at exactly 4 GiB, which reads as the end of the file).
+pub(crate) const REQUEST_MAX: usize = 0x7ff0_0000;
 
 /// A compio version that [`DirectFile`] and [`Appender`] run on: [`compio17::Compio17`],
 /// [`compio19::Compio19`] or [`compio20::Compio20`]. Sealed; its methods are this crate's glue
@@ -193,15 +200,48 @@ impl DirectBuf for AlignedBuf {
         self.len()
     }
 
-    async fn read_on<R: Compio>(self, file: &R::File, pos: u64) -> (io::Result<usize>, Self) {
-        let cap = self.cap();
-        R::read_buf(file, self, 0..cap, pos).await
+    async fn read_on<R: Compio>(mut self, file: &R::File, pos: u64) -> (io::Result<usize>, Self) {
+        // In requests of at most `REQUEST_MAX`, until one comes back short.
+        let (cap, mut done) = (self.cap(), 0);
+        while done < cap {
+            let end = cap.min(done + REQUEST_MAX);
+            let (res, back) = R::read_buf(file, self, done..end, pos + done as u64).await;
+            self = back;
+            match res {
+                Ok(n) if n == end - done => done = end,
+                Ok(n) => return (Ok(done + n), self),
+                Err(e) => return (Err(e), self),
+            }
+        }
+        (Ok(done), self)
     }
 
-    async fn write_on<R: Compio>(self, file: &R::File, pos: u64) -> (io::Result<usize>, Self) {
-        let len = self.len();
-        R::write_buf(file, self, 0..len, pos).await
+    async fn write_on<R: Compio>(mut self, file: &R::File, pos: u64) -> (io::Result<usize>, Self) {
+        // In requests of at most `REQUEST_MAX`, until one comes back short.
+        let (len, mut done) = (self.len(), 0);
+        while done < len {
+            let end = len.min(done + REQUEST_MAX);
+            let (res, back) = R::write_buf(file, self, done..end, pos + done as u64).await;
+            self = back;
+            match res {
+                Ok(n) if n == end - done => done = end,
+                Ok(n) => return (Ok(done + n), self),
+                Err(e) => return (Err(e), self),
+            }
+        }
+        (Ok(done), self)
     }
+}
+
+/// Refuses a frame longer than one request may be (a frame goes out in one).
+fn frame_fits(op: &str, len: usize) -> io::Result<()> {
+    if len <= REQUEST_MAX {
+        return Ok(());
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("{op} of a frame of {len} bytes: one request takes at most {REQUEST_MAX}"),
+    ))
 }
 
 impl DirectBuf for Frame {
@@ -214,10 +254,16 @@ impl DirectBuf for Frame {
     }
 
     async fn read_on<R: Compio>(self, file: &R::File, pos: u64) -> (io::Result<usize>, Self) {
+        if let Err(e) = frame_fits("read", self.cap()) {
+            return (Err(e), self);
+        }
         R::read_frame(file, self, pos).await
     }
 
     async fn write_on<R: Compio>(self, file: &R::File, pos: u64) -> (io::Result<usize>, Self) {
+        if let Err(e) = frame_fits("write", self.len()) {
+            return (Err(e), self);
+        }
         R::write_frame(file, self, pos).await
     }
 }
@@ -232,10 +278,16 @@ impl DirectBuf for FixedFrame {
     }
 
     async fn read_on<R: Compio>(self, file: &R::File, pos: u64) -> (io::Result<usize>, Self) {
+        if let Err(e) = frame_fits("read", self.cap()) {
+            return (Err(e), self);
+        }
         R::read_fixed(file, self, pos).await
     }
 
     async fn write_on<R: Compio>(self, file: &R::File, pos: u64) -> (io::Result<usize>, Self) {
+        if let Err(e) = frame_fits("write", self.len()) {
+            return (Err(e), self);
+        }
         R::write_fixed(file, self, pos).await
     }
 }

@@ -3,7 +3,7 @@
 
 use std::{io, os::fd::BorrowedFd, path::Path};
 
-use rustix::fs::{FallocateFlags, OFlags};
+use rustix::fs::{FallocateFlags, Mode, OFlags};
 
 /// Adds `O_DIRECT` to the open file's flags (`fcntl(F_SETFL)`, which keeps any other flags the
 /// caller opened with). A filesystem without direct I/O refuses here, at open time, rather
@@ -96,4 +96,26 @@ pub(super) fn set_len(fd: BorrowedFd<'_>, len: u64) -> io::Result<()> {
 /// The file's length (`fstat(2)`).
 pub(super) fn len(fd: BorrowedFd<'_>) -> io::Result<u64> {
     Ok(rustix::fs::fstat(fd)?.st_size as u64)
+}
+
+/// `fsync(2)` of the directory that holds `path`: makes its entry, a file just created, durable
+/// (a file's own sync does not cover the directory it is in).
+pub(super) fn sync_parent(path: &Path) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    rustix::fs::open(dir, flags, Mode::empty())
+        .and_then(|fd| rustix::fs::fsync(&fd))
+        .map_err(|e| {
+            io::Error::new(
+                io::Error::from(e).kind(),
+                format!(
+                    "sync of directory {} after creating {}: {e}",
+                    dir.display(),
+                    path.display()
+                ),
+            )
+        })
 }
