@@ -241,6 +241,8 @@ macro_rules! pool_cases {
                     assert_eq!(in_use(), 1);
                 }
 
+                // An appender starts on an empty file (it refuses to overwrite one).
+                file.set_len(0).await.unwrap();
                 let options = AppenderOptions::new().staging(4096);
                 let mut log = Appender::with_options(file, options);
                 {
