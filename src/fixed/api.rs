@@ -4,6 +4,35 @@
 //! wrapper) and passes in; and the `Op` wrapper itself for the drivers whose `OpCode` has the
 //! same shape (compio-driver 0.12 and 0.13).
 
+/// The example of `read_fixed_at` and `write_fixed_at` (a write, then a read back) for the
+/// compio crate `$doc_crate` (as this crate's tests name it) and the module `$module`.
+macro_rules! fixed_io_example {
+    ($doc_crate:literal, $module:literal) => {
+        concat!(
+            "```\n",
+            "use ", $doc_crate, " as compio; // in your crate: plain `compio`\n",
+            "use jdb_alloc::{AlignedBuf, PAGE_SIZE, fixed::", $module, "};\n\n",
+            "let dir = std::path::Path::new(env!(\"CARGO_MANIFEST_DIR\")).join(\"target/doc-scratch\");\n",
+            "std::fs::create_dir_all(&dir).unwrap();\n",
+            "let path = dir.join(format!(\"fixed-", $module, "-{}-{}.bin\", line!(), std::process::id()));\n",
+            "compio::runtime::Runtime::new().unwrap().block_on(async {\n",
+            "    let file = compio::fs::OpenOptions::new().read(true).write(true).create(true)\n",
+            "        .open(&path).await.unwrap();\n",
+            "    let mut frames = ", $module, "::register(AlignedBuf::zeroed(4 * PAGE_SIZE).unwrap(), PAGE_SIZE).unwrap();\n",
+            "    let mut frame = frames.next().unwrap();\n",
+            "    frame.fill(3);\n",
+            "    let compio::BufResult(n, mut frame) = ", $module, "::write_fixed_at(&file, frame, 0).await;\n",
+            "    assert_eq!(n.unwrap(), PAGE_SIZE);\n",
+            "    frame.clear(); // read into the whole capacity\n",
+            "    let compio::BufResult(n, frame) = ", $module, "::read_fixed_at(&file, frame, 0).await;\n",
+            "    assert_eq!((n.unwrap(), frame.len(), frame[0]), (PAGE_SIZE, PAGE_SIZE, 3));\n",
+            "});\n",
+            "std::fs::remove_file(&path).unwrap();\n",
+            "```",
+        )
+    };
+}
+
 /// Expands to `register`, `status`, `read_fixed_at`, `write_fixed_at` and the ring lookups of
 /// one compio version: `$version` is its number for the docs, `$module` the module's name for
 /// the examples, `$doc_crate` the name this crate's tests give that compio (a user's is plain
@@ -75,27 +104,8 @@ macro_rules! version_api {
              kernel is done with it.\n\n",
             "# Panics\n",
             "Outside a compio runtime, as compio's own operations.\n\n",
-            "```\n",
-            "use ", $doc_crate, " as compio; // in your crate: plain `compio`\n",
-            "use jdb_alloc::{AlignedBuf, PAGE_SIZE, fixed::", $module, "};\n\n",
-            "let dir = std::path::Path::new(env!(\"CARGO_MANIFEST_DIR\")).join(\"target/doc-scratch\");\n",
-            "std::fs::create_dir_all(&dir).unwrap();\n",
-            "let path = dir.join(format!(\"fixed-", $module, "-{}-{}.bin\", line!(), std::process::id()));\n",
-            "compio::runtime::Runtime::new().unwrap().block_on(async {\n",
-            "    let file = compio::fs::OpenOptions::new().read(true).write(true).create(true)\n",
-            "        .open(&path).await.unwrap();\n",
-            "    let mut frames = ", $module, "::register(AlignedBuf::zeroed(4 * PAGE_SIZE).unwrap(), PAGE_SIZE).unwrap();\n",
-            "    let mut frame = frames.next().unwrap();\n",
-            "    frame.fill(3);\n",
-            "    let compio::BufResult(n, mut frame) = ", $module, "::write_fixed_at(&file, frame, 0).await;\n",
-            "    assert_eq!(n.unwrap(), PAGE_SIZE);\n",
-            "    frame.clear(); // read into the whole capacity\n",
-            "    let compio::BufResult(n, frame) = ", $module, "::read_fixed_at(&file, frame, 0).await;\n",
-            "    assert_eq!((n.unwrap(), frame.len(), frame[0]), (PAGE_SIZE, PAGE_SIZE, 3));\n",
-            "});\n",
-            "std::fs::remove_file(&path).unwrap();\n",
-            "```",
         )]
+        #[doc = super::api::fixed_io_example!($doc_crate, $module)]
         pub async fn read_fixed_at<F: AsFd + 'static>(
             fd: &impl ToSharedFd<F>,
             frame: FixedFrame,
@@ -115,27 +125,8 @@ macro_rules! version_api {
              write otherwise.\n\n",
             "# Panics\n",
             "Outside a compio runtime, as compio's own operations.\n\n",
-            "```\n",
-            "use ", $doc_crate, " as compio; // in your crate: plain `compio`\n",
-            "use jdb_alloc::{AlignedBuf, PAGE_SIZE, fixed::", $module, "};\n\n",
-            "let dir = std::path::Path::new(env!(\"CARGO_MANIFEST_DIR\")).join(\"target/doc-scratch\");\n",
-            "std::fs::create_dir_all(&dir).unwrap();\n",
-            "let path = dir.join(format!(\"fixed-", $module, "-{}-{}.bin\", line!(), std::process::id()));\n",
-            "compio::runtime::Runtime::new().unwrap().block_on(async {\n",
-            "    let file = compio::fs::OpenOptions::new().read(true).write(true).create(true)\n",
-            "        .open(&path).await.unwrap();\n",
-            "    let mut frames = ", $module, "::register(AlignedBuf::zeroed(4 * PAGE_SIZE).unwrap(), PAGE_SIZE).unwrap();\n",
-            "    let mut frame = frames.next().unwrap();\n",
-            "    frame.fill(3);\n",
-            "    let compio::BufResult(n, mut frame) = ", $module, "::write_fixed_at(&file, frame, 0).await;\n",
-            "    assert_eq!(n.unwrap(), PAGE_SIZE);\n",
-            "    frame.clear(); // read into the whole capacity\n",
-            "    let compio::BufResult(n, frame) = ", $module, "::read_fixed_at(&file, frame, 0).await;\n",
-            "    assert_eq!((n.unwrap(), frame.len(), frame[0]), (PAGE_SIZE, PAGE_SIZE, 3));\n",
-            "});\n",
-            "std::fs::remove_file(&path).unwrap();\n",
-            "```",
         )]
+        #[doc = super::api::fixed_io_example!($doc_crate, $module)]
         pub async fn write_fixed_at<F: AsFd + 'static>(
             fd: &impl ToSharedFd<F>,
             frame: FixedFrame,
@@ -254,4 +245,5 @@ macro_rules! driver_op {
 
 #[cfg(any(feature = "compio-19", feature = "compio-20"))]
 pub(super) use driver_op;
+pub(super) use fixed_io_example;
 pub(super) use version_api;
