@@ -424,6 +424,8 @@ pub mod fixed;
 mod frame;
 mod heap;
 mod huge;
+#[cfg(unix)]
+mod large;
 #[cfg(all(target_os = "linux", any(feature = "compio-19", feature = "compio-20")))]
 #[cfg_attr(
     docsrs,
@@ -435,6 +437,7 @@ pub mod migration;
 #[cfg(unix)]
 mod os_mem;
 pub mod recycle;
+mod size_class;
 
 use std::{
     fmt,

@@ -8,21 +8,25 @@
 //! [`allocate`] can be handed back to [`release`] by code that knows nothing but `cap`
 //! (this is what makes `AlignedBuf::into_raw_parts` / `from_raw_parts` round-trip).
 //!
-//! Two backings, split at [`MAP_THRESHOLD`]:
-//! - below it, the global allocator ([`crate::heap`]), with blocks of the capacity's size class
-//!   ([`Class`]), which are kept when freed and handed out again ([`crate::recycle`]);
-//! - at and above it, on Unix, an anonymous private mapping of its own ([`crate::os_mem`]):
-//!   zero-reading without being written, resident only where touched, unmapped on release.
-//!   Elsewhere the global allocator serves every size.
+//! Three backings, by capacity:
+//! - below 128 KiB, the global allocator ([`crate::heap`]), with blocks of the capacity's size
+//!   class ([`Class`]), which are kept when freed and handed out again ([`crate::recycle`]);
+//! - from 128 KiB to below [`MAP_THRESHOLD`], on Unix, mappings of this crate's own in size
+//!   classes, kept by the thread that allocated them while its working set needs them
+//!   ([`crate::large`]);
+//! - at and above [`MAP_THRESHOLD`], on Unix, an anonymous private mapping of its own
+//!   ([`crate::os_mem`]): zero-reading without being written, resident only where touched,
+//!   unmapped on release.
+//!
+//! Elsewhere than on Unix the global allocator serves every size.
 
 use std::{alloc::Layout, ptr::NonNull};
 
 #[cfg(unix)]
+use crate::large;
+#[cfg(unix)]
 use crate::os_mem;
-use crate::{
-    Error, MAP_THRESHOLD, PAGE_SIZE, Result, heap,
-    recycle::{self, Class},
-};
+use crate::{Error, MAP_THRESHOLD, PAGE_SIZE, Result, heap, recycle, size_class::Class};
 
 /// Largest capacity a buffer can have: `isize::MAX` rounded down to a whole page, the largest
 /// size a `Layout` with [`ALIGNMENT`](crate::ALIGNMENT) accepts.
@@ -81,6 +85,10 @@ pub(crate) fn allocate(cap: usize, fill: Fill) -> Result<NonNull<u8>> {
         return heap::allocate(cap, zeroes).ok_or(Error::AllocFailed { size: cap });
     }
     let class = Class::of(cap);
+    #[cfg(unix)]
+    if large::holds(class) {
+        return large::allocate(cap, class, fill == Fill::Zeroed, recycle::large_limit());
+    }
     let ptr = match recycle::take(class) {
         Some(ptr) => {
             // SAFETY: a kept block is live, owned by us now, and `class.size() >= cap` bytes
@@ -127,6 +135,12 @@ pub(crate) unsafe fn release(ptr: NonNull<u8>, cap: usize) {
         return unsafe { heap::release(ptr, cap) };
     }
     let class = Class::of(cap);
+    #[cfg(unix)]
+    if large::holds(class) {
+        // SAFETY: the caller's promise: a live block from `allocate(cap, _)`, which for this
+        // class came from `large::allocate`, given up here.
+        return unsafe { large::release(ptr, recycle::large_limit()) };
+    }
     #[cfg(jdb_alloc_asan)]
     recycle::asan::slack(ptr, cap, class.size(), false);
     // SAFETY: the caller's promise: a live block from `allocate(cap, _)`, hence a heap block of

@@ -1,129 +1,125 @@
-//! Recycling of freed blocks: a cache per thread over a bounded shared tier, and the switches
-//! that bound it ([`Limits`], [`set_limits`], [`trim`]) and report on it ([`stats`]).
+//! Recycling of freed blocks, and the switches that bound it ([`Limits`], [`set_limits`],
+//! [`set_decay`], [`trim`]) and report on it ([`stats`]).
 //!
 //! A storage engine allocates and frees I/O buffers all the time. Freed through the global
-//! allocator, a block of 256 KiB and more usually goes back to the OS, and the next buffer of
-//! that size pays a page fault per 4 KiB page it touches (about 1.7 µs each): 100 to 900 times
-//! what reusing one buffer by hand costs. So this crate keeps freed blocks and hands them out
-//! again, behind the unchanged API of [`AlignedBuf`](crate::AlignedBuf) and
-//! [`Frame`](crate::Frame).
+//! allocator, a block of 128 KiB and more usually goes back to the OS, and the next buffer of
+//! that size pays a page fault per 4 KiB page it touches (about 1.4 µs each here): 100 to 900
+//! times what reusing one buffer by hand costs. So this crate keeps freed blocks and hands them
+//! out again, behind the unchanged API of [`AlignedBuf`](crate::AlignedBuf) and
+//! [`Frame`](crate::Frame). With the defaults nobody has to size anything: what is kept follows
+//! what the program uses, and goes back when it no longer does.
 //!
 //! # How it works
 //!
-//! - **Size classes.** A block below [`MAP_THRESHOLD`] is allocated with
-//!   the size of its class: its capacity rounded up to 1, 2, 3 or 4 pages, then to one of four
-//!   steps per power of two (5, 6, 7, 8 × 2^k pages). Powers of two are classes of their own, so
-//!   the usual buffer sizes waste nothing; others waste under 25 %, untouched and unseen: a
-//!   buffer's [`cap`](crate::AlignedBuf::cap) is still its size rounded up to whole pages. The
-//!   class is a function of the capacity alone, so a block is still released knowing only its
-//!   capacity, and [`into_raw_parts`](crate::AlignedBuf::into_raw_parts) /
-//!   [`from_raw_parts`](crate::AlignedBuf::from_raw_parts) round-trip at every size.
-//! - **Per thread first.** A freed block goes to its thread's cache, a free list per class kept
-//!   inside the blocks themselves, while the thread keeps at most [`Limits::per_thread`] bytes.
-//!   An allocation takes from that list first. This path takes no lock and no read-modify-write
-//!   of anything shared: the only shared memory it reads is the setting itself (a plain load).
-//! - **Shared second.** What a thread cannot keep, and all that a thread frees before it has
-//!   allocated anything (an I/O thread dropping frames), goes to one shared tier behind a
-//!   mutex, up to [`Limits::shared`] bytes; an allocation that misses its thread's cache looks there (after a
-//!   lock-free check that the class is not empty). So a block freed on another thread than the
-//!   one that allocated it (a frame dropped by an I/O thread) comes back, and the total kept is
-//!   bounded. What fits nowhere goes back to the allocator, hence usually to the OS.
+//! - **Size classes.** A block below [`MAP_THRESHOLD`](crate::MAP_THRESHOLD) has the size of its class: its capacity
+//!   rounded up to 1, 2, 3 or 4 pages, then to one of four steps per power of two (5, 6, 7,
+//!   8 × 2^k pages). Powers of two waste nothing; others waste under 25 %, untouched: a buffer's
+//!   [`cap`](crate::AlignedBuf::cap) is still its size rounded up to whole pages.
+//! - **Large blocks, 128 KiB and up**, are mappings of this crate's own, kept by the thread that
+//!   allocated them in a heap of its own, for as long as its working set needs them: a heap
+//!   keeps at most the most bytes its thread had live at once over the last decay period
+//!   ([`Stats::working_set`]), and a block unused for the decay period ([`decay`], 10 s by
+//!   default) is unmapped. A block freed on another thread goes back to its own heap through a
+//!   lock-free inbox. A thread that goes idle keeps nothing past the decay period as long as
+//!   another thread allocates: allocating threads look at the other heaps too, at most every
+//!   eighth of the period. A kept block may serve a capacity up to two times smaller than its
+//!   own. Why mappings of our own rather than the global allocator's, and what contention
+//!   remains: in the source's `large` module docs (measured there: a fresh 16 MiB block costs
+//!   6 ms of page faults; a kept one, what reusing one by hand costs).
+//! - **Small blocks, below 128 KiB**, come from the global allocator, whose own heap serves
+//!   them well, and each thread keeps up to [`SMALL_KEPT`] of them (4 MiB) in free lists of its
+//!   own, linked through the blocks, with no lock and no read-modify-write of anything shared.
+//!   What a thread did not use for a whole decay period goes back at its next allocations.
+//!   Blocks freed by a thread that never allocates (an I/O thread dropping buffers) go to a
+//!   shared tier of lock-free stacks, bounded by [`Limits::shared`], where allocating threads
+//!   find them.
 //! - **Zeroes where needed.** [`AlignedBuf::zeroed`](crate::AlignedBuf::zeroed) and
-//!   [`page`](crate::AlignedBuf::page) from a recycled block zero the buffer's capacity (its
-//!   whole pages, not the larger class), nothing more.
-//! - **Mapped blocks are not kept.** From [`MAP_THRESHOLD`] up a buffer is
-//!   a mapping of its own, whose point is lazy zero pages: a 1 GiB `zeroed` arena costs one
-//!   system call and only the pages touched. A recycled one would have to be zeroed by hand (as
-//!   many page writes as the fresh mapping's page faults, and all of it resident at once, where
-//!   a fresh arena is resident only where touched), and a single one fills the default bound.
-//!   Huge-page arenas ([`zeroed_huge`](crate::AlignedBuf::zeroed_huge)) are mappings too, so they
-//!   never take a recycled block either.
+//!   [`page`](crate::AlignedBuf::page) from a recycled block zero the buffer's capacity, nothing
+//!   more; from a fresh mapping, nothing at all.
+//! - **Mapped buffers are not kept.** From [`MAP_THRESHOLD`](crate::MAP_THRESHOLD) (32 MiB) up a buffer is a mapping of
+//!   its own, whose point is lazy zero pages: a 1 GiB `zeroed` arena costs one system call and
+//!   only the pages touched, which a recycled block zeroed by hand could not match (measured on
+//!   `zeroed(64 MiB)`: 4.5 ms for a kept block, 30 µs for a fresh one). Huge-page arenas
+//!   ([`zeroed_huge`](crate::AlignedBuf::zeroed_huge)) never take a recycled block either.
 //!
-//! Kept memory goes back when its thread exits (the shared tier's with [`trim`], or to the OS
-//! with the process); [`trim`] returns it at once.
+//! [`trim`] returns everything kept, by every thread, at once; a thread's kept memory also goes
+//! back when it exits.
 //!
 //! # What it buys
 //!
-//! Measured on a 2-core AMD EPYC, glibc (`cargo bench --bench compare`, medians): with
-//! `with_cap(n)`, one byte written per page, then drop, a 1 MiB buffer costs about 2 µs instead
-//! of 370 µs (0.1.4), a 16 MiB one 40 µs instead of 6 ms: what writing a buffer reused by hand
-//! costs. `with_cap(4096)` + drop costs about 5 ns, `page()` + drop the cost of zeroing 4 KiB
-//! plus 2 ns. An allocation that finds nothing to reuse costs what it did before, within a few
-//! ns.
-//!
-//! That holds while the cache holds what a thread frees and allocates again. An engine whose
-//! live buffers and their turnover exceed the limits (16 buffers of 4 KiB to 16 MiB at once,
-//! four times the default) misses, and each miss costs what the global allocator's state makes
-//! it: with glibc, from a heap reuse to a fresh mapping faulted in page by page (measured there:
-//! 2 to 24 ms a buffer with the default limits, 85 to 127 µs with `per_thread` at 256 MiB;
-//! `benches/RESULTS.md`). Size [`Limits::per_thread`] to that working set.
-//!
-//! Mapped blocks are not kept, by measurement: for `zeroed(64 MiB)`, zeroing a kept block and
-//! writing a byte per page took 4.5 ms, against 30 µs for a fresh mapping left untouched and
-//! 43 ms for one with every page written. Arenas that size are mostly `zeroed` pools touched
-//! sparsely, where keeping would cost 150 times more and make the whole block resident; only
-//! `with_cap` buffers of 32 MiB and more written all over would gain, and one of them alone
-//! fills a thread's default bound.
+//! Measured on a 2-core AMD EPYC, glibc (`cargo bench --bench compare`, medians; the figures are
+//! in `benches/RESULTS.md`): `with_cap(4096)` + drop costs about 5 ns, `page()` + drop the cost
+//! of zeroing 4 KiB plus 2 ns; a 1 MiB buffer with a byte written per page about 2 µs instead of
+//! 370 µs (0.1.4), a 16 MiB one 40 µs instead of 6 ms. An engine's pattern, 16 to 32 buffers
+//! of 4 KiB to 16 MiB live at once and replaced in turn, costs what reusing buffers by hand
+//! costs, with the default settings.
 
 use std::{
     cell::RefCell,
     ptr::{self, NonNull},
-    sync::{
-        Mutex, PoisonError,
-        atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed},
+    sync::atomic::{
+        AtomicPtr, AtomicUsize,
+        Ordering::{Acquire, Relaxed, Release},
     },
+    time::Duration,
 };
 
-use crate::{MAP_THRESHOLD, PAGE_SIZE, heap};
+#[cfg(unix)]
+use crate::large;
+use crate::{
+    heap,
+    size_class::{CLASSES, Class, class_size},
+};
 
-/// How many bytes of freed blocks may be kept for reuse, per thread and in the shared tier.
+/// The most bytes of small blocks (below 128 KiB) a thread keeps, whatever the limits.
 ///
-/// The most kept at any time is `per_thread` times the number of threads that free buffers, plus
-/// `shared`. A thread that lowers the limits trims its own cache and the shared tier at once;
-/// other threads trim theirs at their next allocation or release.
+/// ```
+/// assert_eq!(jdb_alloc::recycle::SMALL_KEPT, 4 << 20);
+/// ```
+pub const SMALL_KEPT: usize = 4 << 20;
+
+/// Bounds on what is kept for reuse, per thread and in the shared tier.
 ///
-/// A thread that frees buffers before it has allocated any (an I/O thread dropping frames made
-/// elsewhere) hands them to the shared tier rather than keeping them, so they reach the threads
-/// that allocate. Once a thread allocates, what it frees goes to its own cache first.
+/// These are upper bounds on top of what the working set and the decay period already decide
+/// (see the [module docs](self)); the default sets none per thread, since a fixed bound below
+/// an engine's working set is what makes allocation fall off a cliff.
 ///
 /// ```
 /// use jdb_alloc::recycle::Limits;
 ///
 /// assert_eq!(Limits::default(), Limits::DEFAULT);
-/// assert_eq!(Limits::DEFAULT.per_thread, 32 << 20);
+/// assert_eq!(Limits::DEFAULT.per_thread, usize::MAX);
 /// assert_eq!(Limits::OFF, Limits { per_thread: 0, shared: 0 });
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Limits {
-    /// Bytes each thread may keep in its own cache, which it uses without any lock. `0` turns
-    /// recycling off altogether, whatever `shared` says: nothing is kept, not even in the
-    /// shared tier, and every allocation is fresh.
+    /// Bytes each thread may keep, its large blocks and its small ones together: of which
+    /// small ones at most [`SMALL_KEPT`] or half the limit, whichever is less, and large ones
+    /// the rest. `0` turns recycling off altogether, whatever `shared` says: nothing is kept,
+    /// not even in the shared tier, and every allocation is fresh.
     pub per_thread: usize,
-    /// Bytes kept in the one shared tier, for blocks a thread's cache has no room for (blocks
-    /// freed by threads that do not allocate, bursts).
+    /// Bytes of small blocks kept in the shared tier, for blocks freed by threads that do not
+    /// allocate.
     pub shared: usize,
 }
 
 impl Limits {
-    /// The default: 32 MiB per thread and 32 MiB shared.
-    ///
-    /// Enough for every buffer size below [`MAP_THRESHOLD`] to be reused,
-    /// and a fraction of a burst: when 512 MiB of 1 MiB buffers are freed at once, one thread
-    /// keeps 32 MiB, the shared tier 32 MiB, and 448 MiB go back to the OS.
+    /// The default: no bound per thread but the working set and the decay period, and 32 MiB
+    /// of small blocks shared.
     ///
     /// ```
     /// use jdb_alloc::recycle::{self, Limits};
     ///
     /// recycle::set_limits(Limits::DEFAULT);
-    /// assert_eq!(recycle::limits(), Limits { per_thread: 32 << 20, shared: 32 << 20 });
+    /// assert_eq!(recycle::limits(), Limits { per_thread: usize::MAX, shared: 32 << 20 });
     /// ```
     pub const DEFAULT: Self = Self {
-        per_thread: 32 << 20,
+        per_thread: usize::MAX,
         shared: 32 << 20,
     };
 
-    /// Recycling off: every block goes straight back to the allocator, as in jdb_alloc 0.1.4.
-    /// (Blocks keep their class size: a capacity between two classes takes up to 25% more
+    /// Recycling off: every block goes straight back to where it came from, as in jdb_alloc
+    /// 0.1.4. (Blocks keep their class size: a capacity between two classes takes up to 25% more
     /// address space than it did in 0.1.4, never touched.)
     ///
     /// ```
@@ -149,34 +145,48 @@ impl Default for Limits {
 
 /// What recycling did for the calling thread, and what is kept: numbers to log.
 ///
-/// Counters are per thread (kept without atomics, like the cache itself) and count from the
-/// thread's first buffer; `kept` is this thread's cache, `shared_kept` the shared tier's.
+/// Counters are per thread and count from the thread's first buffer; `kept` is this thread's,
+/// `shared_kept` the shared tier's.
 ///
 /// ```
 /// let s = jdb_alloc::recycle::stats();
 /// println!(
-///     "buffers: {} reused, {} from the shared tier, {} fresh; {} + {} bytes kept (limits {:?})",
-///     s.hits, s.shared_hits, s.misses, s.kept, s.shared_kept, s.limits,
+///     "buffers: {} reused, {} from the shared tier, {} fresh; {} + {} bytes kept, \
+///      working set {} bytes, {} bytes given back",
+///     s.hits, s.shared_hits, s.misses, s.kept, s.shared_kept, s.working_set, s.purged,
 /// );
 /// assert!(s.kept <= s.limits.per_thread);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
-    /// Allocations served from this thread's cache.
+    /// Allocations served from this thread's own kept blocks.
     pub hits: u64,
     /// Allocations served from the shared tier.
     pub shared_hits: u64,
     /// Allocations that found nothing to reuse and asked the allocator (or the OS) for memory,
-    /// while recycling was on. Mapped buffers ([`MAP_THRESHOLD`] and up)
-    /// are not counted: they are never recycled.
+    /// while recycling was on. Mapped buffers ([`MAP_THRESHOLD`](crate::MAP_THRESHOLD) and up) are not counted: they
+    /// are never recycled.
     pub misses: u64,
-    /// Bytes kept in this thread's cache (whole blocks, class sizes).
+    /// Bytes this thread keeps (whole blocks, class sizes): small and large.
     pub kept: usize,
     /// Bytes kept in the shared tier.
     pub shared_kept: usize,
+    /// Bytes of this thread's large blocks live now, wherever they are (freed elsewhere but
+    /// not yet back counts as freed).
+    pub live: usize,
+    /// The working set estimate: the most bytes of large blocks this thread had live at once
+    /// over the last decay period, more or less half a period. Its heap keeps at most this.
+    pub working_set: usize,
+    /// Large blocks of this thread freed on other threads that came back to it.
+    pub remote_frees: u64,
+    /// Bytes of this thread's kept large blocks given back to the OS because they were unused
+    /// for the decay period, or the working set no longer covered them.
+    pub purged: u64,
     /// The limits in force.
     pub limits: Limits,
+    /// The decay period in force.
+    pub decay: Duration,
 }
 
 /// The limits in force.
@@ -198,8 +208,9 @@ pub fn limits() -> Limits {
 
 /// Sets the limits on what is kept, from now on; [`Limits::OFF`] turns recycling off.
 ///
-/// The calling thread's cache and the shared tier are trimmed to the new limits at once; other
-/// threads trim their caches at their next allocation or release.
+/// The calling thread's small blocks, every thread's large blocks and the shared tier are
+/// brought within the new limits at once; other threads' small blocks at their next allocation
+/// or release.
 ///
 /// ```
 /// use jdb_alloc::{recycle::{self, Limits}, AlignedBuf};
@@ -215,11 +226,59 @@ pub fn set_limits(limits: Limits) {
     SHARED_LIMIT.store(limits.shared, Relaxed);
     let _ = CACHE.try_with(|cache| {
         if let Ok(mut cache) = cache.try_borrow_mut() {
-            cache.lists.shrink_to(limits.per_thread);
+            let bound = small_bound(limits.per_thread);
+            cache.lists.shrink_to(bound);
         }
     });
-    shared().shrink_to(shared_limit());
+    #[cfg(unix)]
+    large::shrink_all(large_bound(limits.per_thread));
+    shrink_shared(shared_limit());
 }
+
+/// The decay period: how long a kept block may stay unused before it goes back to the OS.
+///
+/// 10 s unless set by [`set_decay`], or, before the first large allocation, by the environment
+/// variable `JDB_ALLOC_DECAY_MS` (whole milliseconds; a value that does not parse is ignored).
+///
+/// ```
+/// use std::time::Duration;
+/// use jdb_alloc::recycle;
+///
+/// assert!(recycle::decay() <= Duration::from_secs(10) || std::env::var_os("JDB_ALLOC_DECAY_MS").is_some());
+/// ```
+pub fn decay() -> Duration {
+    #[cfg(unix)]
+    return Duration::from_millis(large::decay_ms());
+    #[cfg(not(unix))]
+    Duration::from_millis(DECAY_MS.load(Relaxed))
+}
+
+/// Sets the decay period, from now on (whole milliseconds). `Duration::ZERO` keeps no large
+/// block: each goes back to the OS as it is freed, and what was kept goes at the next
+/// operation.
+///
+/// Kept blocks are looked at, at most every eighth of the period, by their own thread when it
+/// allocates or frees, and by the other threads when they allocate; so a block stays at most
+/// about 9/8 of the period after its last use, as long as some thread allocates.
+///
+/// ```
+/// use std::time::Duration;
+/// use jdb_alloc::recycle;
+///
+/// let old = recycle::decay();
+/// recycle::set_decay(Duration::from_secs(2));
+/// assert_eq!(recycle::decay(), Duration::from_secs(2));
+/// recycle::set_decay(old);
+/// ```
+pub fn set_decay(decay: Duration) {
+    #[cfg(unix)]
+    large::set_decay(decay);
+    #[cfg(not(unix))]
+    DECAY_MS.store(decay.as_millis().min(u64::MAX as u128) as u64, Relaxed);
+}
+
+#[cfg(not(unix))]
+static DECAY_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(10_000);
 
 /// What the shared tier may keep now: nothing while recycling is off (`per_thread == 0`).
 #[inline]
@@ -231,11 +290,18 @@ fn shared_limit() -> usize {
     }
 }
 
-/// Returns every block the calling thread and the shared tier keep to the allocator, and their
-/// memory to the OS: on Linux the pages of blocks of 64 KiB and more are released at once
-/// (`madvise(MADV_DONTNEED)`), since an allocator may keep freed memory resident (glibc does,
-/// in its thread arenas). Other threads' caches are theirs: each thread can call `trim`, and a
-/// thread's cache is returned the same way when it exits.
+/// What a thread may keep of small blocks under a `per_thread` limit: [`SMALL_KEPT`], or half
+/// the limit when that is less.
+#[inline]
+fn small_bound(per_thread: usize) -> usize {
+    (per_thread / 2).min(SMALL_KEPT)
+}
+
+/// Returns everything kept, by every thread and in the shared tier, to the OS at once: large
+/// blocks are unmapped, small ones freed (and on Linux the pages of those of 64 KiB and more
+/// released with `madvise(MADV_DONTNEED)`, since an allocator may keep freed memory resident).
+/// Other threads' small blocks (at most [`SMALL_KEPT`] each) are theirs: each thread can call
+/// `trim`, and they go back when their thread exits or leaves them unused for the decay period.
 ///
 /// Recycling stays on; call it after a burst, or when memory is needed elsewhere.
 ///
@@ -253,7 +319,9 @@ pub fn trim() {
             cache.lists.shrink_to(0);
         }
     });
-    shared().shrink_to(0);
+    #[cfg(unix)]
+    large::trim_all();
+    shrink_shared(0);
 }
 
 /// What recycling did for the calling thread, and what is kept now.
@@ -279,65 +347,39 @@ pub fn stats() -> Stats {
                 .unwrap_or_default()
         })
         .unwrap_or_default();
+    #[cfg(unix)]
+    {
+        let heap = large::stats();
+        stats.hits += heap.hits;
+        stats.misses += heap.misses;
+        stats.kept += heap.kept;
+        stats.live = heap.live;
+        stats.working_set = heap.working_set;
+        stats.remote_frees = heap.remote_frees;
+        stats.purged = heap.purged;
+    }
     stats.shared_kept = SHARED_KEPT.load(Relaxed);
     stats.limits = limits();
+    stats.decay = decay();
     stats
 }
 
-// ============================================================================
-// Size classes
-// ============================================================================
-
-/// Number of classes: capacities of 1 page up to below [`MAP_THRESHOLD`].
-const CLASSES: usize = 48;
-
-/// The size class of a capacity below [`MAP_THRESHOLD`]: the size of the block behind the
-/// buffer, a function of the capacity alone, worked out once per allocation and once per release.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Class(usize);
-
-impl Class {
-    /// The class of `cap`, a whole number of pages, at least one, below [`MAP_THRESHOLD`].
-    #[inline]
-    pub(crate) fn of(cap: usize) -> Self {
-        Self(class_of(cap))
-    }
-
-    /// The size of the blocks of this class, in bytes, at least the capacities it holds.
-    #[inline]
-    pub(crate) const fn size(self) -> usize {
-        class_size(self.0)
-    }
-}
-
-/// The class index of `cap` (see [`Class::of`]).
+/// What the calling thread's large blocks may keep: the limit less what its small ones may.
+#[cfg(unix)]
 #[inline]
-fn class_of(cap: usize) -> usize {
-    debug_assert!((PAGE_SIZE..MAP_THRESHOLD).contains(&cap) && cap % PAGE_SIZE == 0);
-    let pages = cap / PAGE_SIZE;
-    if pages <= 4 {
-        return pages - 1;
-    }
-    // pages - 1 = m × 2^(k-2) + r with m in 4..=7: the class is (k - 2) × 4 + m, whose size is
-    // (m + 1) × 2^(k-2) pages, the first step at or above `pages`.
-    let q = pages - 1;
-    let shift = q.ilog2() as usize - 2;
-    shift * 4 + (q >> shift)
+pub(crate) fn large_limit() -> usize {
+    large_bound(PER_THREAD.load(Relaxed))
 }
 
-/// The size of the blocks of `class`, in bytes.
+/// What a thread may keep of large blocks under a `per_thread` limit.
+#[cfg(unix)]
 #[inline]
-const fn class_size(class: usize) -> usize {
-    if class < 4 {
-        return (class + 1) * PAGE_SIZE;
+fn large_bound(per_thread: usize) -> usize {
+    if per_thread == usize::MAX {
+        return per_thread;
     }
-    let shift = class / 4 - 1;
-    let m = class % 4 + 4;
-    ((m + 1) << shift) * PAGE_SIZE
+    per_thread - small_bound(per_thread)
 }
-
-// Class 47 holds the capacities just below the threshold and is exactly the threshold.
-const _: () = assert!(class_size(CLASSES - 1) == MAP_THRESHOLD);
 
 // ============================================================================
 // Free lists
@@ -356,11 +398,6 @@ impl List {
     const EMPTY: Self = Self {
         head: ptr::null_mut(),
     };
-
-    #[inline]
-    fn is_empty(&self) -> bool {
-        self.head.is_null()
-    }
 
     /// Takes the list's first block.
     #[inline]
@@ -488,19 +525,32 @@ pub(crate) mod asan {
 
 // ============================================================================
 // The thread's cache
+
+// ============================================================================
+// The thread's cache of small blocks
 // ============================================================================
 
 /// Limits in force ([`Limits`]); read with plain loads, written only by [`set_limits`].
 static PER_THREAD: AtomicUsize = AtomicUsize::new(Limits::DEFAULT.per_thread);
 static SHARED_LIMIT: AtomicUsize = AtomicUsize::new(Limits::DEFAULT.shared);
 
-/// One thread's kept blocks and counters.
+/// Small allocations between two looks at the clock: the cache's decay, and large heaps' for a
+/// thread that allocates only small blocks.
+const TICK: u32 = 256;
+
+/// One thread's kept small blocks and counters.
 struct Cache {
     lists: Lists,
     stats: Stats,
-    /// Whether this thread has asked for a block below [`MAP_THRESHOLD`], recycling on or off:
+    /// Whether this thread has asked for a block below [`MAP_THRESHOLD`](crate::MAP_THRESHOLD), recycling on or off:
     /// until it has, what it frees goes to the shared tier (see [`keep`]).
     allocated: bool,
+    /// Small allocations since the last tick.
+    ops: u32,
+    /// The fewest bytes kept since the period began: what the thread did not need all period.
+    low: usize,
+    /// When the period began, in the large module's clock (ms); 0 before the first tick.
+    period_start: u64,
 }
 
 impl Drop for Cache {
@@ -520,15 +570,45 @@ thread_local! {
                 misses: 0,
                 kept: 0,
                 shared_kept: 0,
+                live: 0,
+                working_set: 0,
+                remote_frees: 0,
+                purged: 0,
                 limits: Limits::OFF,
+                decay: Duration::ZERO,
             },
             allocated: false,
+            ops: 0,
+            low: 0,
+            period_start: 0,
         })
     };
 }
 
-/// A kept block of `class`, now owned by the caller; `None` if there is none (or recycling is
-/// off, or the thread's cache is gone because the thread is exiting).
+impl Cache {
+    /// Every [`TICK`] allocations: gives back what the thread did not use for a whole decay
+    /// period, and lets the large heaps do the same.
+    #[cold]
+    fn tick(&mut self, limit: usize) {
+        #[cfg(unix)]
+        {
+            let now = large::now_ms();
+            let decay = large::decay_ms();
+            if now.saturating_sub(self.period_start) >= decay {
+                let unused = self.low.min(self.lists.kept);
+                self.lists.shrink_to(self.lists.kept - unused);
+                self.low = self.lists.kept;
+                self.period_start = now;
+            }
+            large::tick(limit);
+        }
+        #[cfg(not(unix))]
+        let _ = limit;
+    }
+}
+
+/// A kept small block of `class`, now owned by the caller; `None` if there is none (or
+/// recycling is off, or the thread's cache is gone because the thread is exiting).
 #[inline]
 pub(crate) fn take(class: Class) -> Option<NonNull<u8>> {
     let class = class.0;
@@ -537,17 +617,23 @@ pub(crate) fn take(class: Class) -> Option<NonNull<u8>> {
             let mut cache = cache.try_borrow_mut().ok()?;
             cache.allocated = true;
             let limit = PER_THREAD.load(Relaxed);
-            if cache.lists.kept > limit {
-                cache.lists.shrink_to(limit); // the limit was lowered by another thread
+            let bound = small_bound(limit);
+            if cache.lists.kept > bound {
+                cache.lists.shrink_to(bound); // the limit was lowered by another thread
             }
             if limit == 0 {
                 return None;
             }
+            cache.ops = cache.ops.wrapping_add(1);
+            if cache.ops % TICK == 0 {
+                cache.tick(limit);
+            }
             if let Some(block) = cache.lists.take(class) {
                 cache.stats.hits += 1;
+                cache.low = cache.low.min(cache.lists.kept);
                 return Some(block);
             }
-            if let Some(block) = take_shared(class) {
+            if let Some(block) = take_shared(class, &mut cache) {
                 cache.stats.shared_hits += 1;
                 return Some(block);
             }
@@ -558,8 +644,8 @@ pub(crate) fn take(class: Class) -> Option<NonNull<u8>> {
         .flatten()
 }
 
-/// Keeps a freed block of `class` if there is room; else gives it back, so the caller must
-/// release it.
+/// Keeps a freed small block of `class` if there is room; else gives it back, so the caller
+/// must release it.
 ///
 /// # Safety
 /// `block` must be a live heap block of `class`'s size (from `mem::allocate`), which the caller
@@ -568,25 +654,26 @@ pub(crate) fn take(class: Class) -> Option<NonNull<u8>> {
 pub(crate) unsafe fn keep(block: NonNull<u8>, class: Class) -> Result<(), NonNull<u8>> {
     let (size, class) = (class.size(), class.0);
     let limit = PER_THREAD.load(Relaxed);
+    let bound = small_bound(limit);
     let kept = CACHE.try_with(|cache| {
         let Ok(mut cache) = cache.try_borrow_mut() else {
             return false;
         };
-        // A thread that has not allocated a buffer yet (an I/O thread dropping frames made
+        // A thread that has not allocated a buffer yet (an I/O thread dropping buffers made
         // elsewhere) would only strand blocks in its own cache: they go to the shared tier,
         // where the allocating threads find them.
         if !cache.allocated {
             return false;
         }
-        if cache.lists.kept + size <= limit {
+        if cache.lists.kept + size <= bound {
             // SAFETY: `block` is a live heap block of `size` bytes, the size of `class`; the
             // caller gives it up.
             unsafe { cache.lists.put(class, block) };
             return true;
         }
         // No room here (or recycling is off): the limit may have been lowered meanwhile.
-        if cache.lists.kept > limit {
-            cache.lists.shrink_to(limit);
+        if cache.lists.kept > bound {
+            cache.lists.shrink_to(bound);
         }
         false
     });
@@ -604,132 +691,111 @@ pub(crate) unsafe fn keep(block: NonNull<u8>, class: Class) -> Result<(), NonNul
 // The shared tier
 // ============================================================================
 
-/// The shared tier's blocks. Behind [`SHARED`]; [`SHARED_CLASSES`] and [`SHARED_KEPT`] mirror
-/// it for lock-free checks.
-struct Shared(Lists);
-
-// SAFETY: the lists own their blocks outright (no thread-bound resource): a block can be handed
-// from one thread to another, as `AlignedBuf` is `Send`.
-unsafe impl Send for Shared {}
-
-static SHARED: Mutex<Shared> = Mutex::new(Shared(Lists::EMPTY));
-/// Bit `c` set when the shared list of class `c` may be non-empty (written under the lock).
-static SHARED_CLASSES: AtomicU64 = AtomicU64::new(0);
-/// Bytes in the shared tier (written under the lock).
+/// The shared tier: a stack of kept small blocks per class, linked through the blocks' first
+/// words like [`List`]. A block is pushed with one compare-and-swap; a thread that finds the
+/// stack of its class non-empty takes the whole stack with one swap and keeps what it does not
+/// need in its own cache. Nothing ever pops a single block, so no link is read while another
+/// thread may change it (no ABA), and no lock is taken.
+///
+/// Invariant: the blocks on a stack are live heap blocks of the stack's class size, owned by
+/// the stack; each block's first word is the next block (null at the end).
+static SHARED: [AtomicPtr<u8>; CLASSES] = [const { AtomicPtr::new(ptr::null_mut()) }; CLASSES];
+/// Bytes on the shared stacks (added after a push, taken off after a take: a bound that
+/// concurrent pushers may overshoot by a block each).
 static SHARED_KEPT: AtomicUsize = AtomicUsize::new(0);
 
-const _: () = assert!(CLASSES <= 64);
-
-/// The shared tier, locked. Nothing panics while it is held, so poisoning is only ever an
-/// artefact: the lists are consistent whatever happened.
-fn shared() -> SharedGuard {
-    SharedGuard(SHARED.lock().unwrap_or_else(PoisonError::into_inner))
-}
-
-struct SharedGuard(std::sync::MutexGuard<'static, Shared>);
-
-impl SharedGuard {
-    fn shrink_to(&mut self, limit: usize) {
-        self.0.0.shrink_to(limit);
-        self.publish();
-    }
-
-    /// Mirrors the lists in the lock-free summaries.
-    fn publish(&self) {
-        let lists = &self.0.0;
-        let mut classes = 0u64;
-        for (class, list) in lists.lists.iter().enumerate() {
-            if !list.is_empty() {
-                classes |= 1 << class;
-            }
-        }
-        SHARED_CLASSES.store(classes, Relaxed);
-        SHARED_KEPT.store(lists.kept, Relaxed);
-    }
-}
-
-/// A block of `class` from the shared tier, if it has one.
+/// A block of `class` from the shared tier, if it has one; the rest of its stack goes to
+/// `cache`, or back to the allocator where the cache has no room.
 #[inline]
-fn take_shared(class: usize) -> Option<NonNull<u8>> {
-    if SHARED_CLASSES.load(Relaxed) & (1 << class) == 0 {
+fn take_shared(class: usize, cache: &mut Cache) -> Option<NonNull<u8>> {
+    if SHARED[class].load(Relaxed).is_null() {
         return None;
     }
-    take_shared_locked(class)
+    take_shared_stack(class, cache)
 }
 
 #[cold]
-fn take_shared_locked(class: usize) -> Option<NonNull<u8>> {
-    let mut shared = shared();
-    let block = shared.0.0.take(class);
-    shared.publish();
-    block
+fn take_shared_stack(class: usize, cache: &mut Cache) -> Option<NonNull<u8>> {
+    let size = class_size(class);
+    let first = NonNull::new(SHARED[class].swap(ptr::null_mut(), Acquire))?;
+    let bound = small_bound(PER_THREAD.load(Relaxed));
+    let mut taken = 0;
+    // The swap took the whole stack, so the list's invariant holds: its blocks are owned here,
+    // and each pusher wrote its block's link before the Release exchange that published it,
+    // which the Acquire swap pairs with (every later push is a read-modify-write of the same
+    // atomic, so it continues that release sequence).
+    let mut list = List {
+        head: first.as_ptr(),
+    };
+    #[cfg(jdb_alloc_asan)]
+    asan::unpoison(first, size);
+    let block = list.pop()?;
+    taken += size;
+    while let Some(next) = list.pop() {
+        taken += size;
+        if cache.lists.kept + size <= bound {
+            // SAFETY: a live block of `class`, owned here (above), given to the cache.
+            unsafe { cache.lists.put(class, next) };
+        } else {
+            #[cfg(jdb_alloc_asan)]
+            asan::unpoison(next, size);
+            // SAFETY: as above, given back to the allocator.
+            unsafe { heap::release(next, size) };
+        }
+    }
+    SHARED_KEPT.fetch_sub(taken, Relaxed);
+    Some(block)
 }
 
 /// Keeps `block` in the shared tier if there is room, else gives it back.
 ///
 /// # Safety
-/// As [`keep`]: `block` is a live heap block of the size of `class`, that the
-/// caller gives up if this returns `Ok(())`.
+/// As [`keep`]: `block` is a live heap block of the size of `class`, that the caller gives up
+/// if this returns `Ok(())`.
 #[inline]
 unsafe fn keep_shared(block: NonNull<u8>, class: usize) -> Result<(), NonNull<u8>> {
     let size = class_size(class);
-    let limit = shared_limit();
-    // Checked without the lock first, so a full (or disabled) tier costs no lock.
-    if SHARED_KEPT.load(Relaxed) + size > limit {
+    if SHARED_KEPT.load(Relaxed) + size > shared_limit() {
         return Err(block);
     }
-    // SAFETY: the caller's promise, passed on.
-    unsafe { keep_shared_locked(block, class, size) }
-}
-
-/// # Safety
-/// As [`keep_shared`]; `size` is the size of `class`.
-#[cold]
-unsafe fn keep_shared_locked(
-    block: NonNull<u8>,
-    class: usize,
-    size: usize,
-) -> Result<(), NonNull<u8>> {
-    let mut shared = shared();
-    // Read again under the lock: `set_limits` may have lowered it (and trimmed the tier) since
-    // the unlocked check, and a block added now must not put the tier back above it.
-    let limit = shared_limit();
-    if shared.0.0.kept + size > limit {
-        if shared.0.0.kept > limit {
-            shared.shrink_to(limit);
+    let stack = &SHARED[class];
+    let mut head = stack.load(Relaxed);
+    loop {
+        // SAFETY: the caller gives the block up; it is at least a page long and page-aligned,
+        // so its first word holds the link, written before the exchange publishes the block.
+        unsafe { block.cast::<*mut u8>().write(head) };
+        match stack.compare_exchange_weak(head, block.as_ptr(), Release, Relaxed) {
+            Ok(_) => break,
+            Err(now) => head = now,
         }
-        return Err(block);
     }
-    // SAFETY: the caller's promise: a live block of the size of `class`, given up.
-    unsafe { shared.0.0.put(class, block) };
-    shared.publish();
+    SHARED_KEPT.fetch_add(size, Relaxed);
+    #[cfg(jdb_alloc_asan)]
+    asan::poison_after_link(block, size);
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_capacity_has_the_smallest_class_that_holds_it() {
-        let mut last = 0;
-        for pages in 1..MAP_THRESHOLD / PAGE_SIZE {
-            let cap = pages * PAGE_SIZE;
-            let class = class_of(cap);
-            assert!(class < CLASSES);
-            assert!(class_size(class) >= cap, "cap {cap}: class {class}");
-            assert!(
-                class == 0 || class_size(class - 1) < cap,
-                "cap {cap}: class {class}"
-            );
-            assert!(class >= last);
-            last = class;
-            // Under 25 % waste, and powers of two waste nothing.
-            assert!(class_size(class) - cap < cap / 4 + PAGE_SIZE);
-            if pages.is_power_of_two() {
-                assert_eq!(class_size(class), cap);
-            }
+/// Gives back blocks of the shared tier until at most `limit` bytes are kept there, largest
+/// classes first.
+fn shrink_shared(limit: usize) {
+    for class in (0..CLASSES).rev() {
+        if SHARED_KEPT.load(Relaxed) <= limit {
+            return;
         }
-        assert_eq!(last, CLASSES - 1);
+        let size = class_size(class);
+        // As in `take_shared_stack`: the whole stack is owned here.
+        let mut list = List {
+            head: SHARED[class].swap(ptr::null_mut(), Acquire),
+        };
+        let mut taken = 0;
+        while let Some(block) = list.pop() {
+            #[cfg(jdb_alloc_asan)]
+            asan::unpoison(block, size);
+            taken += size;
+            // SAFETY: taken off the stack with the swap above: a live block of `class`, owned
+            // here, given back.
+            unsafe { heap::release_to_os(block, size) };
+        }
+        SHARED_KEPT.fetch_sub(taken, Relaxed);
     }
 }

@@ -9,6 +9,7 @@ mod proc_mem;
 use std::{
     sync::{Mutex, MutexGuard, PoisonError, mpsc},
     thread,
+    time::Duration,
 };
 
 use jdb_alloc::{
@@ -24,9 +25,13 @@ fn serial() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     let guard = LOCK.lock().unwrap_or_else(PoisonError::into_inner);
     recycle::set_limits(Limits::DEFAULT);
+    recycle::set_decay(DEFAULT_DECAY);
     recycle::trim();
     guard
 }
+
+/// The decay period the tests run with: the default, unless the environment set another.
+const DEFAULT_DECAY: Duration = Duration::from_secs(10);
 
 /// Every size class boundary (in bytes: 1 to 4 pages, then 5, 6, 7, 8 × 2^k pages up to
 /// `MAP_THRESHOLD`), and one byte and one page on each side of it, and of `MAP_THRESHOLD`.
@@ -88,6 +93,11 @@ enum Op {
     RawParts { at: usize },
     /// Change the limits (small ones force the overflow and shared paths).
     Limits { per_thread: usize, shared: usize },
+    /// Set the decay period to zero (every kept large block goes back at the next operation)
+    /// or to the default.
+    Decay { zero: bool },
+    /// Give everything kept back.
+    Trim,
 }
 
 fn op(sizes: usize) -> impl Strategy<Value = Op> {
@@ -106,6 +116,8 @@ fn op(sizes: usize) -> impl Strategy<Value = Op> {
             per_thread: [0, 64 << 10, 4 * MIB, 32 * MIB][p],
             shared: [0, 64 << 10, 4 * MIB, 32 * MIB][s],
         }),
+        1 => any::<bool>().prop_map(|zero| Op::Decay { zero }),
+        1 => Just(Op::Trim),
     ]
 }
 
@@ -269,12 +281,21 @@ fn run(ops: Vec<Op>) {
                 let s = recycle::stats();
                 assert!(s.kept <= per_thread && s.shared_kept <= shared, "{s:?}");
             }
+            Op::Decay { zero } => {
+                recycle::set_decay(if zero { Duration::ZERO } else { DEFAULT_DECAY });
+            }
+            Op::Trim => {
+                recycle::trim();
+                let s = recycle::stats();
+                assert_eq!((s.kept, s.shared_kept), (0, 0), "{s:?}");
+            }
             _ => {}
         }
         check(&live, &frames);
         let s = recycle::stats();
         assert!(s.kept <= s.limits.per_thread, "{s:?}");
         assert!(s.shared_kept <= s.limits.shared, "{s:?}");
+        assert!(s.kept <= s.working_set + recycle::SMALL_KEPT, "{s:?}");
     }
     drop(live);
     drop(frames);
@@ -283,6 +304,7 @@ fn run(ops: Vec<Op>) {
         handle.join().unwrap();
     }
     recycle::set_limits(Limits::DEFAULT);
+    recycle::set_decay(DEFAULT_DECAY);
 }
 
 proptest! {
@@ -316,7 +338,12 @@ fn a_freed_block_is_reused_and_zeroed_only_where_it_must_be() {
             addr,
             "zeroed({n}) did not reuse the block just freed"
         );
-        assert_eq!(recycle::stats().hits, before.hits + 1);
+        assert_eq!(
+            recycle::stats().hits,
+            before.hits + 1,
+            "{n}: {before:?} {:?}",
+            recycle::stats()
+        );
         assert_eq!(
             (buf.len(), buf.cap()),
             (n, n.max(1).next_multiple_of(PAGE_SIZE))
@@ -364,10 +391,49 @@ fn capacities_keep_their_meaning_across_classes() {
 }
 
 #[test]
-fn a_burst_keeps_no_more_than_the_bound() {
+fn a_burst_is_kept_within_the_working_set_and_goes_back_once_unused_for_the_decay_period() {
     let _serial = serial();
-    let limits = recycle::limits();
-    let burst: Vec<AlignedBuf> = (0..512)
+    thread::spawn(|| {
+        let burst: Vec<AlignedBuf> = (0..64)
+            .map(|_| {
+                let mut b = AlignedBuf::with_cap(MIB).unwrap();
+                b.extend(&[1; MIB]).unwrap();
+                b
+            })
+            .collect();
+        let live = recycle::stats();
+        assert_eq!(
+            (live.live, live.working_set),
+            (64 * MIB, 64 * MIB),
+            "{live:?}"
+        );
+        drop(burst);
+        let s = recycle::stats();
+        assert_eq!(s.live, 0, "{s:?}");
+        // The working set was 64 MiB: all of it is kept, for the next burst.
+        assert_eq!(s.kept, 64 * MIB, "{s:?}");
+        assert!(s.kept <= s.working_set, "{s:?}");
+        // Once the decay period has passed (here: none), the next operation gives it all back.
+        recycle::set_decay(Duration::ZERO);
+        let small = AlignedBuf::with_cap(MIB).unwrap();
+        let after = recycle::stats();
+        assert_eq!(after.kept, 0, "{after:?}");
+        assert!(after.purged >= s.purged + 63 * MIB as u64, "{after:?}");
+        drop(small);
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn a_burst_keeps_no_more_than_the_limit() {
+    let _serial = serial();
+    let limits = Limits {
+        per_thread: 8 * MIB,
+        shared: 32 * MIB,
+    };
+    recycle::set_limits(limits);
+    let burst: Vec<AlignedBuf> = (0..64)
         .map(|_| {
             let mut b = AlignedBuf::with_cap(MIB).unwrap();
             b.extend(&[1; MIB]).unwrap();
@@ -377,36 +443,78 @@ fn a_burst_keeps_no_more_than_the_bound() {
     drop(burst);
     let s = recycle::stats();
     assert!(s.kept <= limits.per_thread, "{s:?}");
-    assert!(s.shared_kept <= limits.shared, "{s:?}");
-    // Most of the 512 MiB went back: at most the default 32 + 32 MiB stayed.
-    assert!(s.kept + s.shared_kept <= 64 * MIB, "{s:?}");
     assert!(s.kept > 0, "nothing kept at all: {s:?}");
 }
 
+/// A large block freed on another thread goes back to the heap of the thread that allocated
+/// it, not to the freeing thread's, and without a lock: through its heap's inbox.
 #[test]
-fn blocks_freed_on_another_thread_come_back_through_the_shared_tier() {
+fn large_blocks_freed_on_another_thread_come_back_to_their_owner() {
     let _serial = serial();
-    // The freeing thread may keep nothing itself: everything overflows to the shared tier.
-    recycle::set_limits(Limits {
-        per_thread: 4 * MIB,
-        shared: 8 * MIB,
-    });
     let bufs: Vec<AlignedBuf> = (0..4).map(|_| AlignedBuf::with_cap(MIB).unwrap()).collect();
-    let addrs: Vec<_> = bufs.iter().map(|b| b.as_ptr() as usize).collect();
+    let frames: Vec<Frame> = AlignedBuf::with_cap(2 * MIB)
+        .unwrap()
+        .into_frames(MIB)
+        .unwrap()
+        .collect();
+    let mut addrs: Vec<_> = bufs.iter().map(|b| b.as_ptr() as usize).collect();
+    let before = recycle::stats();
     thread::spawn(move || {
-        // Fill this thread's own cache first, so the buffers overflow.
-        let own: Vec<AlignedBuf> = (0..4).map(|_| AlignedBuf::with_cap(MIB).unwrap()).collect();
-        drop(own);
-        assert_eq!(recycle::stats().kept, 4 * MIB);
+        // The freeing thread allocates too, so it has a heap of its own.
+        drop(AlignedBuf::with_cap(MIB).unwrap());
+        let own = recycle::stats().kept;
         drop(bufs);
-        assert_eq!(recycle::stats().kept, 4 * MIB);
+        drop(frames);
+        assert_eq!(recycle::stats().kept, own, "the freeing thread kept them");
     })
     .join()
     .unwrap();
-    assert_eq!(recycle::stats().shared_kept, 4 * MIB);
-    let before = recycle::stats();
     let again: Vec<AlignedBuf> = (0..4).map(|_| AlignedBuf::with_cap(MIB).unwrap()).collect();
-    assert_eq!(recycle::stats().shared_hits, before.shared_hits + 4);
+    let s = recycle::stats();
+    assert_eq!(s.remote_frees, before.remote_frees + 5, "{s:?}");
+    assert_eq!(s.hits, before.hits + 4, "{s:?}");
+    let mut got: Vec<_> = again.iter().map(|b| b.as_ptr() as usize).collect();
+    got.sort_unstable();
+    addrs.sort_unstable();
+    assert_eq!(got, addrs);
+    let arena = AlignedBuf::with_cap(2 * MIB).unwrap();
+    assert_eq!(
+        recycle::stats().hits,
+        s.hits + 1,
+        "the frames' arena came back too"
+    );
+    drop(arena);
+}
+
+#[test]
+fn small_blocks_freed_on_another_thread_come_back_through_the_shared_tier() {
+    let _serial = serial();
+    const N: usize = 64 << 10;
+    // The freeing thread may keep 4 blocks itself (half its limit is for small blocks): the
+    // rest overflows to the shared tier.
+    recycle::set_limits(Limits {
+        per_thread: 8 * N,
+        shared: 8 * N,
+    });
+    let bufs: Vec<AlignedBuf> = (0..4).map(|_| AlignedBuf::with_cap(N).unwrap()).collect();
+    let addrs: Vec<_> = bufs.iter().map(|b| b.as_ptr() as usize).collect();
+    thread::spawn(move || {
+        // Fill this thread's own cache first, so the buffers overflow.
+        let own: Vec<AlignedBuf> = (0..4).map(|_| AlignedBuf::with_cap(N).unwrap()).collect();
+        drop(own);
+        assert_eq!(recycle::stats().kept, 4 * N);
+        drop(bufs);
+        assert_eq!(recycle::stats().kept, 4 * N);
+    })
+    .join()
+    .unwrap();
+    assert_eq!(recycle::stats().shared_kept, 4 * N);
+    let before = recycle::stats();
+    let again: Vec<AlignedBuf> = (0..4).map(|_| AlignedBuf::with_cap(N).unwrap()).collect();
+    // The first allocation takes the whole stack, and keeps the rest in this thread's cache.
+    let s = recycle::stats();
+    assert_eq!(s.shared_hits, before.shared_hits + 1);
+    assert_eq!(s.hits, before.hits + 3);
     let mut got: Vec<_> = again.iter().map(|b| b.as_ptr() as usize).collect();
     let mut want = addrs;
     got.sort_unstable();
@@ -415,18 +523,19 @@ fn blocks_freed_on_another_thread_come_back_through_the_shared_tier() {
     assert_eq!(recycle::stats().shared_kept, 0);
 }
 
-/// A thread that has never allocated (an I/O thread dropping frames made elsewhere) keeps
-/// nothing itself: what it frees goes to the shared tier, where the allocating thread finds it,
-/// instead of waiting in the freeing thread's cache until it exits.
+/// A thread that has never allocated (an I/O thread dropping buffers made elsewhere) keeps
+/// no small block itself: what it frees goes to the shared tier, where the allocating thread
+/// finds it, instead of waiting in the freeing thread's cache until it exits.
 #[test]
-fn a_thread_that_only_frees_hands_its_blocks_to_the_shared_tier() {
+fn a_thread_that_only_frees_hands_its_small_blocks_to_the_shared_tier() {
     let _serial = serial();
-    let frames: Vec<Frame> = AlignedBuf::with_cap(MIB)
+    const N: usize = 64 << 10;
+    let frames: Vec<Frame> = AlignedBuf::with_cap(N)
         .unwrap()
-        .into_frames(MIB)
+        .into_frames(N / 2)
         .unwrap()
         .collect();
-    let bufs: Vec<AlignedBuf> = (0..3).map(|_| AlignedBuf::with_cap(MIB).unwrap()).collect();
+    let bufs: Vec<AlignedBuf> = (0..3).map(|_| AlignedBuf::with_cap(N).unwrap()).collect();
     thread::spawn(move || {
         drop(frames);
         drop(bufs);
@@ -434,11 +543,144 @@ fn a_thread_that_only_frees_hands_its_blocks_to_the_shared_tier() {
     })
     .join()
     .unwrap();
-    assert_eq!(recycle::stats().shared_kept, 4 * MIB);
+    assert_eq!(recycle::stats().shared_kept, 4 * N);
     let before = recycle::stats();
-    let again: Vec<AlignedBuf> = (0..4).map(|_| AlignedBuf::with_cap(MIB).unwrap()).collect();
-    assert_eq!(recycle::stats().shared_hits, before.shared_hits + 4);
+    let again: Vec<AlignedBuf> = (0..4).map(|_| AlignedBuf::with_cap(N).unwrap()).collect();
+    let s = recycle::stats();
+    assert_eq!(
+        (s.shared_hits, s.hits),
+        (before.shared_hits + 1, before.hits + 3)
+    );
     drop(again);
+}
+
+/// A thread that keeps large blocks and then does nothing gives them back all the same once
+/// they have been unused for the decay period, when another thread allocates.
+#[test]
+fn an_idle_threads_blocks_go_back_when_another_thread_allocates() {
+    let _serial = serial();
+    let (report, reports) = mpsc::channel::<recycle::Stats>();
+    let (go, wait) = mpsc::channel::<()>();
+    let idle = thread::spawn(move || {
+        drop(
+            (0..8)
+                .map(|_| AlignedBuf::with_cap(MIB).unwrap())
+                .collect::<Vec<_>>(),
+        );
+        report.send(recycle::stats()).unwrap();
+        // Idle: no allocation, no release, until told.
+        wait.recv().unwrap();
+        report.send(recycle::stats()).unwrap();
+    });
+    let kept = reports.recv().unwrap();
+    assert_eq!(kept.kept, 8 * MIB, "{kept:?}");
+    recycle::set_decay(Duration::ZERO);
+    // Any allocation of another thread looks at the idle thread's heap.
+    drop(AlignedBuf::with_cap(MIB).unwrap());
+    go.send(()).unwrap();
+    let after = reports.recv().unwrap();
+    assert_eq!(after.kept, 0, "{after:?}");
+    assert_eq!(after.purged, kept.purged + 8 * MIB as u64, "{after:?}");
+    idle.join().unwrap();
+}
+
+/// A thread that allocates only small buffers still lets the large heaps give back what they
+/// kept: the scenario (a load of large buffers, then only small ones).
+#[test]
+fn small_allocations_alone_let_large_blocks_go_back() {
+    let _serial = serial();
+    thread::spawn(|| {
+        drop(
+            (0..8)
+                .map(|_| AlignedBuf::with_cap(MIB).unwrap())
+                .collect::<Vec<_>>(),
+        );
+        assert_eq!(recycle::stats().kept, 8 * MIB);
+        recycle::set_decay(Duration::ZERO);
+        for _ in 0..1024 {
+            drop(AlignedBuf::with_cap(PAGE_SIZE).unwrap());
+        }
+        let s = recycle::stats();
+        assert!(s.kept <= PAGE_SIZE, "{s:?}");
+    })
+    .join()
+    .unwrap();
+}
+
+/// `trim` from one thread empties the heaps of the others, idle or not.
+#[test]
+fn trim_from_any_thread_empties_every_heap() {
+    let _serial = serial();
+    let (report, reports) = mpsc::channel::<usize>();
+    let (go, wait) = mpsc::channel::<()>();
+    let other = thread::spawn(move || {
+        drop(
+            (0..4)
+                .map(|_| AlignedBuf::with_cap(MIB).unwrap())
+                .collect::<Vec<_>>(),
+        );
+        report.send(recycle::stats().kept).unwrap();
+        wait.recv().unwrap();
+        report.send(recycle::stats().kept).unwrap();
+    });
+    assert_eq!(reports.recv().unwrap(), 4 * MIB);
+    recycle::trim();
+    go.send(()).unwrap();
+    assert_eq!(reports.recv().unwrap(), 0);
+    other.join().unwrap();
+}
+
+/// With the default decay period a block freed a moment ago is kept: the decay test above is
+/// not passing for nothing.
+#[test]
+fn kept_blocks_stay_while_the_decay_period_runs() {
+    let _serial = serial();
+    thread::spawn(|| {
+        drop(
+            (0..8)
+                .map(|_| AlignedBuf::with_cap(MIB).unwrap())
+                .collect::<Vec<_>>(),
+        );
+        for _ in 0..1024 {
+            drop(AlignedBuf::with_cap(PAGE_SIZE).unwrap());
+        }
+        drop(AlignedBuf::with_cap(MIB).unwrap());
+        let s = recycle::stats();
+        assert_eq!(s.kept, 8 * MIB + PAGE_SIZE, "{s:?}");
+        assert_eq!(s.purged, 0, "{s:?}");
+    })
+    .join()
+    .unwrap();
+}
+
+/// A kept large block serves a capacity up to two times smaller than its own, zeroed where
+/// asked, and its mapping goes back whole (the header, not the capacity, knows its size).
+#[test]
+fn a_large_block_serves_a_smaller_capacity() {
+    let _serial = serial();
+    thread::spawn(|| {
+        let mut dirty = AlignedBuf::with_cap(2 * MIB).unwrap();
+        dirty.extend(&vec![0xEE; 2 * MIB]).unwrap();
+        let addr = dirty.as_ptr();
+        drop(dirty);
+        let n = MIB + MIB / 2;
+        let buf = AlignedBuf::zeroed(n).unwrap();
+        assert_eq!(buf.as_ptr(), addr, "the 2 MiB block was not reused");
+        assert_eq!(buf.cap(), n);
+        // SAFETY: `[0, cap)` is allocated and `zeroed` wrote all of it (what this checks).
+        let whole = unsafe { std::slice::from_raw_parts(buf.as_ptr(), buf.cap()) };
+        assert!(whole.iter().all(|&b| b == 0));
+        let (ptr, len, cap) = buf.into_raw_parts();
+        // SAFETY: the parts just returned, rebuilt once.
+        drop(unsafe { AlignedBuf::from_raw_parts(ptr, len, cap) });
+        let s = recycle::stats();
+        assert_eq!(s.kept, 2 * MIB, "{s:?}");
+        // Twice smaller is the most: a 512 KiB request leaves the 2 MiB block alone.
+        let small = AlignedBuf::with_cap(MIB / 2).unwrap();
+        assert_ne!(small.as_ptr(), addr);
+    })
+    .join()
+    .unwrap();
 }
 
 #[test]
@@ -544,17 +786,17 @@ fn recycling_off_keeps_nothing_and_counts_nothing() {
 }
 
 /// A thread that allocated while recycling was off has allocated all the same: once recycling
-/// is on again, what it frees stays in its own cache rather than going to the shared tier as
-/// a thread that only frees would.
+/// is on again, the small blocks it frees stay in its own cache rather than going to the
+/// shared tier as a thread that only frees would.
 #[test]
 fn a_thread_that_allocated_while_recycling_was_off_keeps_what_it_frees() {
     let _serial = serial();
     thread::spawn(|| {
         recycle::set_limits(Limits::OFF);
-        let buf = AlignedBuf::with_cap(MIB).unwrap();
+        let buf = AlignedBuf::with_cap(64 << 10).unwrap();
         recycle::set_limits(Limits::DEFAULT);
         drop(buf);
-        assert_eq!(recycle::stats().kept, MIB);
+        assert_eq!(recycle::stats().kept, 64 << 10);
     })
     .join()
     .unwrap();
@@ -666,8 +908,11 @@ fn buffers_come_and_go_while_a_thread_exits() {
             let held = self.0.take().expect("a buffer was left to drop");
             assert!(holds(&held, 9));
             drop(held);
-            let fresh = AlignedBuf::zeroed(MIB).unwrap();
+            let fresh = AlignedBuf::zeroed(SMALL).unwrap();
             assert!(fresh.iter().all(|&b| b == 0));
+            // A large block too: the thread's heap may be gone already.
+            let large = AlignedBuf::zeroed(MIB).unwrap();
+            assert!(large.iter().all(|&b| b == 0));
         }
     }
 
@@ -675,14 +920,16 @@ fn buffers_come_and_go_while_a_thread_exits() {
         static LATE: RefCell<OnExit> = const { RefCell::new(OnExit(None)) };
     }
 
+    const SMALL: usize = 64 << 10;
     let _serial = serial();
     let held = || {
-        let mut b = AlignedBuf::with_cap(MIB).unwrap();
-        b.extend(&vec![9; MIB]).unwrap();
+        let mut b = AlignedBuf::with_cap(SMALL).unwrap();
+        b.extend(&vec![9; SMALL]).unwrap();
         b
     };
     // The crate's cache first, so `LATE` is destroyed first (destructors run in reverse).
     thread::spawn(move || {
+        drop(AlignedBuf::with_cap(SMALL).unwrap());
         drop(AlignedBuf::with_cap(MIB).unwrap());
         LATE.with(|l| l.borrow_mut().0 = Some(held()));
     })
@@ -696,9 +943,9 @@ fn buffers_come_and_go_while_a_thread_exits() {
     })
     .join()
     .unwrap();
-    // In the second thread both blocks (the one dropped, the one allocated fresh) went to the
-    // shared tier, the only place left once the thread's cache was gone; in the first, the
-    // cache took them and returned them with itself.
+    // In the second thread both small blocks (the one dropped, the one allocated fresh) went
+    // to the shared tier, the only place left once the thread's cache was gone; in the first,
+    // the cache took them and returned them with itself.
     let s = recycle::stats();
-    assert_eq!(s.shared_kept, 2 * MIB, "{s:?}");
+    assert_eq!(s.shared_kept, 2 * SMALL, "{s:?}");
 }
