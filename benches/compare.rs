@@ -48,6 +48,7 @@ fn main() {
     bench.print_table("time per operation (median of interleaved batches)");
     resident_memory(&bench);
     recycling::memory(&bench);
+    recycling::engine_memory(&bench);
 }
 
 /// One line saying what the numbers were measured on (Linux `/proc` and `/sys`; "?" elsewhere).

@@ -1,26 +1,31 @@
-//! Large blocks, from [`FIRST_SIZE`] (128 KiB) to below [`MAP_THRESHOLD`]: mappings of this
-//! crate's own, kept by the thread that allocated them, and given back when the thread's
-//! working set no longer needs them.
+//! Large blocks, from [`FIRST_SIZE`] (128 KiB) to below [`MAP_THRESHOLD`]: kept by the thread
+//! that allocated them, and given back when the thread's working set no longer needs them.
 //!
-//! # Why mappings of our own
+//! # Why a heap per thread, in front of the global allocator
 //!
 //! A block this size from glibc is usually a mapping of glibc's (its dynamic mmap threshold
 //! starts at 128 KiB), so a fresh one is faulted in page by page: measured here, about 1.4 µs a
-//! page, 6 ms for 16 MiB, 130 times what writing a resident block costs. Kept in a bounded cache
-//! in front of glibc, as this crate did before, the frees glibc would have learnt from never
-//! reach it, its threshold never rises, and every miss is such a fresh mapping; blocks the cache
-//! returns stay resident in glibc's heap instead, out of anyone's reach. Mappings of our own
-//! make both ends ours: a block is reused while the thread needs blocks that size, and unmapped
-//! when it does not, so what is resident is what this module keeps, and nothing else.
+//! page, 6 ms for 16 MiB, 130 times what writing a resident block costs. Kept in a cache of a
+//! fixed size in front of glibc, as this crate did before, the frees glibc would have learnt
+//! from never reached it, its threshold never rose, and once a working set outgrew the cache
+//! every miss was such a fresh mapping (an engine's pattern: 912 µs a buffer, 21 times reusing
+//! buffers by hand). So the cache follows the working set instead of a fixed size.
+//!
+//! The blocks themselves still come from the global allocator, not from mappings of our own,
+//! by measurement: with recycling off, or limits that keep nothing, own mappings cost a fresh
+//! mapping at every allocation (126 µs for 256 KiB, 1.5 ms for 4 MiB), where glibc, whose
+//! threshold rises as it sees frees, serves the same from its heap in 0.5 to 9 µs. What this
+//! module gives back it first releases to the OS (`madvise(MADV_DONTNEED)` on Linux), so
+//! glibc's heap does not keep it resident either.
 //!
 //! # Layout
 //!
-//! Each block is one anonymous mapping: a header page, then the block's bytes (its class size,
-//! a whole number of pages). The header holds the block's size, the heap that owns it and the
+//! Each block is one allocation: a header page, then the block's bytes (its class size, a
+//! whole number of pages). The header holds the block's size, the heap that owns it and the
 //! links of the lists it is kept on, so kept blocks are never written inside, and a block may
 //! serve a smaller capacity than its own (up to four classes, at most twice its size): the
-//! header, not the capacity, says how large the mapping is. The header page costs 4 KiB
-//! resident per block (under 3.2 %, at 128 KiB).
+//! header, not the capacity, says how large the allocation is. The header page costs 4 KiB per
+//! block (under 3.2 %, at 128 KiB).
 //!
 //! # Heaps
 //!
@@ -39,7 +44,7 @@
 //! A heap's lists are behind a flag ([`Heap::busy`]) that its owner takes for each operation
 //! (one atomic swap, uncontended) and other threads only try to take: the only contention left
 //! is a thread that finds its own heap being looked at by another, for as long as that other
-//! thread unmaps what expired. With 64 threads that is at most one visit per heap per eighth of
+//! thread gives back what expired. With 64 threads that is at most one visit per heap per eighth of
 //! the decay period. The list of heaps is read without a lock; a new heap is pushed on it with
 //! one compare-and-swap.
 //!
@@ -48,7 +53,7 @@
 //! A heap keeps a freed block while what it keeps stays within its working set: the most bytes
 //! its thread had live at once over the last decay period (the estimate in
 //! [`crate::recycle::Stats::working_set`]), and within [`Limits::per_thread`]. A block unused
-//! for the decay period ([`crate::recycle::decay`], 10 s unless set) is unmapped, and so are
+//! for the decay period ([`crate::recycle::decay`], 10 s unless set) is given back, and so are
 //! blocks the shrinking estimate no longer covers. Either happens at the next operation of the
 //! owner, or of any other thread that allocates.
 //!
@@ -67,7 +72,7 @@ use std::{
 };
 
 use crate::{
-    Error, PAGE_SIZE, Result, os_mem,
+    Error, PAGE_SIZE, Result, heap,
     size_class::{CLASSES, Class, class_size},
 };
 
@@ -84,6 +89,9 @@ const COUNT: usize = CLASSES - FIRST;
 /// How many classes above its own a request may take a kept block from: four steps, at most
 /// twice its own size.
 const UP: usize = 4;
+
+/// A heap keeps up to this many times its working set.
+const KEEP: usize = 2;
 
 /// Bytes in front of each block: one page for its [`Header`].
 const HEADER: usize = PAGE_SIZE;
@@ -180,7 +188,7 @@ fn interval(decay: u64) -> u64 {
 struct Header {
     /// The next block on the list this one is on.
     next: *mut Header,
-    /// The heap the block goes back to; null: none (recycling was off), unmapped when freed.
+    /// The heap the block goes back to; null: none (recycling was off), released when freed.
     heap: *const Heap,
     /// The block's size in bytes, after the header page: the size of `class`.
     size: usize,
@@ -198,7 +206,7 @@ impl Block {
     /// The block whose bytes start at `ptr`.
     ///
     /// # Safety
-    /// `ptr` must be the start of a block from [`allocate`], live (not unmapped).
+    /// `ptr` must be the start of a block from [`allocate`], live (not released).
     #[inline]
     unsafe fn from_payload(ptr: NonNull<u8>) -> Self {
         // SAFETY: the caller's promise: `ptr` is one page into a mapping of ours, whose first
@@ -223,12 +231,13 @@ impl Block {
         unsafe { &mut *self.0.as_ptr() }
     }
 
-    /// Maps a fresh block of `class`, owned by `heap` (or nobody), reading as zero.
-    fn map(class: usize, heap: *const Heap) -> Result<Self> {
+    /// A fresh block of `class`, owned by `heap` (or nobody), reading as zero if `zeroed`.
+    fn new(class: usize, heap: *const Heap, zeroed: bool) -> Option<Self> {
         let size = class_size(class);
-        let base = os_mem::map(size + HEADER)?;
+        let total = size + HEADER;
+        let base = heap::allocate(total, if zeroed { total } else { 0 })?;
         let block = Self(base.cast());
-        // SAFETY: a fresh mapping of ours, owned here; the header page is mapped and writable.
+        // SAFETY: a fresh allocation of at least a page, owned here; the header fits in it.
         unsafe {
             block.0.write(Header {
                 next: ptr::null_mut(),
@@ -238,21 +247,29 @@ impl Block {
                 kept_at: 0,
             })
         };
-        Ok(block)
+        Some(block)
     }
 
-    /// Unmaps the block.
+    /// Gives the block back to the global allocator; with `to_os`, its pages to the OS first
+    /// (what was kept, and is given back because nothing needs it).
     ///
     /// # Safety
     /// The caller owns the block, and nothing uses it afterwards.
-    unsafe fn unmap(self) {
+    unsafe fn release(self, to_os: bool) {
         // SAFETY: the caller owns the block.
         let size = unsafe { self.header() }.size;
         #[cfg(jdb_alloc_asan)]
         asan::unpoison(self.payload(), size);
-        // SAFETY: the block is a whole mapping of ours, `HEADER + size` bytes from its header,
+        let base = self.0.cast();
+        // SAFETY: the block is an allocation of `HEADER + size` bytes from `heap::allocate`,
         // given up by the caller.
-        unsafe { os_mem::unmap(self.0.cast(), size + HEADER) };
+        unsafe {
+            if to_os {
+                heap::release_to_os(base, size + HEADER)
+            } else {
+                heap::release(base, size + HEADER)
+            }
+        }
     }
 }
 
@@ -320,7 +337,7 @@ struct State {
     misses: u64,
     /// Blocks that came back from other threads.
     remote_frees: u64,
-    /// Bytes unmapped because they expired or the working set shrank.
+    /// Bytes given back to the OS because they expired or the working set shrank.
     purged: u64,
 }
 
@@ -467,7 +484,10 @@ impl Locked {
         if !self.0.claimed.load(Relaxed) {
             return 0;
         }
-        self.peak[0].max(self.peak[1]).min(limit)
+        self.peak[0]
+            .max(self.peak[1])
+            .saturating_mul(KEEP)
+            .min(limit)
     }
 
     /// Notes the bytes live now in the working set estimate, moving to a new half of the decay
@@ -492,9 +512,8 @@ impl Locked {
         let header = unsafe { block.header() };
         let bound = self.bound(limit);
         if header.size > bound {
-            self.purged += header.size as u64;
             // SAFETY: the caller gives the block up.
-            return unsafe { block.unmap() };
+            return unsafe { block.release(false) };
         }
         let list = &mut self.lists[header.class - FIRST];
         header.next = *list;
@@ -503,12 +522,12 @@ impl Locked {
         self.kept += header.size;
         #[cfg(jdb_alloc_asan)]
         asan::poison(block.payload(), header.size);
-        while self.kept > bound && self.unmap_oldest() {}
+        while self.kept > bound && self.release_oldest() {}
     }
 
     /// Unmaps the kept block that has been kept longest (the oldest of the lists' last blocks);
     /// `false` if nothing is kept.
-    fn unmap_oldest(&mut self) -> bool {
+    fn release_oldest(&mut self) -> bool {
         let mut oldest: Option<(u64, *mut *mut Header)> = None;
         for list in &mut self.lists {
             let mut link: *mut *mut Header = list;
@@ -532,7 +551,7 @@ impl Locked {
         // SAFETY: as above: `link` holds the last block of its list, unlinked here.
         let last = unsafe { link.replace(ptr::null_mut()) };
         if let Some(block) = NonNull::new(last).map(Block) {
-            self.unmap_owned(block);
+            self.release_owned(block);
         }
         true
     }
@@ -567,7 +586,7 @@ impl Locked {
             // each pusher wrote its link before the Release exchange that published it.
             at = unsafe { block.header() }.next;
             self.remote_frees += 1;
-            // SAFETY: the block is owned here and given up to the lists (or unmapped).
+            // SAFETY: the block is owned here and given up to the lists (or released).
             unsafe { self.keep(block, now, limit) };
         }
         let bound = self.bound(limit);
@@ -593,30 +612,30 @@ impl Locked {
                 }
                 link = &mut header.next;
             }
-            // SAFETY: as above; the cut-off tail is unlinked here and unmapped below.
+            // SAFETY: as above; the cut-off tail is unlinked here and released below.
             let tail = unsafe { link.replace(ptr::null_mut()) };
-            self.unmap_list(tail);
+            self.release_list(tail);
         }
-        while self.kept > bound && self.unmap_oldest() {}
+        while self.kept > bound && self.release_oldest() {}
     }
 
     /// Unmaps a list of blocks unlinked from this heap's lists.
-    fn unmap_list(&mut self, mut at: *mut Header) {
+    fn release_list(&mut self, mut at: *mut Header) {
         while let Some(block) = NonNull::new(at).map(Block) {
             // SAFETY: the list was unlinked from this heap's lists: its blocks are owned here.
             at = unsafe { block.header() }.next;
-            self.unmap_owned(block);
+            self.release_owned(block);
         }
     }
 
     /// Unmaps a block just unlinked from this heap's lists, counting it as purged.
-    fn unmap_owned(&mut self, block: Block) {
+    fn release_owned(&mut self, block: Block) {
         // SAFETY: the caller unlinked the block: owned here, used by nobody.
         let size = unsafe { block.header() }.size;
         self.kept -= size;
         self.purged += size as u64;
         // SAFETY: as above.
-        unsafe { block.unmap() };
+        unsafe { block.release(true) };
     }
 
     /// Unmaps everything kept and in the inbox.
@@ -628,11 +647,11 @@ impl Locked {
             at = unsafe { block.header() }.next;
             self.remote_frees += 1;
             // SAFETY: owned here, given up.
-            unsafe { block.unmap() };
+            unsafe { block.release(true) };
         }
         for c in 0..COUNT {
             let list = std::mem::replace(&mut self.lists[c], ptr::null_mut());
-            self.unmap_list(list);
+            self.release_list(list);
         }
     }
 }
@@ -702,9 +721,9 @@ pub(crate) fn allocate(
 ) -> Result<NonNull<u8>> {
     debug_assert!(holds(class) && cap <= class.size());
     if limit == 0 {
-        return Ok(Block::map(class.0, ptr::null())
-            .map_err(|_| Error::AllocFailed { size: cap })?
-            .payload());
+        return Block::new(class.0, ptr::null(), zeroed)
+            .map(Block::payload)
+            .ok_or(Error::AllocFailed { size: cap });
     }
     let heap = mine();
     let mut found = None;
@@ -736,9 +755,9 @@ pub(crate) fn allocate(
             }
             block
         }
-        None => match Block::map(class.0, heap.map_or(ptr::null(), ptr::from_ref)) {
-            Ok(block) => block,
-            Err(_) => {
+        None => match Block::new(class.0, heap.map_or(ptr::null(), ptr::from_ref), zeroed) {
+            Some(block) => block,
+            None => {
                 if let Some(heap) = heap {
                     heap.live.fetch_sub(class.size(), Relaxed);
                 }
@@ -770,7 +789,7 @@ pub(crate) unsafe fn release(ptr: NonNull<u8>, limit: usize) {
     // SAFETY: a heap pointer in a header is a leaked heap, never freed.
     let Some(heap) = (unsafe { header.heap.as_ref() }) else {
         // SAFETY: owned here, given up.
-        return unsafe { block.unmap() };
+        return unsafe { block.release(false) };
     };
     heap.live.fetch_sub(header.size, Relaxed);
     if mine_if_any().is_some_and(|me| ptr::eq(me, heap)) {
@@ -784,7 +803,7 @@ pub(crate) unsafe fn release(ptr: NonNull<u8>, limit: usize) {
         unsafe { heap.push_inbox(block) };
     } else {
         // SAFETY: owned here, given up.
-        unsafe { block.unmap() };
+        unsafe { block.release(false) };
     }
 }
 

@@ -244,7 +244,8 @@
 //!
 //! Where a block comes from depends on its capacity alone:
 //! - below [`MAP_THRESHOLD`] (32 MiB), the global allocator, in size classes, and freed blocks
-//!   are recycled (below);
+//!   are recycled (below): from 128 KiB up in a heap per thread, given back once the thread's
+//!   working set no longer needs them;
 //! - from [`MAP_THRESHOLD`] up, on Unix, an anonymous private mapping of its own: [`zeroed`]
 //!   costs one system call whatever the size (the kernel's zero page stands in for unwritten
 //!   memory, no `memset`), memory becomes resident only as pages are first written, and drop
@@ -259,11 +260,12 @@
 //!
 //! # Recycling
 //!
-//! A freed block below [`MAP_THRESHOLD`] is kept, in a cache of the thread that frees it (no
-//! lock), and handed out again to the next buffer of its size class, so a buffer of any size
-//! costs about what reusing one by hand costs, whatever the global allocator. What is kept is
-//! bounded (32 MiB per thread and 32 MiB shared by default), and can be bounded differently,
-//! returned to the OS or turned off at run time: see [`recycle`].
+//! A freed block below [`MAP_THRESHOLD`] is kept and handed out again to the next buffer of its
+//! size class, so a buffer of any size costs about what reusing one by hand costs, whatever the
+//! global allocator, with nothing to size: what is kept follows the thread's working set (the
+//! most it had live over the last decay period, 10 s) and goes back to the OS once unused for
+//! that long, also when its thread went idle. Limits, the decay period and [`recycle::trim`]
+//! are there for those who want them: see [`recycle`].
 //!
 //! ```
 //! use jdb_alloc::{recycle, AlignedBuf};
@@ -424,7 +426,6 @@ pub mod fixed;
 mod frame;
 mod heap;
 mod huge;
-#[cfg(unix)]
 mod large;
 #[cfg(all(target_os = "linux", any(feature = "compio-19", feature = "compio-20")))]
 #[cfg_attr(

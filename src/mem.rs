@@ -8,21 +8,17 @@
 //! [`allocate`] can be handed back to [`release`] by code that knows nothing but `cap`
 //! (this is what makes `AlignedBuf::into_raw_parts` / `from_raw_parts` round-trip).
 //!
-//! Three backings, by capacity:
-//! - below 128 KiB, the global allocator ([`crate::heap`]), with blocks of the capacity's size
-//!   class ([`Class`]), which are kept when freed and handed out again ([`crate::recycle`]);
-//! - from 128 KiB to below [`MAP_THRESHOLD`], on Unix, mappings of this crate's own in size
-//!   classes, kept by the thread that allocated them while its working set needs them
-//!   ([`crate::large`]);
-//! - at and above [`MAP_THRESHOLD`], on Unix, an anonymous private mapping of its own
-//!   ([`crate::os_mem`]): zero-reading without being written, resident only where touched,
-//!   unmapped on release.
-//!
-//! Elsewhere than on Unix the global allocator serves every size.
+//! Two backings, split at [`MAP_THRESHOLD`]:
+//! - below it, the global allocator ([`crate::heap`]), with blocks of the capacity's size class
+//!   ([`Class`]), which are kept when freed and handed out again: below 128 KiB by
+//!   [`crate::recycle`]'s thread caches, from 128 KiB up by [`crate::large`]'s heaps, whose
+//!   blocks carry a header page in front;
+//! - at and above it, on Unix, an anonymous private mapping of its own ([`crate::os_mem`]):
+//!   zero-reading without being written, resident only where touched, unmapped on release.
+//!   Elsewhere the global allocator serves every size.
 
 use std::{alloc::Layout, ptr::NonNull};
 
-#[cfg(unix)]
 use crate::large;
 #[cfg(unix)]
 use crate::os_mem;
@@ -85,7 +81,6 @@ pub(crate) fn allocate(cap: usize, fill: Fill) -> Result<NonNull<u8>> {
         return heap::allocate(cap, zeroes).ok_or(Error::AllocFailed { size: cap });
     }
     let class = Class::of(cap);
-    #[cfg(unix)]
     if large::holds(class) {
         return large::allocate(cap, class, fill == Fill::Zeroed, recycle::large_limit());
     }
@@ -135,7 +130,6 @@ pub(crate) unsafe fn release(ptr: NonNull<u8>, cap: usize) {
         return unsafe { heap::release(ptr, cap) };
     }
     let class = Class::of(cap);
-    #[cfg(unix)]
     if large::holds(class) {
         // SAFETY: the caller's promise: a live block from `allocate(cap, _)`, which for this
         // class came from `large::allocate`, given up here.

@@ -15,17 +15,17 @@
 //!   rounded up to 1, 2, 3 or 4 pages, then to one of four steps per power of two (5, 6, 7,
 //!   8 × 2^k pages). Powers of two waste nothing; others waste under 25 %, untouched: a buffer's
 //!   [`cap`](crate::AlignedBuf::cap) is still its size rounded up to whole pages.
-//! - **Large blocks, 128 KiB and up**, are mappings of this crate's own, kept by the thread that
-//!   allocated them in a heap of its own, for as long as its working set needs them: a heap
+//! - **Large blocks, 128 KiB and up**, are kept by the thread that allocated them in a heap of
+//!   its own, for as long as its working set needs them: a heap
 //!   keeps at most the most bytes its thread had live at once over the last decay period
 //!   ([`Stats::working_set`]), and a block unused for the decay period ([`decay`], 10 s by
 //!   default) is unmapped. A block freed on another thread goes back to its own heap through a
 //!   lock-free inbox. A thread that goes idle keeps nothing past the decay period as long as
 //!   another thread allocates: allocating threads look at the other heaps too, at most every
 //!   eighth of the period. A kept block may serve a capacity up to two times smaller than its
-//!   own. Why mappings of our own rather than the global allocator's, and what contention
-//!   remains: in the source's `large` module docs (measured there: a fresh 16 MiB block costs
-//!   6 ms of page faults; a kept one, what reusing one by hand costs).
+//!   own. Why, and what contention remains: in the source's `large` module docs (measured
+//!   there: a fresh 16 MiB block costs 6 ms of page faults; a kept one, what reusing one by
+//!   hand costs).
 //! - **Small blocks, below 128 KiB**, come from the global allocator, whose own heap serves
 //!   them well, and each thread keeps up to [`SMALL_KEPT`] of them (4 MiB) in free lists of its
 //!   own, linked through the blocks, with no lock and no read-modify-write of anything shared.
@@ -64,7 +64,6 @@ use std::{
     time::Duration,
 };
 
-#[cfg(unix)]
 use crate::large;
 use crate::{
     heap,
@@ -230,7 +229,6 @@ pub fn set_limits(limits: Limits) {
             cache.lists.shrink_to(bound);
         }
     });
-    #[cfg(unix)]
     large::shrink_all(large_bound(limits.per_thread));
     shrink_shared(shared_limit());
 }
@@ -247,10 +245,7 @@ pub fn set_limits(limits: Limits) {
 /// assert!(recycle::decay() <= Duration::from_secs(10) || std::env::var_os("JDB_ALLOC_DECAY_MS").is_some());
 /// ```
 pub fn decay() -> Duration {
-    #[cfg(unix)]
-    return Duration::from_millis(large::decay_ms());
-    #[cfg(not(unix))]
-    Duration::from_millis(DECAY_MS.load(Relaxed))
+    Duration::from_millis(large::decay_ms())
 }
 
 /// Sets the decay period, from now on (whole milliseconds). `Duration::ZERO` keeps no large
@@ -271,7 +266,6 @@ pub fn decay() -> Duration {
 /// recycle::set_decay(old);
 /// ```
 pub fn set_decay(decay: Duration) {
-    #[cfg(unix)]
     large::set_decay(decay);
     #[cfg(not(unix))]
     DECAY_MS.store(decay.as_millis().min(u64::MAX as u128) as u64, Relaxed);
@@ -297,9 +291,9 @@ fn small_bound(per_thread: usize) -> usize {
     (per_thread / 2).min(SMALL_KEPT)
 }
 
-/// Returns everything kept, by every thread and in the shared tier, to the OS at once: large
-/// blocks are unmapped, small ones freed (and on Linux the pages of those of 64 KiB and more
-/// released with `madvise(MADV_DONTNEED)`, since an allocator may keep freed memory resident).
+/// Returns everything kept, by every thread and in the shared tier, to the OS at once: blocks
+/// are freed, and on Linux the pages of those of 64 KiB and more released first with
+/// `madvise(MADV_DONTNEED)`, since an allocator may keep freed memory resident.
 /// Other threads' small blocks (at most [`SMALL_KEPT`] each) are theirs: each thread can call
 /// `trim`, and they go back when their thread exits or leaves them unused for the decay period.
 ///
@@ -319,7 +313,6 @@ pub fn trim() {
             cache.lists.shrink_to(0);
         }
     });
-    #[cfg(unix)]
     large::trim_all();
     shrink_shared(0);
 }
@@ -347,7 +340,6 @@ pub fn stats() -> Stats {
                 .unwrap_or_default()
         })
         .unwrap_or_default();
-    #[cfg(unix)]
     {
         let heap = large::stats();
         stats.hits += heap.hits;
@@ -365,14 +357,12 @@ pub fn stats() -> Stats {
 }
 
 /// What the calling thread's large blocks may keep: the limit less what its small ones may.
-#[cfg(unix)]
 #[inline]
 pub(crate) fn large_limit() -> usize {
     large_bound(PER_THREAD.load(Relaxed))
 }
 
 /// What a thread may keep of large blocks under a `per_thread` limit.
-#[cfg(unix)]
 #[inline]
 fn large_bound(per_thread: usize) -> usize {
     if per_thread == usize::MAX {
@@ -590,20 +580,14 @@ impl Cache {
     /// period, and lets the large heaps do the same.
     #[cold]
     fn tick(&mut self, limit: usize) {
-        #[cfg(unix)]
-        {
-            let now = large::now_ms();
-            let decay = large::decay_ms();
-            if now.saturating_sub(self.period_start) >= decay {
-                let unused = self.low.min(self.lists.kept);
-                self.lists.shrink_to(self.lists.kept - unused);
-                self.low = self.lists.kept;
-                self.period_start = now;
-            }
-            large::tick(limit);
+        let now = large::now_ms();
+        if now.saturating_sub(self.period_start) >= large::decay_ms() {
+            let unused = self.low.min(self.lists.kept);
+            self.lists.shrink_to(self.lists.kept - unused);
+            self.low = self.lists.kept;
+            self.period_start = now;
         }
-        #[cfg(not(unix))]
-        let _ = limit;
+        large::tick(large_bound(limit));
     }
 }
 

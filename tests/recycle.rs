@@ -607,6 +607,44 @@ fn small_allocations_alone_let_large_blocks_go_back() {
     .unwrap();
 }
 
+/// The decay period in real time: with a period of 50 ms, blocks freed are kept at first and
+/// gone once the period has passed, while the thread goes on allocating small buffers. (Polls
+/// for the condition, with a deadline far beyond the period.)
+#[test]
+fn kept_blocks_go_back_after_a_real_decay_period() {
+    let _serial = serial();
+    thread::spawn(|| {
+        recycle::set_decay(Duration::from_millis(50));
+        let start = std::time::Instant::now();
+        drop(
+            (0..8)
+                .map(|_| AlignedBuf::with_cap(MIB).unwrap())
+                .collect::<Vec<_>>(),
+        );
+        let kept = recycle::stats();
+        assert!(
+            kept.kept == 8 * MIB || start.elapsed() >= Duration::from_millis(50),
+            "{kept:?}"
+        );
+        let deadline = start + Duration::from_secs(10);
+        while recycle::stats().kept > PAGE_SIZE {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still kept after 10 s: {:?}",
+                recycle::stats()
+            );
+            drop(AlignedBuf::with_cap(PAGE_SIZE).unwrap());
+        }
+        assert!(
+            start.elapsed() >= Duration::from_millis(40),
+            "gone before the period"
+        );
+        assert!(recycle::stats().purged >= kept.purged + 8 * MIB as u64);
+    })
+    .join()
+    .unwrap();
+}
+
 /// `trim` from one thread empties the heaps of the others, idle or not.
 #[test]
 fn trim_from_any_thread_empties_every_heap() {

@@ -38,10 +38,6 @@ const SIZES: [(&str, usize); 6] = [
 const MIXED_BATCH: usize = 16;
 const MIXED_MAX: usize = MIB;
 
-/// The engine-like workload: buffers kept alive at once, and the largest random size.
-const ENGINE_LIVE: usize = 16;
-const ENGINE_MAX: usize = 16 * MIB;
-
 /// `[Some(&mut a as &mut dyn Side), ...]`; `_` for a side without the operation.
 macro_rules! sides {
     (@one _) => { None };
@@ -305,62 +301,195 @@ fn mixed(bench: &mut Bench) {
     bench.compare_many(&name, &mut sides![ours, theirs, mi, by_hand]);
 }
 
-/// A storage engine's pattern on one thread: `ENGINE_LIVE` buffers live at once, each operation
-/// allocates one of a random size from 4 KiB to 16 MiB, writes every page, and drops the oldest.
-/// Here glibc's cost depends on its heap: what else is live decides whether a freed block above
-/// its dynamic mmap threshold is unmapped or kept, so 0.1.4's per-size rows are its worst case
-/// and this row is closer to its typical one.
-fn engine(bench: &mut Bench) {
-    let name = format!(
-        "engine: random sizes 4 KiB-16 MiB, {ENGINE_LIVE} live, every page written (per buffer)"
-    );
-    if !bench.wants(&name) {
-        return;
+/// A storage engine's pattern: `live` buffers live at once; each operation allocates one of a
+/// random size, writes every page, and replaces the oldest, which is dropped on this thread or,
+/// with `remote`, sent (in batches of 16) to another thread that drops it.
+#[derive(Clone, Copy)]
+struct Engine {
+    name: &'static str,
+    live: usize,
+    min: usize,
+    max: usize,
+    log: bool,
+    remote: bool,
+}
+
+const ENGINES: [Engine; 3] = [
+    Engine {
+        name: "engine: random sizes 4 KiB-16 MiB, 16 live, every page written (per buffer)",
+        live: 16,
+        min: 4 * KIB,
+        max: 16 * MIB,
+        log: false,
+        remote: false,
+    },
+    Engine {
+        name: "engine: log-uniform sizes 4 KiB-16 MiB, 32 live, every page written (per buffer)",
+        live: 32,
+        min: 4 * KIB,
+        max: 16 * MIB,
+        log: true,
+        remote: false,
+    },
+    Engine {
+        name: "engine: log-uniform sizes 64 KiB-4 MiB, 48 live, freed on another thread (per buffer)",
+        live: 48,
+        min: 64 * KIB,
+        max: 4 * MIB,
+        log: true,
+        remote: true,
+    },
+];
+
+/// Buffers a remote engine sends to the freeing thread at a time.
+const REMOTE_BATCH: usize = 16;
+
+impl Engine {
+    /// The sizes of the pattern, the same for every side: whole pages from `min` to `max`,
+    /// uniform or log-uniform (xorshift64 from a fixed seed).
+    fn sizes(self) -> impl Iterator<Item = usize> {
+        let (lo, hi) = ((self.min / PAGE) as f64, (self.max / PAGE) as f64);
+        let mut uniform = Sizes::up_to(u32::MAX as usize * PAGE);
+        std::iter::from_fn(move || {
+            let u = (uniform.next()? / PAGE - 1) as f64 / u32::MAX as f64;
+            let pages = if self.log {
+                lo * (hi / lo).powf(u)
+            } else {
+                lo + (hi - lo) * u
+            };
+            Some((pages.round() as usize).clamp(lo as usize, hi as usize) * PAGE)
+        })
     }
-    /// One side: a ring of live buffers, the oldest replaced by each new one.
-    fn ring<B>(mut make: impl FnMut(usize) -> B) -> impl FnMut() -> usize {
-        let mut sizes = Sizes::up_to(ENGINE_MAX);
-        let mut live: Vec<B> = Vec::with_capacity(ENGINE_LIVE);
+
+    /// One side: a ring of live buffers made by `make`, the oldest replaced by each new one.
+    fn ring<B: Send + 'static>(self, mut make: impl FnMut(usize) -> B) -> impl FnMut() -> usize {
+        let mut sizes = self.sizes();
+        let mut live: Vec<B> = Vec::with_capacity(self.live);
         let mut next = 0;
+        let remote = self.remote.then(|| Remote::new(drop::<Vec<B>>));
+        let mut batch = Vec::with_capacity(REMOTE_BATCH);
         move || {
             let n = sizes.next().unwrap();
             let b = make(n);
-            if live.len() < ENGINE_LIVE {
+            if live.len() < self.live {
                 live.push(b);
             } else {
-                live[next] = b;
+                let old = std::mem::replace(&mut live[next], b);
+                if let Some(remote) = &remote {
+                    batch.push(old);
+                    if batch.len() == REMOTE_BATCH {
+                        remote.send(std::mem::take(&mut batch));
+                    }
+                }
             }
-            next = (next + 1) % ENGINE_LIVE;
+            next = (next + 1) % self.live;
             n
         }
     }
-    let mut ours = ring(|n| {
-        let mut b = AlignedBuf::with_cap(n).unwrap();
-        touch(b.as_mut_ptr(), n);
+
+    /// By hand: buffers of the largest size, used in turn; with `remote`, sent to the freeing
+    /// thread, which sends them back.
+    fn by_hand(self) -> impl FnMut() -> usize {
+        let mut sizes = self.sizes();
+        let mut ring: Vec<AlignedBuf> = (0..self.live)
+            .map(|_| AlignedBuf::zeroed(self.max).unwrap())
+            .collect();
+        let (back_tx, back_rx) = mpsc::sync_channel::<AlignedBuf>(4 * REMOTE_BATCH);
+        let remote = self.remote.then(|| {
+            Remote::new(move |batch: Vec<AlignedBuf>| {
+                for b in batch {
+                    back_tx.send(b).unwrap();
+                }
+            })
+        });
+        let mut spare: Vec<AlignedBuf> = (0..2 * REMOTE_BATCH)
+            .map(|_| AlignedBuf::zeroed(self.max).unwrap())
+            .collect();
+        let (mut next, mut batch) = (0, Vec::with_capacity(REMOTE_BATCH));
+        move || {
+            let n = sizes.next().unwrap();
+            match &remote {
+                None => touch(ring[next].as_mut_ptr(), n),
+                Some(remote) => {
+                    spare.extend(back_rx.try_iter());
+                    let mut b = spare.pop().unwrap_or_else(|| back_rx.recv().unwrap());
+                    touch(b.as_mut_ptr(), n);
+                    batch.push(std::mem::replace(&mut ring[next], b));
+                    if batch.len() == REMOTE_BATCH {
+                        remote.send(std::mem::take(&mut batch));
+                    }
+                }
+            }
+            next = (next + 1) % self.live;
+            n
+        }
+    }
+}
+
+fn engine(bench: &mut Bench) {
+    for e in ENGINES {
+        if !bench.wants(e.name) {
+            continue;
+        }
+        let mut ours = e.ring(|n| {
+            let mut b = AlignedBuf::with_cap(n).unwrap();
+            touch(b.as_mut_ptr(), n);
+            b
+        });
+        let mut theirs = e.ring(|n| {
+            let mut b = upstream::AlignedBuf::with_cap(n).unwrap();
+            touch(b.as_mut_ptr(), n);
+            b
+        });
+        let mut mi = e.ring(|n| {
+            let b = Mi::malloc(n);
+            touch(b.0, n);
+            b
+        });
+        let mut by_hand = e.by_hand();
+        bench.compare_many(e.name, &mut sides![ours, theirs, mi, by_hand]);
+    }
+    burst(bench);
+}
+
+/// Buffers in a burst, and their size: 1 GiB in all.
+const BURST: usize = 256;
+const BURST_SIZE: usize = 4 * MIB;
+const BURST_NAME: &str = "burst: 1 GiB of 4 MiB buffers allocated, written, freed (per burst)";
+
+/// A burst: 1 GiB of buffers allocated, every page written, all freed.
+fn burst(bench: &mut Bench) {
+    if !bench.wants(BURST_NAME) {
+        return;
+    }
+    fn side<B>(mut make: impl FnMut() -> B) -> impl FnMut() -> usize {
+        move || (0..BURST).map(|_| make()).collect::<Vec<B>>().len()
+    }
+    let mut ours = side(|| {
+        let mut b = AlignedBuf::with_cap(BURST_SIZE).unwrap();
+        touch(b.as_mut_ptr(), BURST_SIZE);
         b
     });
-    let mut theirs = ring(|n| {
-        let mut b = upstream::AlignedBuf::with_cap(n).unwrap();
-        touch(b.as_mut_ptr(), n);
+    let mut theirs = side(|| {
+        let mut b = upstream::AlignedBuf::with_cap(BURST_SIZE).unwrap();
+        touch(b.as_mut_ptr(), BURST_SIZE);
         b
     });
-    let mut mi = ring(|n| {
-        let b = Mi::malloc(n);
-        touch(b.0, n);
+    let mut mi = side(|| {
+        let b = Mi::malloc(BURST_SIZE);
+        touch(b.0, BURST_SIZE);
         b
     });
-    // By hand: `ENGINE_LIVE` buffers of the largest size, used in turn.
-    let mut pool: Vec<AlignedBuf> = (0..ENGINE_LIVE)
-        .map(|_| AlignedBuf::zeroed(ENGINE_MAX).unwrap())
+    let mut pool: Vec<AlignedBuf> = (0..BURST)
+        .map(|_| AlignedBuf::zeroed(BURST_SIZE).unwrap())
         .collect();
-    let (mut sizes, mut next) = (Sizes::up_to(ENGINE_MAX), 0);
     let mut by_hand = || {
-        let n = sizes.next().unwrap();
-        touch(pool[next].as_mut_ptr(), n);
-        next = (next + 1) % ENGINE_LIVE;
-        n
+        for b in &mut pool {
+            touch(b.as_mut_ptr(), BURST_SIZE);
+        }
+        BURST
     };
-    bench.compare_many(&name, &mut sides![ours, theirs, mi, by_hand]);
+    bench.compare_many(BURST_NAME, &mut sides![ours, theirs, mi, by_hand]);
 }
 
 /// The first allocation of each size, when nothing is kept: recycling on, but with limits no
@@ -461,3 +590,99 @@ pub fn memory(bench: &Bench) {
 
 #[cfg(not(target_os = "linux"))]
 pub fn memory(_bench: &Bench) {}
+
+/// Resident memory of this crate's side of each engine case and of the burst, with the default
+/// settings: the live set at the end of the case, the process's RSS growth then, and again once
+/// the decay period has passed while the thread that ran the case sits idle holding its live set
+/// and this thread allocates small buffers (so what the idle thread kept must go back by
+/// another thread's hand).
+#[cfg(target_os = "linux")]
+pub fn engine_memory(bench: &Bench) {
+    use std::time::{Duration, Instant};
+
+    use super::proc_mem;
+
+    if !bench.wants("resident") {
+        return;
+    }
+    const OPS: usize = 2000;
+    let mib = |b: usize| format!("{:.1}", b as f64 / MIB as f64);
+    let decay = recycle::decay();
+    println!(
+        "\n### recycling: resident memory of this crate's side, default settings (decay {decay:?})\n"
+    );
+    println!(
+        "| case | live MiB | RSS growth after the case MiB | after the decay period MiB | \
+         above the live set MiB |"
+    );
+    println!("|---|---:|---:|---:|---:|");
+    let cases = ENGINES
+        .iter()
+        .map(|e| (e.name, Some(*e)))
+        .chain([(BURST_NAME, None)]);
+    for (name, engine) in cases {
+        recycle::trim();
+        let base = proc_mem::resident_bytes();
+        let (report, reports) = mpsc::channel::<usize>();
+        let (go, wait) = mpsc::channel::<()>();
+        let worker = thread::spawn(move || {
+            let live = match engine {
+                Some(e) => {
+                    let mut ring = e.ring(|n| {
+                        let mut b = AlignedBuf::with_cap(n).unwrap();
+                        touch(b.as_mut_ptr(), n);
+                        b
+                    });
+                    for _ in 0..OPS {
+                        ring();
+                    }
+                    // What the ring holds now: the last `live` sizes.
+                    let sizes: Vec<usize> = e.sizes().take(OPS).collect();
+                    let live = sizes[OPS - e.live..].iter().sum();
+                    report.send(live).unwrap();
+                    wait.recv().unwrap();
+                    drop(ring);
+                    return;
+                }
+                None => {
+                    for _ in 0..4 {
+                        let burst: Vec<AlignedBuf> = (0..BURST)
+                            .map(|_| {
+                                let mut b = AlignedBuf::with_cap(BURST_SIZE).unwrap();
+                                touch(b.as_mut_ptr(), BURST_SIZE);
+                                b
+                            })
+                            .collect();
+                        drop(burst);
+                    }
+                    0
+                }
+            };
+            report.send(live).unwrap();
+            wait.recv().unwrap();
+        });
+        let live = reports.recv().unwrap();
+        let after_case = proc_mem::resident_bytes().saturating_sub(base);
+        // A small steady load on this thread for the decay period and a little more.
+        let until = Instant::now() + decay + Duration::from_millis(500);
+        while Instant::now() < until {
+            for _ in 0..1000 {
+                drop(std::hint::black_box(AlignedBuf::with_cap(4 * KIB).unwrap()));
+            }
+            thread::yield_now();
+        }
+        let after_decay = proc_mem::resident_bytes().saturating_sub(base);
+        go.send(()).unwrap();
+        worker.join().unwrap();
+        println!(
+            "| {name} | {} | {} | {} | {} |",
+            mib(live),
+            mib(after_case),
+            mib(after_decay),
+            mib(after_decay.saturating_sub(live)),
+        );
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn engine_memory(_bench: &Bench) {}
