@@ -424,6 +424,8 @@ pub mod fixed;
 mod frame;
 mod heap;
 mod huge;
+#[cfg(feature = "bytes")]
+mod into_bytes;
 #[cfg(all(target_os = "linux", any(feature = "compio-19", feature = "compio-20")))]
 #[cfg_attr(
     docsrs,
