@@ -3,6 +3,7 @@
 //! tests' `VmPin` figures.
 #![cfg(all(target_os = "linux", any(feature = "compio-19", feature = "compio-20")))]
 
+mod pipe;
 mod proc_mem;
 
 /// The case for the compio crate `$compio` and this crate's module `fixed::$fixed`.
@@ -15,7 +16,7 @@ macro_rules! runtime_drop_case {
         use std::future::Future;
         use $compio::runtime::Runtime;
 
-        use crate::proc_mem;
+        use crate::{pipe::pipe, proc_mem};
 
         /// compio (0.19, 0.20) closes the ring before it drops the operations still in flight, when the kernel
         /// may not be done with their memory: such an operation's frame, and with it the arena, is
@@ -104,21 +105,6 @@ macro_rules! runtime_drop_case {
                 "kept, not unmapped, while the kernel may still write it"
             );
             drop(tx);
-        }
-
-        /// A pipe's read and write ends.
-        fn pipe() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
-            let mut fds = [0; 2];
-            // SAFETY: `fds` has room for the two descriptors.
-            assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-            // SAFETY: both descriptors were just opened and are owned by nothing else.
-            unsafe {
-                use std::os::fd::FromRawFd;
-                (
-                    std::os::fd::OwnedFd::from_raw_fd(fds[0]),
-                    std::os::fd::OwnedFd::from_raw_fd(fds[1]),
-                )
-            }
         }
     };
 }

@@ -47,9 +47,11 @@
 use std::{
     cell::RefCell,
     ffi::c_void,
+    future::Future,
     io,
     mem::size_of,
     os::fd::{BorrowedFd, RawFd},
+    pin::Pin,
     ptr,
     sync::{
         Arc, Mutex, MutexGuard, Weak,
@@ -125,8 +127,10 @@ struct Table {
     waker: Option<Waker>,
     /// A clone of the runtime's driver waker, kept until the guard drops (see `Ring::driver`).
     driver: Option<Waker>,
-    /// Wake the tasks waiting for `ops` to reach zero.
-    settled: Vec<Waker>,
+    /// Wake the tasks waiting for `ops` to reach zero: one per [`Settled`] future, by its key.
+    settled: Vec<(u64, Waker)>,
+    /// The key of the next [`Settled`] future to wait.
+    next_settle: u64,
 }
 
 /// A refusal from the kernel, as a status.
@@ -216,6 +220,7 @@ impl Ring {
                 waker: None,
                 driver: Some(driver.clone()),
                 settled: Vec::new(),
+                next_settle: 0,
             }),
             ops: AtomicUsize::new(0),
             settling: AtomicBool::new(false),
@@ -414,27 +419,60 @@ impl Ring {
             self.settling.store(false, Ordering::SeqCst);
             let wakers = std::mem::take(&mut table.settled);
             drop(table);
-            wakers.into_iter().for_each(Waker::wake);
+            wakers.into_iter().for_each(|(_, waker)| waker.wake());
         }
     }
 
-    /// Ready once compio has reported or dropped every operation this crate started on the
-    /// ring.
-    pub(crate) fn poll_settled(&self, cx: &mut Context<'_>) -> Poll<()> {
+    /// A future ready once compio has reported or dropped every operation this crate started
+    /// on the ring.
+    pub(crate) fn settled(self: Arc<Self>) -> Settled {
+        Settled {
+            ring: self,
+            key: None,
+        }
+    }
+
+    /// [`Settled`]'s poll: its waker (`key`'s entry in the list, made on the first poll that
+    /// waits) is the task's latest; wakers are cloned and dropped outside the lock, since a
+    /// waker's drop may drop a frame, whose registration may lock the table.
+    fn poll_settled(&self, key: &mut Option<u64>, cx: &mut Context<'_>) -> Poll<()> {
         if self.ops.load(Ordering::SeqCst) == 0 {
             return Poll::Ready(());
         }
-        let mut table = self.table();
-        if !table.settled.iter().any(|w| w.will_wake(cx.waker())) {
-            table.settled.push(cx.waker().clone());
-        }
+        let waker = cx.waker().clone();
+        let mut guard = self.table();
+        let table = &mut *guard;
+        let entry = key.and_then(|k| table.settled.iter_mut().find(|(mine, _)| *mine == k));
+        let unused = match entry {
+            Some((_, kept)) if kept.will_wake(&waker) => Some(waker),
+            Some((_, kept)) => Some(std::mem::replace(kept, waker)),
+            // First wait, or woken (the list was emptied) and waiting again.
+            None => {
+                let k = *key.get_or_insert_with(|| {
+                    table.next_settle += 1;
+                    table.next_settle
+                });
+                table.settled.push((k, waker));
+                None
+            }
+        };
         self.settling.store(true, Ordering::SeqCst);
-        drop(table);
+        drop(guard);
+        drop(unused);
         // Checked again after `settling` is set: `op_finished` then sees it, or this sees zero.
         if self.ops.load(Ordering::SeqCst) == 0 {
             return Poll::Ready(());
         }
         Poll::Pending
+    }
+
+    /// A [`Settled`] future is gone: its waker leaves the list.
+    fn forget_settle(&self, key: u64) {
+        let mut table = self.table();
+        let at = table.settled.iter().position(|(mine, _)| *mine == key);
+        let waker = at.map(|at| table.settled.swap_remove(at));
+        drop(table);
+        drop(waker);
     }
 
     /// Clears what other threads gave back; for the ring's thread, which the caller checked.
@@ -504,6 +542,33 @@ impl Ring {
         let fd = unsafe { BorrowedFd::borrow_raw(self.fd) };
         // SAFETY: passed on from our caller.
         unsafe { io_uring_register(fd, op, arg, nr) }.map_err(io::Error::from)
+    }
+}
+
+/// Waits until compio has reported or dropped every operation this crate started on a ring
+/// ([`Ring::settled`]). Its waker is in the ring's list at most once, the task's latest, and
+/// leaves it when the future drops: settles given up (a lost `select!`, a timeout) leave
+/// nothing behind.
+pub(crate) struct Settled {
+    ring: Arc<Ring>,
+    /// This future's entry in the ring's list of wakers, once it waited.
+    key: Option<u64>,
+}
+
+impl Future for Settled {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        this.ring.poll_settled(&mut this.key, cx)
+    }
+}
+
+impl Drop for Settled {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            self.ring.forget_settle(key);
+        }
     }
 }
 
