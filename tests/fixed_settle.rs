@@ -6,29 +6,19 @@
 ))]
 
 mod pipe;
+mod poll;
 mod proc_mem;
 mod scratch;
+mod turn;
 
-use std::{
-    future::Future,
-    os::unix::fs::OpenOptionsExt,
-    pin::pin,
-    sync::{Mutex, mpsc},
-    task::Poll,
-    time::Duration,
-};
+use std::{future::Future, os::unix::fs::OpenOptionsExt, pin::pin, sync::mpsc, time::Duration};
 
 use scratch::Scratch;
+// One test at a time: one measures what is resident at an address that another's mapping
+// could take.
+use turn::turn;
 
 const CHUNK: usize = 64 * 1024;
-
-/// One test at a time: one measures what is resident at an address that another's mapping
-/// could take.
-static TURN: Mutex<()> = Mutex::new(());
-
-fn turn() -> std::sync::MutexGuard<'static, ()> {
-    TURN.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// A read whose future is polled once and then kept, unpolled, while the task settles (a read
 /// pinned outside a `select!` loop whose shutdown branch settles): the read completes in the
@@ -58,11 +48,7 @@ macro_rules! settle_live_future_case {
                         .next()
                         .unwrap();
                     let mut read = pin!($fixed::read_fixed_at(&file, frame, 0));
-                    std::future::poll_fn(|cx| {
-                        assert!(read.as_mut().poll(cx).is_pending(), "finished at once");
-                        Poll::Ready(())
-                    })
-                    .await;
+                    poll::poll_pending(read.as_mut()).await;
                     $fixed::settle().await;
                     tx.send(()).unwrap();
                     let $compio::BufResult(n, frame) = read.await;
@@ -139,11 +125,7 @@ macro_rules! settle_at_thread_exit_case {
                     frame.fill(1);
                     let addr = frame.as_ptr() as usize;
                     let mut read = pin!($fixed::read_fixed_at(&file, frame, 0));
-                    std::future::poll_fn(|cx| {
-                        assert!(read.as_mut().poll(cx).is_pending(), "finished at once");
-                        Poll::Ready(())
-                    })
-                    .await;
+                    poll::poll_pending(read.as_mut()).await;
                     // The read's future is dropped here, before compio submitted it.
                     addr
                 });
@@ -201,11 +183,7 @@ macro_rules! settle_wakers_case {
                     .next()
                     .unwrap();
                 let mut read = pin!($fixed::read_fixed_at(&pipe, frame, 0));
-                std::future::poll_fn(|cx| {
-                    assert!(read.as_mut().poll(cx).is_pending(), "nothing to read yet");
-                    Poll::Ready(())
-                })
-                .await;
+                poll::poll_pending(read.as_mut()).await; // nothing to read yet
 
                 let given_up: Vec<Arc<Held>> = (0..3).map(|_| Arc::new(Held)).collect();
                 for held in &given_up {

@@ -2,19 +2,16 @@
 //! thread getting its ring's descriptor number.
 #![cfg(all(target_os = "linux", any(feature = "compio-19", feature = "compio-20")))]
 
+mod turn;
+
 use std::{os::fd::AsRawFd, sync::Mutex};
 
 use jdb_alloc::{AlignedBuf, fixed::FixedStatus};
+// One test at a time: each counts on the next runtime getting the closed ring's descriptor
+// number.
+use turn::turn;
 
 const CHUNK: usize = 64 * 1024;
-
-/// One test at a time: each counts on the next runtime getting the closed ring's descriptor
-/// number.
-static TURN: Mutex<()> = Mutex::new(());
-
-fn turn() -> std::sync::MutexGuard<'static, ()> {
-    TURN.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// compio 0.19 and 0.20 drop a runtime during a panic's unwind without dropping its tasks, this
 /// crate's ring guard among them, so the closed ring still reads as open; the next runtime on
