@@ -15,12 +15,14 @@
 //!
 //! A runtime dropped while a panic unwinds is the exception: compio's executor then skips
 //! dropping its tasks, so the guard never drops and the ring still reads as open after compio
-//! closed it. The descriptor number is therefore never trusted alone:
+//! closed it. (The guard holds only the ring's id, so the leaked future keeps nothing; the
+//! process-wide list of rings lets go of such a ring once it is seen closed.) The descriptor
+//! number is therefore never trusted alone:
 //!
 //! - A ring is looked up by its descriptor number *and* the address of its runtime's driver
 //!   waker's data (compio's drivers make their wakers from an `Arc` of their own). The [`Ring`]
-//!   keeps a clone of that waker until its guard drops, so while it may be taken for open no
-//!   other driver's waker has that address. A known ring found under the current runtime's
+//!   keeps a clone of that waker until it is marked closed (its guard drops, or it is seen
+//!   closed), so while it may be taken for open no other driver's waker has that address. A known ring found under the current runtime's
 //!   descriptor number with another driver was closed: it is marked so.
 //! - Slots given back on the ring's thread are cleared at once only if the descriptor still
 //!   names the same open file (its device and inode number, distinct for each io_uring instance
@@ -35,8 +37,9 @@
 //! # Invariants
 //!
 //! 1. `alive` is only ever set to `false`: on the ring's `thread` while `fd` is still the open
-//!    ring, or once `fd` was seen to name another ring. It is `true` after the ring closed only
-//!    if the runtime dropped while a panic unwound.
+//!    ring, or once `fd` was seen to name another ring (by the driver on the ring's thread, or
+//!    by the inode from any thread). It is `true` after the ring closed only if the runtime
+//!    dropped while a panic unwound, until that is seen.
 //! 2. Every system call on `fd` is made on the ring's `thread` after checking `alive` there, and
 //!    that `fd` is this ring: by the current runtime's driver (the ring of a lookup, or the
 //!    guard's task, which its own runtime polls), or by the inode of the file `fd` names. This
@@ -54,7 +57,7 @@ use std::{
     pin::Pin,
     ptr,
     sync::{
-        Arc, Mutex, MutexGuard, Weak,
+        Arc, Mutex, MutexGuard,
         atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     task::{Context, Poll, Waker},
@@ -83,21 +86,58 @@ pub(crate) const MAX_ENTRY: usize = 1 << 30;
 
 thread_local! {
     /// The open rings of the runtimes on this thread that this crate has used.
-    static RINGS: RefCell<Vec<Arc<Ring>>> = const { RefCell::new(Vec::new()) };
+    static RINGS: ThreadRings = const { ThreadRings(RefCell::new(Vec::new())) };
 }
 
-/// The rings of every thread's `RINGS`, for [`Ring::settling`] from a thread-local destructor
-/// once its thread's `RINGS` is gone. Touched once when a ring is made and once when its guard
-/// drops, never on the hot path.
-static ALL_RINGS: Mutex<Vec<Weak<Ring>>> = Mutex::new(Vec::new());
+/// A thread's `RINGS`. When the thread exits, the rings seen closed meanwhile (of runtimes
+/// dropped while a panic unwound) are let go of (`forget_closed`).
+struct ThreadRings(RefCell<Vec<Arc<Ring>>>);
 
-fn all_rings() -> MutexGuard<'static, Vec<Weak<Ring>>> {
-    // A panic while the lock is held leaves a list of weak references behind; still valid.
+impl Drop for ThreadRings {
+    fn drop(&mut self) {
+        forget_closed();
+    }
+}
+
+/// The rings of every thread that may be open: for [`Ring::settling`] from a thread-local
+/// destructor once its thread's `RINGS` is gone, and for each ring's guard, which finds its
+/// ring here by id. A ring leaves when its guard drops, or, when compio leaked the guard (a
+/// runtime dropped while a panic unwound), once its descriptor is seen to name another file
+/// (`forget_closed`). Touched when a ring is made, when its guard runs or drops, never on the
+/// hot path.
+static ALL_RINGS: Mutex<Vec<Arc<Ring>>> = Mutex::new(Vec::new());
+
+fn all_rings() -> MutexGuard<'static, Vec<Arc<Ring>>> {
+    // A panic while the lock is held leaves a list of rings behind; still valid.
     ALL_RINGS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Ids for rings (`Ring::id`), never reused.
+static NEXT_RING: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Marks closed, and lets go of, the rings of [`ALL_RINGS`] whose descriptor names another file
+/// now, or none: their runtimes were dropped while a panic unwound, so their guards never
+/// dropped (compio leaks such tasks' futures). With them go this crate's state for the ring,
+/// the runtime's driver waker it held (an eventfd) and the guard's task, whose waker it held;
+/// their registrations still alive keep what they need. Rings whose file cannot be told from
+/// a later one's (no inode of their own) stay, as before.
+fn forget_closed() {
+    let closed: Vec<Arc<Ring>> = {
+        let mut all = all_rings();
+        let (closed, open) = std::mem::take(&mut *all)
+            .into_iter()
+            .partition(|r| !r.is_alive() || r.seen_closed());
+        *all = open;
+        closed
+    };
+    // Outside the lock: dropping a waker may run other code.
+    closed.iter().for_each(|r| r.mark_closed());
 }
 
 /// The registered-buffer state of one runtime's ring.
 pub(crate) struct Ring {
+    /// Tells the ring to its guard, which holds no reference (compio may leak it).
+    id: u64,
     fd: RawFd,
     /// The address of the runtime's driver waker's data: tells this ring from a later one that
     /// got the same descriptor number. `Table::driver` keeps that allocation from going to
@@ -139,8 +179,10 @@ fn refused(e: io::Error) -> FixedStatus {
 }
 
 /// Held by a never-ending task on the ring's runtime: dropped with the runtime's tasks, before
-/// the ring closes.
-pub(crate) struct RingGuard(Arc<Ring>);
+/// the ring closes. It holds the ring's id, not the ring: compio leaks the futures of the tasks
+/// of a runtime dropped while a panic unwinds, and a reference there would keep the ring (and
+/// the driver waker it holds) for good.
+pub(crate) struct RingGuard(u64);
 
 impl RingGuard {
     /// The task that holds the guard: it never finishes, so only the runtime's drop ends it.
@@ -148,10 +190,14 @@ impl RingGuard {
     /// on the ring's thread, without waiting for a fixed operation.
     pub(crate) async fn hold(self) {
         std::future::poll_fn(|cx| {
-            let mut table = self.0.table();
+            // Gone only once the guard dropped, or the ring was seen closed: nothing to hold.
+            let Some(ring) = self.ring() else {
+                return Poll::Ready(());
+            };
+            let mut table = ring.table();
             // Polled only on the runtime's thread while it lives: the ring is open (invariant 2).
-            if self.0.usable_here() {
-                self.0.clear_stale(&mut table);
+            if ring.usable_here() {
+                ring.clear_stale(&mut table);
             }
             if !table
                 .waker
@@ -160,28 +206,32 @@ impl RingGuard {
             {
                 table.waker = Some(cx.waker().clone());
             }
-            Poll::<()>::Pending
+            Poll::Pending
         })
         .await;
-        drop(self);
+    }
+
+    /// The guard's ring, while it may be open.
+    fn ring(&self) -> Option<Arc<Ring>> {
+        all_rings().iter().find(|r| r.id == self.0).cloned()
     }
 }
 
 impl Drop for RingGuard {
     fn drop(&mut self) {
-        // Invariant 1: runtimes drop their tasks on their own thread, with the ring still open.
-        debug_assert_eq!(self.0.thread, thread::current().id());
-        // Nothing wakes the task any more; `release` no longer queues once the ring is closed.
-        let (waker, driver) = {
-            let mut table = self.0.table();
-            (table.waker.take(), table.driver.take())
+        let ring = {
+            let mut all = all_rings();
+            let at = all.iter().position(|r| r.id == self.0);
+            at.map(|at| all.swap_remove(at))
         };
-        self.0.alive.store(false, Ordering::Release);
-        drop((waker, driver));
-        all_rings().retain(|r| r.strong_count() > 0 && r.as_ptr() != Arc::as_ptr(&self.0));
+        let Some(ring) = ring else { return };
+        // Invariant 1: runtimes drop their tasks on their own thread, with the ring still open.
+        debug_assert_eq!(ring.thread, thread::current().id());
+        // Nothing wakes the task any more; `release` no longer queues once the ring is closed.
+        ring.mark_closed();
         let _ = RINGS.try_with(|rings| {
-            if let Ok(mut rings) = rings.try_borrow_mut() {
-                rings.retain(|r| !Arc::ptr_eq(r, &self.0));
+            if let Ok(mut rings) = rings.0.try_borrow_mut() {
+                rings.retain(|r| !Arc::ptr_eq(r, &ring));
             }
         });
     }
@@ -205,8 +255,10 @@ impl Ring {
             Err(FixedStatus::OtherRuntime) => {}
             known => return known,
         }
+        forget_closed();
         let inode = file_id(fd).filter(|&id| Some(id) != *SHARED_INODE);
         let ring = Arc::new(Ring {
+            id: NEXT_RING.fetch_add(1, Ordering::Relaxed),
             fd,
             driver: driver.data() as usize,
             inode,
@@ -227,7 +279,7 @@ impl Ring {
         });
         // `try_with`: this may run in a thread-local destructor, after `RINGS` is gone.
         let recorded = RINGS.try_with(|rings| {
-            let mut rings = rings.try_borrow_mut().ok()?;
+            let mut rings = rings.0.try_borrow_mut().ok()?;
             rings.retain(|r| r.is_alive());
             rings.push(Arc::clone(&ring));
             Some(())
@@ -235,12 +287,8 @@ impl Ring {
         if !matches!(recorded, Ok(Some(()))) {
             return Err(FixedStatus::ThreadExiting);
         }
-        {
-            let mut all = all_rings();
-            all.retain(|r| r.strong_count() > 0);
-            all.push(Arc::downgrade(&ring));
-        }
-        spawn_guard(RingGuard(Arc::clone(&ring)));
+        all_rings().push(Arc::clone(&ring));
+        spawn_guard(RingGuard(ring.id));
         Ok(ring)
     }
 
@@ -254,14 +302,17 @@ impl Ring {
     pub(crate) fn known(fd: RawFd, driver: &Waker) -> std::result::Result<Arc<Ring>, FixedStatus> {
         RINGS
             .try_with(|rings| {
-                let rings = rings.try_borrow().map_err(|_| FixedStatus::ThreadExiting)?;
+                let rings = rings
+                    .0
+                    .try_borrow()
+                    .map_err(|_| FixedStatus::ThreadExiting)?;
                 let ring = rings.iter().find(|r| r.fd == fd && r.is_alive());
                 match ring {
                     Some(ring) if ring.driver == driver.data() as usize => Ok(Arc::clone(ring)),
                     Some(ring) => {
                         // The number is another ring's now, so this one closed (its runtime
                         // dropped while a panic unwound): never touch `fd` for it again.
-                        ring.alive.store(false, Ordering::Release);
+                        ring.mark_closed();
                         Err(FixedStatus::OtherRuntime)
                     }
                     None => Err(FixedStatus::OtherRuntime),
@@ -280,8 +331,8 @@ impl Ring {
                 let driver = driver.data() as usize;
                 all_rings()
                     .iter()
-                    .filter_map(Weak::upgrade)
                     .find(|r| r.thread == here && r.fd == fd && r.driver == driver && r.is_alive())
+                    .cloned()
             }
             Err(_) => None,
         }
@@ -302,6 +353,25 @@ impl Ring {
     /// cannot be told.
     fn still_open(&self) -> bool {
         self.inode.is_some() && file_id(self.fd) == self.inode
+    }
+
+    /// `true` when `fd` names another file than this ring's, or none, told by its inode: the
+    /// ring is closed (compio closes its descriptor only with the driver). `false` when that
+    /// cannot be told.
+    fn seen_closed(&self) -> bool {
+        self.inode.is_some() && file_id(self.fd) != self.inode
+    }
+
+    /// The ring is closed, or is about to be (its guard drops): never taken for open again
+    /// (invariant 1), and the wakers it held go: its driver's, no longer needed to tell it
+    /// from a later ring since it is never matched again, and the guard's task's.
+    fn mark_closed(&self) {
+        let (waker, driver) = {
+            let mut table = self.table();
+            self.alive.store(false, Ordering::Release);
+            (table.waker.take(), table.driver.take())
+        };
+        drop((waker, driver));
     }
 
     fn table(&self) -> MutexGuard<'_, Table> {
