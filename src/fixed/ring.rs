@@ -22,8 +22,9 @@
 //! - A ring is looked up by its descriptor number *and* the address of its runtime's driver
 //!   waker's data (compio's drivers make their wakers from an `Arc` of their own). The [`Ring`]
 //!   keeps a clone of that waker until it is marked closed (its guard drops, or it is seen
-//!   closed), so while it may be taken for open no other driver's waker has that address. A known ring found under the current runtime's
-//!   descriptor number with another driver was closed: it is marked so.
+//!   closed), so while it may be taken for open no other driver's waker has that address. A
+//!   known ring found under the current runtime's descriptor number with another driver was
+//!   closed: it is marked so.
 //! - Slots given back on the ring's thread are cleared at once only if the descriptor still
 //!   names the same open file (its device and inode number, distinct for each io_uring instance
 //!   on Linux 6.x kernels; where all io_uring files share the anonymous inode, as on older
@@ -165,7 +166,8 @@ struct Table {
     stale: Vec<(u32, u32)>,
     /// Wakes the guard's task, which clears `stale` on the ring's thread.
     waker: Option<Waker>,
-    /// A clone of the runtime's driver waker, kept until the guard drops (see `Ring::driver`).
+    /// A clone of the runtime's driver waker, kept until the ring is marked closed (see
+    /// `Ring::driver`).
     driver: Option<Waker>,
     /// Wake the tasks waiting for `ops` to reach zero: one per [`Settled`] future, by its key.
     settled: Vec<(u64, Waker)>,
