@@ -36,99 +36,61 @@
 //!
 //! # Adding a buffer type
 //!
-//! [`impl_compio_buf_08!`] implements the three traits for a type from its inherent `len()`,
-//! `cap()`, `as_ptr()`, `as_mut_ptr()` and `unsafe fn set_len(&mut self, len)`, as
-//! `impl_compio_buf_07!` does for compio-buf 0.7. The type must keep the buffer contract stated
+//! `impl_compio_buf_08!` implements the three traits for a type from its inherent `len()`,
+//! `cap()`, `as_ptr()`, `as_mut_ptr()`, `copy_within` and `unsafe fn set_len(&mut self, len)`,
+//! as `impl_compio_buf_07!` does for compio-buf 0.7 (through `impl_len_traits!`, shared with
+//! compio-buf 0.9). The type must keep the buffer contract stated
 //! in lib.rs above the compio-buf 0.7 impls: add a `// Contract:` line there saying why it does,
 //! and the type to both invocations.
 
-use std::{mem::MaybeUninit, ops::RangeBounds, slice};
-
-use compio_buf_08::{IoBuf, IoBufMut, SetLen};
-
-use crate::{AlignedBuf, Frame, RawIoBuf};
-
-/// Implements compio-buf 0.8's `IoBuf`, `IoBufMut` and `SetLen` for buffer types.
-///
-/// Each type listed keeps the buffer contract stated in lib.rs, above the compio-buf 0.7 impls
-/// (numbered 1 to 5; the SAFETY comments below cite it).
-macro_rules! impl_compio_buf_08 {
-    ($($ty:ty),+ $(,)?) => {$(
-        /// compio-buf 0.8 (feature `compio-buf-08`): `as_init` is bytes `[0, len)`, what
-        /// `write_at` sends.
-        #[cfg_attr(docsrs, doc(cfg(feature = "compio-buf-08")))]
-        impl IoBuf for $ty {
-            /// Bytes `[0, len)`.
-            #[inline]
-            fn as_init(&self) -> &[u8] {
-                // SAFETY: contract 1 and 2: valid for `cap >= len` bytes, `[0, len)` initialised;
-                // contract 3: no writes while this shared borrow of `self` lives.
-                unsafe { slice::from_raw_parts(self.as_ptr(), self.len()) }
-            }
-
-            #[inline]
-            fn buf_len(&self) -> usize {
-                self.len()
-            }
+/// compio-buf 0.8's provided methods, overridden: `buf_len` and `buf_capacity` from the
+/// inherent ones, and `copy_within` by the type's own guarded one.
+macro_rules! own_08 {
+    (IoBuf, $ty:ty) => {
+        #[inline]
+        fn buf_len(&self) -> usize {
+            self.len()
+        }
+    };
+    (IoBufMut, $ty:ty) => {
+        #[inline]
+        fn buf_capacity(&mut self) -> usize {
+            self.cap()
         }
 
-        /// compio-buf 0.8 (feature `compio-buf-08`): `as_uninit` is the whole capacity
-        /// `[0, cap)`, which compio 0.19 reads into from offset 0. The capacity is fixed:
-        /// `reserve(n)` is `Ok(())` if `len + n <= cap` and `Err(ReserveError::NotSupported)`
-        /// otherwise, never moving the memory, so `extend_from_slice` fails past the capacity.
+        /// As the trait's default (`<[_]>::copy_within` over `[0, cap)`), but a copy that
+        /// would bring bytes from past `len` (maybe never written) into `[0, len)` panics,
+        /// naming the ranges: those bytes would then be read as initialised. It is the
+        /// type's own guarded `copy_within`.
         ///
-        /// `as_uninit` also covers the initialised bytes `[0, len)` (as for compio-buf's
-        /// `Vec<u8>`): store only initialised values there.
-        #[cfg_attr(docsrs, doc(cfg(feature = "compio-buf-08")))]
-        impl IoBufMut for $ty {
-            /// The whole capacity `[0, cap)`, initialised prefix included.
-            #[inline]
-            fn as_uninit(&mut self) -> &mut [MaybeUninit<u8>] {
-                // SAFETY: contract 1: valid for reads and writes of `cap` bytes, and
-                // `MaybeUninit<u8>` has no validity requirement, so uninitialised bytes are
-                // fine; contract 3: `&mut self` makes this the only access while it lives.
-                unsafe { slice::from_raw_parts_mut(self.as_mut_ptr().cast(), self.cap()) }
-            }
-
-            #[inline]
-            fn buf_capacity(&mut self) -> usize {
-                self.cap()
-            }
-
-            /// As the trait's default (`<[_]>::copy_within` over `[0, cap)`), but a copy that
-            /// would bring bytes from past `len` (maybe never written) into `[0, len)` panics,
-            /// naming the ranges: those bytes would then be read as initialised. It is the
-            /// type's own guarded `copy_within`.
-            ///
-            /// Only calls that reach this impl are checked (on the buffer, or generic over
-            /// `IoBufMut` with this type): compio-buf's `Slice`, `Box<B>` and `&'static mut B`
-            /// run the trait's default over the whole capacity (compio issue #1053).
-            #[track_caller]
-            fn copy_within<R: RangeBounds<usize>>(&mut self, src: R, dest: usize) {
-                <$ty>::copy_within(self, src, dest);
-            }
+        /// Only calls that reach this impl are checked (on the buffer, or generic over
+        /// `IoBufMut` with this type): compio-buf's `Slice`, `Box<B>` and `&'static mut B`
+        /// run the trait's default over the whole capacity (compio issue #1053).
+        #[track_caller]
+        fn copy_within<R: std::ops::RangeBounds<usize>>(&mut self, src: R, dest: usize) {
+            <$ty>::copy_within(self, src, dest);
         }
+    };
+}
 
-        /// compio-buf 0.8 (feature `compio-buf-08`): `set_len(n)` sets the length to exactly
-        /// `n`; `advance_to(n)` (the trait's default) raises it to `n` and never lowers it, so
-        /// after `read_at` the length is `max(len(), bytes read)` and a read into a sub-slice
-        /// keeps the parent's length.
-        #[cfg_attr(docsrs, doc(cfg(feature = "compio-buf-08")))]
-        impl SetLen for $ty {
-            /// Sets the length to exactly `len`.
-            #[inline]
-            unsafe fn set_len(&mut self, len: usize) {
-                // SAFETY: the trait's caller guarantees `len <= as_uninit().len() == cap` and
-                // `[buf_len(), len)` initialised; `[0, buf_len())` already is (contract 2), so
-                // `[0, len)` is, which is all the inherent `set_len` (contract 5) asks.
-                unsafe { <$ty>::set_len(self, len) }
-            }
+/// compio-buf 0.8's `IoBuf`, `IoBufMut` and `SetLen` for the buffer types given.
+macro_rules! impl_compio_buf_08 {
+    ($($ty:ty),+ $(,)?) => {
+        crate::compio_buf_traits::impl_len_traits! {
+            buf: compio_buf_08,
+            version: "0.8",
+            feature: "compio-buf-08",
+            compio: "0.19",
+            own: own_08,
+            mut_note: "",
+            advance_to: "`advance_to(n)` (the trait's default)",
+            types: [$($ty),+],
         }
-    )+};
+    };
 }
 
 // Why each type keeps the buffer contract: lib.rs, beside the contract.
-impl_compio_buf_08!(AlignedBuf, RawIoBuf, Frame);
+impl_compio_buf_08!(crate::AlignedBuf, crate::RawIoBuf, crate::Frame);
 #[cfg(all(target_os = "linux", feature = "compio-19"))]
 impl_compio_buf_08!(crate::fixed::FixedFrame);
 

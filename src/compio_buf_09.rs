@@ -35,71 +35,30 @@
 //! ([`AlignedBuf::zeroed`], or `set_len` on a buffer you own), or read each buffer with
 //! `read_at`.
 
-use std::{mem::MaybeUninit, slice};
+/// compio-buf 0.9 lets a type override none of its provided methods.
+macro_rules! own_09 {
+    ($($any:tt)*) => {};
+}
 
-use compio_buf_09::{IoBuf, IoBufMut, SetLen};
-
-use crate::{AlignedBuf, Frame, RawIoBuf};
-
-/// Implements compio-buf 0.9's `IoBuf`, `IoBufMut` and `SetLen` for buffer types.
-///
-/// Each type listed keeps the buffer contract stated in lib.rs, above the compio-buf 0.7 impls
-/// (numbered 1 to 5; the SAFETY comments below cite it).
+/// compio-buf 0.9's `IoBuf`, `IoBufMut` and `SetLen` for the buffer types given.
 macro_rules! impl_compio_buf_09 {
-    ($($ty:ty),+ $(,)?) => {$(
-        /// compio-buf 0.9 (feature `compio-buf-09`): `as_init` is bytes `[0, len)`, what
-        /// `write_at` sends.
-        #[cfg_attr(docsrs, doc(cfg(feature = "compio-buf-09")))]
-        impl IoBuf for $ty {
-            /// Bytes `[0, len)`.
-            #[inline]
-            fn as_init(&self) -> &[u8] {
-                // SAFETY: contract 1 and 2: valid for `cap >= len` bytes, `[0, len)` initialised;
-                // contract 3: no writes while this shared borrow of `self` lives.
-                unsafe { slice::from_raw_parts(self.as_ptr(), self.len()) }
-            }
+    ($($ty:ty),+ $(,)?) => {
+        crate::compio_buf_traits::impl_len_traits! {
+            buf: compio_buf_09,
+            version: "0.9",
+            feature: "compio-buf-09",
+            compio: "0.20",
+            own: own_09,
+            mut_note: " compio-buf's `IoBufMutExt::copy_within` is not guarded; the type's own \
+                       `copy_within` is.",
+            advance_to: "`SetLenExt::advance_to(n)`",
+            types: [$($ty),+],
         }
-
-        /// compio-buf 0.9 (feature `compio-buf-09`): `as_uninit` is the whole capacity
-        /// `[0, cap)`, which compio 0.20 reads into from offset 0. The capacity is fixed:
-        /// `reserve(n)` is `Ok(())` if `len + n <= cap` and `Err(ReserveError::NotSupported)`
-        /// otherwise, never moving the memory, so `extend_from_slice` fails past the capacity.
-        ///
-        /// `as_uninit` also covers the initialised bytes `[0, len)` (as for compio-buf's
-        /// `Vec<u8>`): store only initialised values there. compio-buf's
-        /// `IoBufMutExt::copy_within` is not guarded; the type's own `copy_within` is.
-        #[cfg_attr(docsrs, doc(cfg(feature = "compio-buf-09")))]
-        impl IoBufMut for $ty {
-            /// The whole capacity `[0, cap)`, initialised prefix included.
-            #[inline]
-            fn as_uninit(&mut self) -> &mut [MaybeUninit<u8>] {
-                // SAFETY: contract 1: valid for reads and writes of `cap` bytes, and
-                // `MaybeUninit<u8>` has no validity requirement, so uninitialised bytes are
-                // fine; contract 3: `&mut self` makes this the only access while it lives.
-                unsafe { slice::from_raw_parts_mut(self.as_mut_ptr().cast(), self.cap()) }
-            }
-        }
-
-        /// compio-buf 0.9 (feature `compio-buf-09`): `set_len(n)` sets the length to exactly
-        /// `n`; `SetLenExt::advance_to(n)` raises it to `n` and never lowers it, so after
-        /// `read_at` the length is `max(len(), bytes read)` and a read into a sub-slice keeps
-        /// the parent's length.
-        #[cfg_attr(docsrs, doc(cfg(feature = "compio-buf-09")))]
-        impl SetLen for $ty {
-            /// Sets the length to exactly `len`.
-            #[inline]
-            unsafe fn set_len(&mut self, len: usize) {
-                // SAFETY: the trait's caller guarantees `len <= as_uninit().len() == cap` and
-                // `[buf_len(), len)` initialised; `[0, buf_len())` already is (contract 2), so
-                // `[0, len)` is, which is all the inherent `set_len` (contract 5) asks.
-                unsafe { <$ty>::set_len(self, len) }
-            }
-        }
-    )+};
+    };
 }
 
 // Why each type keeps the buffer contract: lib.rs, beside the contract.
-impl_compio_buf_09!(AlignedBuf, RawIoBuf, Frame);
+impl_compio_buf_09!(crate::AlignedBuf, crate::RawIoBuf, crate::Frame);
 #[cfg(all(
     target_os = "linux",
     any(feature = "compio-17", feature = "compio-19", feature = "compio-20")

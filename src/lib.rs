@@ -395,6 +395,8 @@ mod align;
 mod compio_buf_08;
 #[cfg(feature = "compio-buf-09")]
 mod compio_buf_09;
+#[cfg(any(feature = "compio-buf-08", feature = "compio-buf-09"))]
+mod compio_buf_traits;
 mod const_panic;
 mod copy_within;
 mod dio_align;
@@ -426,6 +428,8 @@ pub mod fixed;
 mod frame;
 mod heap;
 mod huge;
+#[cfg(feature = "bytes")]
+mod into_bytes;
 mod large;
 #[cfg(all(target_os = "linux", any(feature = "compio-19", feature = "compio-20")))]
 #[cfg_attr(
@@ -1793,8 +1797,8 @@ impl fmt::Debug for RawIoBuf {
 // compio buffer traits: the contract, and compio-buf 0.7 (compio 0.16, 0.17)
 // ============================================================================
 //
-// Buffer contract. The compio trait impls (`impl_compio_buf_07!` below, `impl_compio_buf_08!`
-// in compio_buf_08.rs, `impl_compio_buf_09!` in compio_buf_09.rs) and the types' own
+// Buffer contract. The compio trait impls (`impl_compio_buf_07!` below, `impl_len_traits!` in
+// compio_buf_traits.rs for compio-buf 0.8 and 0.9) and the types' own
 // `copy_within` (copy_within.rs) are written once for every buffer type, from its inherent `len()`,
 // `cap()`, `as_ptr()`, `as_mut_ptr()` and `unsafe fn set_len`. Each type given to them promises,
 // for every value `b` of it, whenever a trait method runs:

@@ -421,6 +421,62 @@ macro_rules! direct_cases {
             });
         }
 
+        /// Memory the caller keeps goes out and comes back in place: `RawIoBuf` views of an
+        /// arena (written out of order, read into another arena's view), and a frame of a pool
+        /// the caller owns, not the file's. A view not aligned in memory is refused before the
+        /// kernel sees it.
+        #[test]
+        fn raw_views_and_a_callers_pool_frames_round_trip() {
+            use jdb_alloc::RawIoBuf;
+            let tmp = Scratch::new(concat!($module, "-raw"));
+            run(async {
+                let file = DirectFile::create(&tmp.0).await.unwrap();
+                let align = file.alignment();
+                let mut arena = AlignedBuf::zeroed(4 * align).unwrap();
+                arena.copy_from_slice(&pattern(4 * align, 11));
+                // SAFETY: `arena` outlives every view below, each awaited to completion, and is
+                // not written while they are used.
+                let whole = unsafe { arena.as_raw_view() };
+                for (page, at) in [(2, 0), (0, 1), (3, 2)] {
+                    // SAFETY: as above; the page lies in the arena, aligned and initialised.
+                    let view = unsafe { whole.slice_data(page * align, align) };
+                    let BufResult(res, back) = file.write_aligned_at(view, (at * align) as u64).await;
+                    assert_eq!(res.unwrap(), align, "page {page}");
+                    assert_eq!(back.as_ptr(), arena[page * align..].as_ptr());
+                }
+                let mut target = AlignedBuf::with_cap(4 * align).unwrap();
+                // SAFETY: `target` outlives the view, read into once (awaited) before `target`
+                // is used again.
+                let into = unsafe { target.as_raw() };
+                let BufResult(res, into) = file.read_aligned_at(into, 0).await;
+                assert_eq!((res.unwrap(), into.len()), (3 * align, 3 * align));
+                assert_eq!(into.as_ptr(), target.as_ptr());
+                let expect = [&arena[2 * align..3 * align], &arena[..align], &arena[3 * align..]].concat();
+                assert_eq!(into.as_slice(), &expect[..]);
+
+                // Misaligned in memory: refused, and nothing written.
+                let mut plain = AlignedBuf::zeroed(2 * align).unwrap();
+                // SAFETY: `plain` outlives the (refused) write and is not touched meanwhile.
+                let skewed = unsafe { RawIoBuf::from_slice(&mut plain[512..512 + align]) };
+                let BufResult(res, _) = file.write_aligned_at(skewed, 3 * align as u64).await;
+                let err = res.unwrap_err();
+                assert_eq!(err.kind(), ErrorKind::InvalidInput);
+                assert!(err.to_string().contains("aligned to 4096"), "{err}");
+                assert_eq!(file.len().await.unwrap(), 3 * align as u64);
+
+                // A frame of the caller's own pool, not the file's.
+                let pool = FixedPool::new(&[(align, 2)]).unwrap();
+                let mut frame = pool.try_acquire(align).unwrap();
+                frame.extend(&pattern(align, 12)).unwrap();
+                let BufResult(res, frame) = file.write_aligned_at(frame, 3 * align as u64).await;
+                assert_eq!(res.unwrap(), align);
+                let stats = pool.stats();
+                assert_eq!(stats.fixed_ops + stats.plain_ops, 1, "{stats:?}");
+                assert_eq!(&file.read_exact_at(3 * align as u64, align).await.unwrap()[..], &frame[..]);
+                assert!(file.pool().is_none());
+            });
+        }
+
         #[test]
         fn append_buf_at_a_boundary_and_after_staged_bytes() {
             let tmp = Scratch::new(concat!($module, "-append-buf"));

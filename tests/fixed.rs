@@ -7,6 +7,7 @@
     any(feature = "compio-17", feature = "compio-19", feature = "compio-20")
 ))]
 
+mod poll;
 mod scratch;
 
 use scratch::Scratch;
@@ -19,12 +20,7 @@ fn pattern(len: usize, seed: u8) -> Vec<u8> {
 /// The cases, for the compio crate `$compio` and this crate's module `fixed::$fixed`.
 macro_rules! fixed_cases {
     ($compio:ident, $fixed:ident) => {
-        use std::{
-            future::Future,
-            os::fd::AsRawFd,
-            pin::pin,
-            task::{Context, Poll},
-        };
+        use std::os::fd::AsRawFd;
 
         use jdb_alloc::{
             AlignedBuf, PAGE_SIZE,
@@ -32,14 +28,15 @@ macro_rules! fixed_cases {
         };
         use $compio::{
             BufResult,
-            fs::{File, OpenOptions},
+            fs::File,
             io::{AsyncReadAt, AsyncWriteAt},
             runtime::Runtime,
         };
 
-        use crate::{Scratch, pattern};
+        use crate::{Scratch, pattern, poll::start_and_drop};
 
         crate::scratch::open_direct!($compio);
+        crate::scratch::open_read_direct!($compio);
 
         const CHUNK: usize = 16 * PAGE_SIZE;
         const FRAMES: usize = 8;
@@ -93,12 +90,7 @@ macro_rules! fixed_cases {
             let data = pattern(CHUNK + 100, 0x3c);
             std::fs::write(&tmp.0, &data).unwrap();
             Runtime::new().unwrap().block_on(async {
-                let file = OpenOptions::new()
-                    .read(true)
-                    .custom_flags(libc::O_DIRECT)
-                    .open(&tmp.0)
-                    .await
-                    .unwrap();
+                let file = open_read_direct(&tmp.0).await;
                 let mut frames = registered_empty().into_iter();
                 let BufResult(n, tail) =
                     $fixed::read_fixed_at(&file, frames.next().unwrap(), CHUNK as u64).await;
@@ -233,16 +225,6 @@ macro_rules! fixed_cases {
                 .block_on(async { round_trip(&tmp, frame, 5).await });
         }
 
-        /// Polls `future` once and drops it: an operation in flight whose future is gone.
-        async fn start_and_drop<F: Future>(future: F) {
-            let mut future = pin!(future);
-            std::future::poll_fn(|cx: &mut Context<'_>| {
-                assert!(future.as_mut().poll(cx).is_pending(), "finished at once");
-                Poll::Ready(())
-            })
-            .await;
-        }
-
         /// Frames and their iterator dropped in any order, one of them with its read still in flight
         /// (future dropped): the runtime keeps working, and later arenas, more than the table has
         /// slots, register (the table got its slots back).
@@ -252,12 +234,7 @@ macro_rules! fixed_cases {
             let data = pattern(FRAMES * CHUNK, 0x21);
             std::fs::write(&tmp.0, &data).unwrap();
             Runtime::new().unwrap().block_on(async {
-                let file = OpenOptions::new()
-                    .read(true)
-                    .custom_flags(libc::O_DIRECT)
-                    .open(&tmp.0)
-                    .await
-                    .unwrap();
+                let file = open_read_direct(&tmp.0).await;
                 for round in 0..16 {
                     let mut frames =
                         $fixed::register(AlignedBuf::with_cap(FRAMES * CHUNK).unwrap(), CHUNK)

@@ -6,30 +6,14 @@
     any(feature = "compio-17", feature = "compio-19", feature = "compio-20")
 ))]
 
+mod poll;
 mod proc_mem;
 mod scratch;
+mod turn;
 
-use std::{
-    future::Future,
-    pin::pin,
-    sync::Mutex,
-    task::{Context, Poll},
-};
-
+use poll::start_and_drop;
 use scratch::Scratch;
-
-/// The tests measure the process's memory: one at a time.
-static TURN: Mutex<()> = Mutex::new(());
-
-/// Polls `future` once and drops it: an operation pushed to compio, never submitted.
-async fn start_and_drop<F: Future>(future: F) {
-    let mut future = pin!(future);
-    std::future::poll_fn(|cx: &mut Context<'_>| {
-        assert!(future.as_mut().poll(cx).is_pending(), "finished at once");
-        Poll::Ready(())
-    })
-    .await;
-}
+use turn::turn;
 
 /// 64 MiB arenas, four frames each; rounds of the scenario.
 const ARENA: usize = 64 << 20;
@@ -44,19 +28,16 @@ macro_rules! cancelled_case {
             use jdb_alloc::{AlignedBuf, PAGE_SIZE, fixed::$fixed};
             use $compio::runtime::Runtime;
 
-            let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+            crate::scratch::open_read_direct!($compio);
+
+            let _turn = turn(); // the tests measure the process's memory
             let tmp = Scratch::new(stringify!($name));
             std::fs::write(&tmp.0, vec![3u8; PAGE_SIZE]).unwrap();
             let baseline = proc_mem::resident_bytes();
             for round in 0..ROUNDS {
                 let rt = Runtime::new().unwrap();
                 let addr = rt.block_on(async {
-                    let file = $compio::fs::OpenOptions::new()
-                        .read(true)
-                        .custom_flags(libc::O_DIRECT)
-                        .open(&tmp.0)
-                        .await
-                        .unwrap();
+                    let file = open_read_direct(&tmp.0).await;
                     let mut frames =
                         $fixed::register(AlignedBuf::zeroed(ARENA).unwrap(), CHUNK).unwrap();
                     let mut frame = frames.next().unwrap();

@@ -8,15 +8,12 @@
 #![cfg(all(target_os = "linux", feature = "compio-19"))]
 
 mod memlock;
+mod poll;
 mod scratch;
+mod turn;
 mod vm_pin;
 
-use std::{
-    future::Future,
-    pin::pin,
-    sync::Mutex,
-    task::{Context, Poll},
-};
+use std::task::Poll;
 
 use compio_19::{BufResult, runtime::Runtime};
 use jdb_alloc::{
@@ -24,30 +21,16 @@ use jdb_alloc::{
     fixed::{FixedFrame, FixedStatus, compio19},
 };
 use memlock::{MemlockLimit, can_lock, drop_ipc_lock};
+use poll::start_and_drop;
 use scratch::Scratch;
+use turn::turn;
 use vm_pin::pinned;
-
-static TURN: Mutex<()> = Mutex::new(());
-
-fn turn() -> std::sync::MutexGuard<'static, ()> {
-    TURN.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 const CHUNK: usize = 64 * 1024;
 /// 4 MiB: under the usual 8 MiB `RLIMIT_MEMLOCK`, so it registers without privileges too.
 const ARENA: usize = 64 * CHUNK;
 
 scratch::open_direct!(compio_19);
-
-/// Polls `future` once and drops it: an operation in flight whose future is gone.
-async fn start_and_drop<F: Future>(future: F) {
-    let mut future = pin!(future);
-    std::future::poll_fn(|cx: &mut Context<'_>| {
-        assert!(future.as_mut().poll(cx).is_pending(), "finished at once");
-        Poll::Ready(())
-    })
-    .await;
-}
 
 /// An arena over the kernel's 1 GiB per-buffer limit is registered as two entries; frames on
 /// both sides of the boundary go out and come back fixed. Needs 1 GiB of lockable memory:
@@ -189,11 +172,12 @@ macro_rules! version_cases {
             AlignedBuf, PAGE_SIZE,
             fixed::{FixedFrame, FixedStatus, $fixed},
         };
-        use $compio::{BufResult, fs::OpenOptions, runtime::Runtime};
+        use $compio::{BufResult, runtime::Runtime};
 
         use crate::{ARENA, CHUNK, scratch::Scratch, start_and_drop, turn, vm_pin::pinned};
 
         crate::scratch::open_direct!($compio);
+        crate::scratch::open_read_direct!($compio);
 
         /// Pinned from registration until the last frame is gone, whatever the order;
         /// a frame dropped on another thread is unpinned by the ring's thread when its runtime
@@ -242,12 +226,7 @@ macro_rules! version_cases {
             let tmp = Scratch::new(concat!("in_flight_", stringify!($compio)));
             std::fs::write(&tmp.0, vec![5u8; ARENA]).unwrap();
             Runtime::new().unwrap().block_on(async {
-                let file = OpenOptions::new()
-                    .read(true)
-                    .custom_flags(libc::O_DIRECT)
-                    .open(&tmp.0)
-                    .await
-                    .unwrap();
+                let file = open_read_direct(&tmp.0).await;
                 let before = pinned();
                 let mut frames =
                     $fixed::register(AlignedBuf::with_cap(ARENA).unwrap(), ARENA).unwrap();

@@ -12,15 +12,10 @@
 mod memlock;
 mod proc_mem;
 mod scratch;
+mod turn;
 mod vm_pin;
 
-use std::sync::Mutex;
-
-static TURN: Mutex<()> = Mutex::new(());
-
-fn turn() -> std::sync::MutexGuard<'static, ()> {
-    TURN.lock().unwrap_or_else(|e| e.into_inner())
-}
+use turn::turn;
 
 /// The cases, for the compio crate `$compio` and this crate's module `fixed::$fixed`.
 macro_rules! memory_cases {

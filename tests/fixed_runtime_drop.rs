@@ -3,6 +3,8 @@
 //! tests' `VmPin` figures.
 #![cfg(all(target_os = "linux", any(feature = "compio-19", feature = "compio-20")))]
 
+mod pipe;
+mod poll;
 mod proc_mem;
 
 /// The case for the compio crate `$compio` and this crate's module `fixed::$fixed`.
@@ -12,10 +14,9 @@ macro_rules! runtime_drop_case {
             AlignedBuf,
             fixed::{FixedStatus, $fixed},
         };
-        use std::future::Future;
         use $compio::runtime::Runtime;
 
-        use crate::proc_mem;
+        use crate::{pipe::pipe, poll, proc_mem};
 
         /// compio (0.19, 0.20) closes the ring before it drops the operations still in flight, when the kernel
         /// may not be done with their memory: such an operation's frame, and with it the arena, is
@@ -81,11 +82,7 @@ macro_rules! runtime_drop_case {
                         addr.set(frame.as_ptr() as usize);
                         let pipe = $compio::driver::SharedFd::new(rx);
                         let mut read = std::pin::pin!($fixed::read_fixed_at(&pipe, frame, 0));
-                        std::future::poll_fn(|cx| {
-                            assert!(read.as_mut().poll(cx).is_pending());
-                            std::task::Poll::Ready(())
-                        })
-                        .await;
+                        poll::poll_pending(read.as_mut()).await;
                         // The runtime runs (and submits the read) before this task resumes.
                         $compio::runtime::spawn(async {}).await.unwrap();
                         // Dropped with the future: compio holds the read until the kernel
@@ -104,21 +101,6 @@ macro_rules! runtime_drop_case {
                 "kept, not unmapped, while the kernel may still write it"
             );
             drop(tx);
-        }
-
-        /// A pipe's read and write ends.
-        fn pipe() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
-            let mut fds = [0; 2];
-            // SAFETY: `fds` has room for the two descriptors.
-            assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-            // SAFETY: both descriptors were just opened and are owned by nothing else.
-            unsafe {
-                use std::os::fd::FromRawFd;
-                (
-                    std::os::fd::OwnedFd::from_raw_fd(fds[0]),
-                    std::os::fd::OwnedFd::from_raw_fd(fds[1]),
-                )
-            }
         }
     };
 }

@@ -5,29 +5,20 @@
     any(feature = "compio-17", feature = "compio-19", feature = "compio-20")
 ))]
 
+mod pipe;
+mod poll;
 mod proc_mem;
 mod scratch;
+mod turn;
 
-use std::{
-    future::Future,
-    os::unix::fs::OpenOptionsExt,
-    pin::pin,
-    sync::{Mutex, mpsc},
-    task::Poll,
-    time::Duration,
-};
+use std::{future::Future, os::unix::fs::OpenOptionsExt, pin::pin, sync::mpsc, time::Duration};
 
 use scratch::Scratch;
+// One test at a time: one measures what is resident at an address that another's mapping
+// could take.
+use turn::turn;
 
 const CHUNK: usize = 64 * 1024;
-
-/// One test at a time: one measures what is resident at an address that another's mapping
-/// could take.
-static TURN: Mutex<()> = Mutex::new(());
-
-fn turn() -> std::sync::MutexGuard<'static, ()> {
-    TURN.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// A read whose future is polled once and then kept, unpolled, while the task settles (a read
 /// pinned outside a `select!` loop whose shutdown branch settles): the read completes in the
@@ -57,11 +48,7 @@ macro_rules! settle_live_future_case {
                         .next()
                         .unwrap();
                     let mut read = pin!($fixed::read_fixed_at(&file, frame, 0));
-                    std::future::poll_fn(|cx| {
-                        assert!(read.as_mut().poll(cx).is_pending(), "finished at once");
-                        Poll::Ready(())
-                    })
-                    .await;
+                    poll::poll_pending(read.as_mut()).await;
                     $fixed::settle().await;
                     tx.send(()).unwrap();
                     let $compio::BufResult(n, frame) = read.await;
@@ -138,11 +125,7 @@ macro_rules! settle_at_thread_exit_case {
                     frame.fill(1);
                     let addr = frame.as_ptr() as usize;
                     let mut read = pin!($fixed::read_fixed_at(&file, frame, 0));
-                    std::future::poll_fn(|cx| {
-                        assert!(read.as_mut().poll(cx).is_pending(), "finished at once");
-                        Poll::Ready(())
-                    })
-                    .await;
+                    poll::poll_pending(read.as_mut()).await;
                     // The read's future is dropped here, before compio submitted it.
                     addr
                 });
@@ -166,3 +149,94 @@ settle_at_thread_exit_case!(settle_in_a_thread_local_destructor_17, compio, comp
 settle_at_thread_exit_case!(settle_in_a_thread_local_destructor_19, compio_19, compio19);
 #[cfg(feature = "compio-20")]
 settle_at_thread_exit_case!(settle_in_a_thread_local_destructor_20, compio_20, compio20);
+
+/// While a read is in flight (of a pipe nobody writes yet), settles given up (a lost
+/// `select!`, a timeout) let go of their wakers with their futures, and one settle polled with a
+/// new waker each time holds the latest only: the ring's list of waiting settles does not grow
+/// with them (it kept every waker until the operations finished).
+macro_rules! settle_wakers_case {
+    ($name:ident, $compio:ident, $fixed:ident) => {
+        #[test]
+        fn $name() {
+            use std::{
+                io::Write,
+                sync::Arc,
+                task::{Context, Wake, Waker},
+            };
+
+            use jdb_alloc::{AlignedBuf, fixed::$fixed};
+            use $compio::runtime::Runtime;
+
+            /// A waker whose `Arc` count says who holds it.
+            struct Held;
+
+            impl Wake for Held {
+                fn wake(self: Arc<Self>) {}
+            }
+
+            let _turn = turn();
+            let (rx, tx) = pipe::pipe();
+            Runtime::new().unwrap().block_on(async {
+                let pipe = $compio::driver::SharedFd::new(rx);
+                let frame = $fixed::register(AlignedBuf::zeroed(CHUNK).unwrap(), CHUNK)
+                    .unwrap()
+                    .next()
+                    .unwrap();
+                let mut read = pin!($fixed::read_fixed_at(&pipe, frame, 0));
+                poll::poll_pending(read.as_mut()).await; // nothing to read yet
+
+                let given_up: Vec<Arc<Held>> = (0..3).map(|_| Arc::new(Held)).collect();
+                for held in &given_up {
+                    let waker = Waker::from(Arc::clone(held));
+                    let mut settle = pin!($fixed::settle());
+                    let pending = settle.as_mut().poll(&mut Context::from_waker(&waker));
+                    assert!(pending.is_pending(), "the read is in flight");
+                }
+                let counts: Vec<usize> = given_up.iter().map(Arc::strong_count).collect();
+                assert_eq!(
+                    counts,
+                    [1, 1, 1],
+                    "wakers kept after their settles were dropped"
+                );
+
+                let mut settle = pin!($fixed::settle());
+                let latest: Vec<Arc<Held>> = (0..3).map(|_| Arc::new(Held)).collect();
+                for held in &latest {
+                    let waker = Waker::from(Arc::clone(held));
+                    assert!(
+                        settle
+                            .as_mut()
+                            .poll(&mut Context::from_waker(&waker))
+                            .is_pending()
+                    );
+                }
+                let counts: Vec<usize> = latest.iter().map(Arc::strong_count).collect();
+                assert_eq!(
+                    counts,
+                    [1, 1, 2],
+                    "one settle holds more than its latest waker"
+                );
+
+                // The read completes: the settle's waker is woken (and let go), and it is ready.
+                std::fs::File::from(tx).write_all(b"x").unwrap();
+                let $compio::BufResult(n, _) = read.await;
+                assert_eq!(n.unwrap(), 1);
+                assert_eq!(Arc::strong_count(&latest[2]), 1);
+                let waker = Waker::from(Arc::clone(&latest[0]));
+                assert!(
+                    settle
+                        .as_mut()
+                        .poll(&mut Context::from_waker(&waker))
+                        .is_ready()
+                );
+            });
+        }
+    };
+}
+
+#[cfg(feature = "compio-17")]
+settle_wakers_case!(settle_keeps_one_waker_per_future_17, compio, compio17);
+#[cfg(feature = "compio-19")]
+settle_wakers_case!(settle_keeps_one_waker_per_future_19, compio_19, compio19);
+#[cfg(feature = "compio-20")]
+settle_wakers_case!(settle_keeps_one_waker_per_future_20, compio_20, compio20);

@@ -57,6 +57,8 @@ macro_rules! thread_exit_case {
                 static WRITER: RefCell<Option<Writer>> = const { RefCell::new(None) };
             }
 
+            crate::scratch::open_direct!($compio);
+
             let tmp = Scratch::new(stringify!($name));
             let path = tmp.0.clone();
             std::thread::spawn(move || {
@@ -64,15 +66,7 @@ macro_rules! thread_exit_case {
                 WRITER.with(|w| assert!(w.borrow().is_none()));
                 let rt = Runtime::new().unwrap();
                 let (file, frame) = rt.block_on(async {
-                    let file = $compio::fs::OpenOptions::new()
-                        .read(true)
-                        .write(true)
-                        .create(true)
-                        .truncate(true)
-                        .custom_flags(libc::O_DIRECT)
-                        .open(&path)
-                        .await
-                        .unwrap();
+                    let file = open_direct(&path).await.unwrap();
                     let mut frame = $fixed::register(AlignedBuf::zeroed(LEN).unwrap(), LEN)
                         .unwrap()
                         .next()

@@ -2,19 +2,16 @@
 //! thread getting its ring's descriptor number.
 #![cfg(all(target_os = "linux", any(feature = "compio-19", feature = "compio-20")))]
 
+mod turn;
+
 use std::{os::fd::AsRawFd, sync::Mutex};
 
 use jdb_alloc::{AlignedBuf, fixed::FixedStatus};
+// One test at a time: each counts on the next runtime getting the closed ring's descriptor
+// number.
+use turn::turn;
 
 const CHUNK: usize = 64 * 1024;
-
-/// One test at a time: each counts on the next runtime getting the closed ring's descriptor
-/// number.
-static TURN: Mutex<()> = Mutex::new(());
-
-fn turn() -> std::sync::MutexGuard<'static, ()> {
-    TURN.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// compio 0.19 and 0.20 drop a runtime during a panic's unwind without dropping its tasks, this
 /// crate's ring guard among them, so the closed ring still reads as open; the next runtime on
@@ -109,6 +106,61 @@ unwound_runtime_case!(
     compio_20,
     compio20
 );
+
+/// The process's open file descriptors.
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// Runtimes dropped one after another while a panic unwinds, each with an arena registered:
+/// each one's ring, seen closed when the next looks for its own, is let go of, and with it the
+/// driver waker this crate held (the runtime's eventfd); the last one's when the thread exits.
+/// (Each used to keep its ring, its eventfd and its entry in the thread's registry for good.)
+macro_rules! unwound_runtimes_leak_nothing_case {
+    ($name:ident, $compio:ident, $fixed:ident) => {
+        #[test]
+        fn $name() {
+            use jdb_alloc::fixed::$fixed;
+            use $compio::runtime::Runtime;
+
+            const ROUNDS: usize = 8;
+            let _turn = turn();
+            let before = open_fds();
+            std::thread::spawn(move || {
+                for round in 0..ROUNDS {
+                    let unwound = std::panic::catch_unwind(|| {
+                        let rt = Runtime::new().unwrap();
+                        rt.block_on(async {
+                            let frames =
+                                $fixed::register(AlignedBuf::zeroed(CHUNK).unwrap(), CHUNK);
+                            assert_eq!(frames.unwrap().status(), FixedStatus::Registered);
+                        });
+                        std::panic::resume_unwind(Box::new("drop the runtime while unwinding"));
+                    });
+                    assert!(unwound.is_err());
+                    // The last round's eventfd is still held: its ring is seen closed next time.
+                    let open = open_fds();
+                    assert!(
+                        open <= before + 1,
+                        "round {round}: {open} descriptors open, {before} before"
+                    );
+                }
+            })
+            .join()
+            .unwrap();
+            assert_eq!(
+                open_fds(),
+                before,
+                "descriptors left open by {ROUNDS} unwound runtimes"
+            );
+        }
+    };
+}
+
+#[cfg(feature = "compio-19")]
+unwound_runtimes_leak_nothing_case!(unwound_runtimes_leak_nothing_19, compio_19, compio19);
+#[cfg(feature = "compio-20")]
+unwound_runtimes_leak_nothing_case!(unwound_runtimes_leak_nothing_20, compio_20, compio20);
 
 /// A runtime unwound on one thread (its ring still reads as open there); its descriptor number
 /// goes to a runtime on another thread, which registers an arena in slot 0. The first thread

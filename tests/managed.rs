@@ -13,12 +13,13 @@ macro_rules! managed_cases {
         use jdb_alloc::{ALIGNMENT, managed::AlignedAllocator};
         use $compio::{
             driver::ProactorBuilder,
-            fs::OpenOptions,
             io::AsyncReadManagedAt,
             runtime::{Runtime, RuntimeBuilder},
         };
 
         use crate::{BUF, scratch::Scratch};
+
+        crate::scratch::open_read_direct!($compio);
 
         fn runtime() -> Runtime {
             let mut proactor = ProactorBuilder::new();
@@ -40,12 +41,7 @@ macro_rules! managed_cases {
                 .collect();
             std::fs::write(&tmp.0, &data).unwrap();
             runtime().block_on(async {
-                let file = OpenOptions::new()
-                    .read(true)
-                    .custom_flags(libc::O_DIRECT)
-                    .open(&tmp.0)
-                    .await
-                    .unwrap();
+                let file = open_read_direct(&tmp.0).await;
                 // More reads than the pool has buffers: each buffer goes back to the pool on drop.
                 for round in 0..3 {
                     for i in 0..8 {

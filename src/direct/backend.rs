@@ -16,6 +16,28 @@ macro_rules! compio_version {
     ) => {
         impl $crate::direct::sealed::Sealed for $marker {}
 
+        /// compio's `read_at` of a buffer taken whole (a frame, a view).
+        async fn read_owned<B: $buf::IoBufMut>(
+            file: &$fs::File,
+            buf: B,
+            pos: u64,
+        ) -> (std::io::Result<usize>, B) {
+            use $io::AsyncReadAt;
+            let $buf::BufResult(res, buf) = file.read_at(buf, pos).await;
+            (res, buf)
+        }
+
+        /// compio's `write_at` of a buffer taken whole.
+        async fn write_owned<B: $buf::IoBuf>(
+            mut file: &$fs::File,
+            buf: B,
+            pos: u64,
+        ) -> (std::io::Result<usize>, B) {
+            use $io::AsyncWriteAt;
+            let $buf::BufResult(res, buf) = file.write_at(buf, pos).await;
+            (res, buf)
+        }
+
         impl $crate::direct::Compio for $marker {
             type File = $fs::File;
             type OpenOptions = $fs::OpenOptions;
@@ -80,19 +102,31 @@ macro_rules! compio_version {
                 frame: $crate::Frame,
                 pos: u64,
             ) -> (std::io::Result<usize>, $crate::Frame) {
-                use $io::AsyncReadAt;
-                let $buf::BufResult(res, frame) = file.read_at(frame, pos).await;
-                (res, frame)
+                read_owned(file, frame, pos).await
             }
 
             async fn write_frame(
-                mut file: &$fs::File,
+                file: &$fs::File,
                 frame: $crate::Frame,
                 pos: u64,
             ) -> (std::io::Result<usize>, $crate::Frame) {
-                use $io::AsyncWriteAt;
-                let $buf::BufResult(res, frame) = file.write_at(frame, pos).await;
-                (res, frame)
+                write_owned(file, frame, pos).await
+            }
+
+            async fn read_raw(
+                file: &$fs::File,
+                raw: $crate::RawIoBuf,
+                pos: u64,
+            ) -> (std::io::Result<usize>, $crate::RawIoBuf) {
+                read_owned(file, raw, pos).await
+            }
+
+            async fn write_raw(
+                file: &$fs::File,
+                raw: $crate::RawIoBuf,
+                pos: u64,
+            ) -> (std::io::Result<usize>, $crate::RawIoBuf) {
+                write_owned(file, raw, pos).await
             }
 
             async fn read_fixed(

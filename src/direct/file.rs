@@ -400,7 +400,8 @@ impl<R: Compio> DirectFile<R> {
     /// [`io::ErrorKind::InvalidInput`] naming the offset, the length and the alignment if `pos`
     /// or the capacity is not a multiple of [`alignment`](Self::alignment), or for a
     /// [`Frame`](crate::Frame) or `FixedFrame` longer than one request (2047 MiB: an
-    /// [`AlignedBuf`] that long goes in several); the read's error.
+    /// [`AlignedBuf`] that long goes in several), or a [`RawIoBuf`](crate::RawIoBuf) that long
+    /// or not aligned in memory ([`DirectBuf`]); the read's error.
     pub async fn read_aligned_at<B: DirectBuf>(&self, buf: B, pos: u64) -> R::BufResult<usize, B> {
         if let Err(e) = self.check("read_aligned_at", pos, buf.read_len()) {
             return R::buf_result(Err(e), buf);
@@ -416,7 +417,7 @@ impl<R: Compio> DirectFile<R> {
     /// # Errors
     /// [`io::ErrorKind::InvalidInput`] naming the offset, the length and the alignment if `pos`
     /// or the length is not a multiple of [`alignment`](Self::alignment), or for a frame longer
-    /// than one request, as for [`read_aligned_at`](Self::read_aligned_at);
+    /// than one request or a misaligned view, as for [`read_aligned_at`](Self::read_aligned_at);
     /// [`io::ErrorKind::WriteZero`] for a short write; the write's error.
     pub async fn write_aligned_at<B: DirectBuf>(&self, buf: B, pos: u64) -> R::BufResult<usize, B> {
         let len = buf.write_len();

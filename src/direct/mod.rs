@@ -90,7 +90,7 @@ pub use appender::{Appender, AppenderOptions, TailMode};
 pub use file::DirectFile;
 pub use view::ReadView;
 
-use crate::{AlignedBuf, Frame, fixed::FixedFrame};
+use crate::{ALIGNMENT, AlignedBuf, Frame, RawIoBuf, fixed::FixedFrame};
 
 /// The most bytes one read or write request asks for: Linux's own limit per call
 /// (`MAX_RW_COUNT`, 2 GiB - 4 KiB) rounded down to 1 MiB, so a multiple of every direct I/O
@@ -148,6 +148,11 @@ pub trait Compio: sealed::Sealed + Sized + 'static {
     #[doc(hidden)]
     async fn write_frame(file: &Self::File, frame: Frame, pos: u64) -> (io::Result<usize>, Frame);
     #[doc(hidden)]
+    async fn read_raw(file: &Self::File, raw: RawIoBuf, pos: u64) -> (io::Result<usize>, RawIoBuf);
+    #[doc(hidden)]
+    async fn write_raw(file: &Self::File, raw: RawIoBuf, pos: u64)
+    -> (io::Result<usize>, RawIoBuf);
+    #[doc(hidden)]
     async fn read_fixed(
         file: &Self::File,
         frame: FixedFrame,
@@ -164,10 +169,49 @@ pub trait Compio: sealed::Sealed + Sized + 'static {
 }
 
 /// A buffer that [`DirectFile::read_aligned_at`] and [`DirectFile::write_aligned_at`] take:
-/// [`AlignedBuf`], [`Frame`] and [`FixedFrame`]. Sealed.
+/// [`AlignedBuf`], [`Frame`], [`FixedFrame`] (of the file's pool or any other) and
+/// [`RawIoBuf`]. Sealed.
 ///
 /// A read fills the buffer's whole capacity (as compio's `read_at` does) and raises its length
 /// to the bytes read; a write sends its initialised bytes.
+///
+/// A [`RawIoBuf`] is how memory the caller keeps (a page store's arena, an `&mut AlignedBuf`
+/// through [`as_raw`](AlignedBuf::as_raw)) goes to the file with no copy: the `unsafe` that
+/// made the view already promised the memory lives and is left alone while the view is used,
+/// and here that lasts until compio is done with the operation, also when its future is
+/// dropped first. It must be [`ALIGNMENT`]-aligned (refused otherwise, before the kernel
+/// would say `EINVAL`) and, like a frame, go in one request (at most 2047 MiB).
+///
+/// ```
+/// # #[cfg(feature = "compio-19")]
+/// # fn main() -> std::io::Result<()> {
+/// # use compio_19 as compio;
+/// use compio::BufResult;
+/// use jdb_alloc::{AlignedBuf, direct::compio19::DirectFile};
+///
+/// # let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/doc-scratch");
+/// # std::fs::create_dir_all(&dir)?;
+/// let path = dir.join(format!("raw-write-{}.dat", std::process::id()));
+/// compio::runtime::Runtime::new()?.block_on(async {
+///     let file = DirectFile::create(&path).await?;
+///     // A page store's arena, kept by the store; its second page written in place.
+///     let mut arena = AlignedBuf::zeroed(4 * 4096).unwrap();
+///     arena[4096..4101].copy_from_slice(b"page1");
+///     // SAFETY: the arena outlives the write, which is awaited, and is not touched meanwhile.
+///     let page = unsafe { arena.as_raw_view().slice_data(4096, 4096) };
+///     let BufResult(res, _) = file.write_aligned_at(page, 0).await;
+///     assert_eq!(res?, 4096);
+///     assert_eq!(&file.read_exact_at(0, 5).await?[..], b"page1");
+///     std::io::Result::Ok(())
+/// })?;
+/// # std::fs::remove_file(&path)?;
+/// # Ok(())
+/// # }
+/// # #[cfg(not(feature = "compio-19"))]
+/// # fn main() {}
+/// ```
+///
+/// The read and write lengths:
 ///
 /// ```
 /// use jdb_alloc::{AlignedBuf, direct::DirectBuf};
@@ -292,8 +336,47 @@ impl DirectBuf for FixedFrame {
     }
 }
 
+/// Refuses a view whose memory is not [`ALIGNMENT`]-aligned (this crate's buffers always are).
+fn view_aligned(op: &str, raw: &RawIoBuf) -> io::Result<()> {
+    if raw.as_ptr() as usize % ALIGNMENT == 0 {
+        return Ok(());
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!(
+            "{op} of a RawIoBuf at {:p}: direct I/O memory must be aligned to {ALIGNMENT} bytes",
+            raw.as_ptr()
+        ),
+    ))
+}
+
+impl DirectBuf for RawIoBuf {
+    fn read_len(&self) -> usize {
+        self.cap()
+    }
+
+    fn write_len(&self) -> usize {
+        self.len()
+    }
+
+    async fn read_on<R: Compio>(self, file: &R::File, pos: u64) -> (io::Result<usize>, Self) {
+        if let Err(e) = frame_fits("read", self.cap()).and(view_aligned("read", &self)) {
+            return (Err(e), self);
+        }
+        R::read_raw(file, self, pos).await
+    }
+
+    async fn write_on<R: Compio>(self, file: &R::File, pos: u64) -> (io::Result<usize>, Self) {
+        if let Err(e) = frame_fits("write", self.len()).and(view_aligned("write", &self)) {
+            return (Err(e), self);
+        }
+        R::write_raw(file, self, pos).await
+    }
+}
+
 mod sealed {
     pub trait Sealed {}
+    impl Sealed for crate::RawIoBuf {}
     impl Sealed for crate::AlignedBuf {}
     impl Sealed for crate::Frame {}
     impl Sealed for crate::fixed::FixedFrame {}

@@ -9,7 +9,9 @@ use crate::{AlignedBuf, fixed::FixedFrame};
 /// [`read_exact_at`](super::DirectFile::read_exact_at): it dereferences to exactly the range
 /// asked for (shorter only at the end of the file), a window into the aligned buffer the
 /// covering pages were read into. Dropping it recycles the buffer, or gives the frame back to
-/// the file's [`FixedPool`](crate::fixed::FixedPool) (on any thread).
+/// the file's [`FixedPool`](crate::fixed::FixedPool) (on any thread). With the feature
+/// `bytes`, `bytes::Bytes::from(view)` hands the same bytes on with no copy: the buffer or frame
+/// then goes when the last clone of the `Bytes` drops.
 ///
 /// ```
 /// # #[cfg(feature = "compio-19")]

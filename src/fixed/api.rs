@@ -183,7 +183,7 @@ macro_rules! version_api {
                 Ring::settling(std::os::fd::AsRawFd::as_raw_fd(rt), &rt.waker())
             });
             if let Ok(Some(ring)) = ring {
-                std::future::poll_fn(|cx| ring.poll_settled(cx)).await;
+                ring.settled().await;
             }
         }
 

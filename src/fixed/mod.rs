@@ -70,8 +70,12 @@
 //! A runtime dropped while a panic unwinds is dropped without its tasks (compio's executor skips
 //! them then): this crate keeps the frames of unfinished operations compio drops then, tells
 //! the ring from a later runtime's that gets the same descriptor number (by the runtime's
-//! driver, whose waker it holds on to: one eventfd of that runtime stays open), and its frames
-//! read as [`FixedStatus::RingClosed`] once a later runtime on the thread looked for its ring.
+//! driver, whose waker it holds on to: one eventfd of that runtime stays open meanwhile), and
+//! its frames read as [`FixedStatus::RingClosed`] once a later runtime on the thread looked for
+//! its ring. The ring is then let go of, with that eventfd: when a later runtime of the process
+//! looks for its own ring, or the thread exits, and its descriptor names another file (on
+//! kernels that give each ring an inode of its own, Linux 6.x), or a later runtime on the
+//! thread got its descriptor number.
 //!
 //! Requires compio's io_uring driver without its `polling` feature (compio's default on Linux).
 //!

@@ -15,13 +15,16 @@
 //!
 //! A runtime dropped while a panic unwinds is the exception: compio's executor then skips
 //! dropping its tasks, so the guard never drops and the ring still reads as open after compio
-//! closed it. The descriptor number is therefore never trusted alone:
+//! closed it. (The guard holds only the ring's id, so the leaked future keeps nothing; the
+//! process-wide list of rings lets go of such a ring once it is seen closed.) The descriptor
+//! number is therefore never trusted alone:
 //!
 //! - A ring is looked up by its descriptor number *and* the address of its runtime's driver
 //!   waker's data (compio's drivers make their wakers from an `Arc` of their own). The [`Ring`]
-//!   keeps a clone of that waker until its guard drops, so while it may be taken for open no
-//!   other driver's waker has that address. A known ring found under the current runtime's
-//!   descriptor number with another driver was closed: it is marked so.
+//!   keeps a clone of that waker until it is marked closed (its guard drops, or it is seen
+//!   closed), so while it may be taken for open no other driver's waker has that address. A
+//!   known ring found under the current runtime's descriptor number with another driver was
+//!   closed: it is marked so.
 //! - Slots given back on the ring's thread are cleared at once only if the descriptor still
 //!   names the same open file (its device and inode number, distinct for each io_uring instance
 //!   on Linux 6.x kernels; where all io_uring files share the anonymous inode, as on older
@@ -35,8 +38,9 @@
 //! # Invariants
 //!
 //! 1. `alive` is only ever set to `false`: on the ring's `thread` while `fd` is still the open
-//!    ring, or once `fd` was seen to name another ring. It is `true` after the ring closed only
-//!    if the runtime dropped while a panic unwound.
+//!    ring, or once `fd` was seen to name another ring (by the driver on the ring's thread, or
+//!    by the inode from any thread). It is `true` after the ring closed only if the runtime
+//!    dropped while a panic unwound, until that is seen.
 //! 2. Every system call on `fd` is made on the ring's `thread` after checking `alive` there, and
 //!    that `fd` is this ring: by the current runtime's driver (the ring of a lookup, or the
 //!    guard's task, which its own runtime polls), or by the inode of the file `fd` names. This
@@ -47,12 +51,14 @@
 use std::{
     cell::RefCell,
     ffi::c_void,
+    future::Future,
     io,
     mem::size_of,
     os::fd::{BorrowedFd, RawFd},
+    pin::Pin,
     ptr,
     sync::{
-        Arc, Mutex, MutexGuard, Weak,
+        Arc, Mutex, MutexGuard,
         atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     task::{Context, Poll, Waker},
@@ -81,21 +87,58 @@ pub(crate) const MAX_ENTRY: usize = 1 << 30;
 
 thread_local! {
     /// The open rings of the runtimes on this thread that this crate has used.
-    static RINGS: RefCell<Vec<Arc<Ring>>> = const { RefCell::new(Vec::new()) };
+    static RINGS: ThreadRings = const { ThreadRings(RefCell::new(Vec::new())) };
 }
 
-/// The rings of every thread's `RINGS`, for [`Ring::settling`] from a thread-local destructor
-/// once its thread's `RINGS` is gone. Touched once when a ring is made and once when its guard
-/// drops, never on the hot path.
-static ALL_RINGS: Mutex<Vec<Weak<Ring>>> = Mutex::new(Vec::new());
+/// A thread's `RINGS`. When the thread exits, the rings seen closed meanwhile (of runtimes
+/// dropped while a panic unwound) are let go of (`forget_closed`).
+struct ThreadRings(RefCell<Vec<Arc<Ring>>>);
 
-fn all_rings() -> MutexGuard<'static, Vec<Weak<Ring>>> {
-    // A panic while the lock is held leaves a list of weak references behind; still valid.
+impl Drop for ThreadRings {
+    fn drop(&mut self) {
+        forget_closed();
+    }
+}
+
+/// The rings of every thread that may be open: for [`Ring::settling`] from a thread-local
+/// destructor once its thread's `RINGS` is gone, and for each ring's guard, which finds its
+/// ring here by id. A ring leaves when its guard drops, or, when compio leaked the guard (a
+/// runtime dropped while a panic unwound), once its descriptor is seen to name another file
+/// (`forget_closed`). Touched when a ring is made, when its guard runs or drops, never on the
+/// hot path.
+static ALL_RINGS: Mutex<Vec<Arc<Ring>>> = Mutex::new(Vec::new());
+
+fn all_rings() -> MutexGuard<'static, Vec<Arc<Ring>>> {
+    // A panic while the lock is held leaves a list of rings behind; still valid.
     ALL_RINGS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Ids for rings (`Ring::id`), never reused.
+static NEXT_RING: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Marks closed, and lets go of, the rings of [`ALL_RINGS`] whose descriptor names another file
+/// now, or none: their runtimes were dropped while a panic unwound, so their guards never
+/// dropped (compio leaks such tasks' futures). With them go this crate's state for the ring,
+/// the runtime's driver waker it held (an eventfd) and the guard's task, whose waker it held;
+/// their registrations still alive keep what they need. Rings whose file cannot be told from
+/// a later one's (no inode of their own) stay, as before.
+fn forget_closed() {
+    let closed: Vec<Arc<Ring>> = {
+        let mut all = all_rings();
+        let (closed, open) = std::mem::take(&mut *all)
+            .into_iter()
+            .partition(|r| !r.is_alive() || r.seen_closed());
+        *all = open;
+        closed
+    };
+    // Outside the lock: dropping a waker may run other code.
+    closed.iter().for_each(|r| r.mark_closed());
 }
 
 /// The registered-buffer state of one runtime's ring.
 pub(crate) struct Ring {
+    /// Tells the ring to its guard, which holds no reference (compio may leak it).
+    id: u64,
     fd: RawFd,
     /// The address of the runtime's driver waker's data: tells this ring from a later one that
     /// got the same descriptor number. `Table::driver` keeps that allocation from going to
@@ -123,10 +166,13 @@ struct Table {
     stale: Vec<(u32, u32)>,
     /// Wakes the guard's task, which clears `stale` on the ring's thread.
     waker: Option<Waker>,
-    /// A clone of the runtime's driver waker, kept until the guard drops (see `Ring::driver`).
+    /// A clone of the runtime's driver waker, kept until the ring is marked closed (see
+    /// `Ring::driver`).
     driver: Option<Waker>,
-    /// Wake the tasks waiting for `ops` to reach zero.
-    settled: Vec<Waker>,
+    /// Wake the tasks waiting for `ops` to reach zero: one per [`Settled`] future, by its key.
+    settled: Vec<(u64, Waker)>,
+    /// The key of the next [`Settled`] future to wait.
+    next_settle: u64,
 }
 
 /// A refusal from the kernel, as a status.
@@ -135,8 +181,10 @@ fn refused(e: io::Error) -> FixedStatus {
 }
 
 /// Held by a never-ending task on the ring's runtime: dropped with the runtime's tasks, before
-/// the ring closes.
-pub(crate) struct RingGuard(Arc<Ring>);
+/// the ring closes. It holds the ring's id, not the ring: compio leaks the futures of the tasks
+/// of a runtime dropped while a panic unwinds, and a reference there would keep the ring (and
+/// the driver waker it holds) for good.
+pub(crate) struct RingGuard(u64);
 
 impl RingGuard {
     /// The task that holds the guard: it never finishes, so only the runtime's drop ends it.
@@ -144,10 +192,14 @@ impl RingGuard {
     /// on the ring's thread, without waiting for a fixed operation.
     pub(crate) async fn hold(self) {
         std::future::poll_fn(|cx| {
-            let mut table = self.0.table();
+            // Gone only once the guard dropped, or the ring was seen closed: nothing to hold.
+            let Some(ring) = self.ring() else {
+                return Poll::Ready(());
+            };
+            let mut table = ring.table();
             // Polled only on the runtime's thread while it lives: the ring is open (invariant 2).
-            if self.0.usable_here() {
-                self.0.clear_stale(&mut table);
+            if ring.usable_here() {
+                ring.clear_stale(&mut table);
             }
             if !table
                 .waker
@@ -156,28 +208,32 @@ impl RingGuard {
             {
                 table.waker = Some(cx.waker().clone());
             }
-            Poll::<()>::Pending
+            Poll::Pending
         })
         .await;
-        drop(self);
+    }
+
+    /// The guard's ring, while it may be open.
+    fn ring(&self) -> Option<Arc<Ring>> {
+        all_rings().iter().find(|r| r.id == self.0).cloned()
     }
 }
 
 impl Drop for RingGuard {
     fn drop(&mut self) {
-        // Invariant 1: runtimes drop their tasks on their own thread, with the ring still open.
-        debug_assert_eq!(self.0.thread, thread::current().id());
-        // Nothing wakes the task any more; `release` no longer queues once the ring is closed.
-        let (waker, driver) = {
-            let mut table = self.0.table();
-            (table.waker.take(), table.driver.take())
+        let ring = {
+            let mut all = all_rings();
+            let at = all.iter().position(|r| r.id == self.0);
+            at.map(|at| all.swap_remove(at))
         };
-        self.0.alive.store(false, Ordering::Release);
-        drop((waker, driver));
-        all_rings().retain(|r| r.strong_count() > 0 && r.as_ptr() != Arc::as_ptr(&self.0));
+        let Some(ring) = ring else { return };
+        // Invariant 1: runtimes drop their tasks on their own thread, with the ring still open.
+        debug_assert_eq!(ring.thread, thread::current().id());
+        // Nothing wakes the task any more; `release` no longer queues once the ring is closed.
+        ring.mark_closed();
         let _ = RINGS.try_with(|rings| {
-            if let Ok(mut rings) = rings.try_borrow_mut() {
-                rings.retain(|r| !Arc::ptr_eq(r, &self.0));
+            if let Ok(mut rings) = rings.0.try_borrow_mut() {
+                rings.retain(|r| !Arc::ptr_eq(r, &ring));
             }
         });
     }
@@ -201,8 +257,10 @@ impl Ring {
             Err(FixedStatus::OtherRuntime) => {}
             known => return known,
         }
+        forget_closed();
         let inode = file_id(fd).filter(|&id| Some(id) != *SHARED_INODE);
         let ring = Arc::new(Ring {
+            id: NEXT_RING.fetch_add(1, Ordering::Relaxed),
             fd,
             driver: driver.data() as usize,
             inode,
@@ -216,13 +274,14 @@ impl Ring {
                 waker: None,
                 driver: Some(driver.clone()),
                 settled: Vec::new(),
+                next_settle: 0,
             }),
             ops: AtomicUsize::new(0),
             settling: AtomicBool::new(false),
         });
         // `try_with`: this may run in a thread-local destructor, after `RINGS` is gone.
         let recorded = RINGS.try_with(|rings| {
-            let mut rings = rings.try_borrow_mut().ok()?;
+            let mut rings = rings.0.try_borrow_mut().ok()?;
             rings.retain(|r| r.is_alive());
             rings.push(Arc::clone(&ring));
             Some(())
@@ -230,12 +289,8 @@ impl Ring {
         if !matches!(recorded, Ok(Some(()))) {
             return Err(FixedStatus::ThreadExiting);
         }
-        {
-            let mut all = all_rings();
-            all.retain(|r| r.strong_count() > 0);
-            all.push(Arc::downgrade(&ring));
-        }
-        spawn_guard(RingGuard(Arc::clone(&ring)));
+        all_rings().push(Arc::clone(&ring));
+        spawn_guard(RingGuard(ring.id));
         Ok(ring)
     }
 
@@ -249,14 +304,17 @@ impl Ring {
     pub(crate) fn known(fd: RawFd, driver: &Waker) -> std::result::Result<Arc<Ring>, FixedStatus> {
         RINGS
             .try_with(|rings| {
-                let rings = rings.try_borrow().map_err(|_| FixedStatus::ThreadExiting)?;
+                let rings = rings
+                    .0
+                    .try_borrow()
+                    .map_err(|_| FixedStatus::ThreadExiting)?;
                 let ring = rings.iter().find(|r| r.fd == fd && r.is_alive());
                 match ring {
                     Some(ring) if ring.driver == driver.data() as usize => Ok(Arc::clone(ring)),
                     Some(ring) => {
                         // The number is another ring's now, so this one closed (its runtime
                         // dropped while a panic unwound): never touch `fd` for it again.
-                        ring.alive.store(false, Ordering::Release);
+                        ring.mark_closed();
                         Err(FixedStatus::OtherRuntime)
                     }
                     None => Err(FixedStatus::OtherRuntime),
@@ -275,8 +333,8 @@ impl Ring {
                 let driver = driver.data() as usize;
                 all_rings()
                     .iter()
-                    .filter_map(Weak::upgrade)
                     .find(|r| r.thread == here && r.fd == fd && r.driver == driver && r.is_alive())
+                    .cloned()
             }
             Err(_) => None,
         }
@@ -297,6 +355,25 @@ impl Ring {
     /// cannot be told.
     fn still_open(&self) -> bool {
         self.inode.is_some() && file_id(self.fd) == self.inode
+    }
+
+    /// `true` when `fd` names another file than this ring's, or none, told by its inode: the
+    /// ring is closed (compio closes its descriptor only with the driver). `false` when that
+    /// cannot be told.
+    fn seen_closed(&self) -> bool {
+        self.inode.is_some() && file_id(self.fd) != self.inode
+    }
+
+    /// The ring is closed, or is about to be (its guard drops): never taken for open again
+    /// (invariant 1), and the wakers it held go: its driver's, no longer needed to tell it
+    /// from a later ring since it is never matched again, and the guard's task's.
+    fn mark_closed(&self) {
+        let (waker, driver) = {
+            let mut table = self.table();
+            self.alive.store(false, Ordering::Release);
+            (table.waker.take(), table.driver.take())
+        };
+        drop((waker, driver));
     }
 
     fn table(&self) -> MutexGuard<'_, Table> {
@@ -414,27 +491,60 @@ impl Ring {
             self.settling.store(false, Ordering::SeqCst);
             let wakers = std::mem::take(&mut table.settled);
             drop(table);
-            wakers.into_iter().for_each(Waker::wake);
+            wakers.into_iter().for_each(|(_, waker)| waker.wake());
         }
     }
 
-    /// Ready once compio has reported or dropped every operation this crate started on the
-    /// ring.
-    pub(crate) fn poll_settled(&self, cx: &mut Context<'_>) -> Poll<()> {
+    /// A future ready once compio has reported or dropped every operation this crate started
+    /// on the ring.
+    pub(crate) fn settled(self: Arc<Self>) -> Settled {
+        Settled {
+            ring: self,
+            key: None,
+        }
+    }
+
+    /// [`Settled`]'s poll: its waker (`key`'s entry in the list, made on the first poll that
+    /// waits) is the task's latest; wakers are cloned and dropped outside the lock, since a
+    /// waker's drop may drop a frame, whose registration may lock the table.
+    fn poll_settled(&self, key: &mut Option<u64>, cx: &mut Context<'_>) -> Poll<()> {
         if self.ops.load(Ordering::SeqCst) == 0 {
             return Poll::Ready(());
         }
-        let mut table = self.table();
-        if !table.settled.iter().any(|w| w.will_wake(cx.waker())) {
-            table.settled.push(cx.waker().clone());
-        }
+        let waker = cx.waker().clone();
+        let mut guard = self.table();
+        let table = &mut *guard;
+        let entry = key.and_then(|k| table.settled.iter_mut().find(|(mine, _)| *mine == k));
+        let unused = match entry {
+            Some((_, kept)) if kept.will_wake(&waker) => Some(waker),
+            Some((_, kept)) => Some(std::mem::replace(kept, waker)),
+            // First wait, or woken (the list was emptied) and waiting again.
+            None => {
+                let k = *key.get_or_insert_with(|| {
+                    table.next_settle += 1;
+                    table.next_settle
+                });
+                table.settled.push((k, waker));
+                None
+            }
+        };
         self.settling.store(true, Ordering::SeqCst);
-        drop(table);
+        drop(guard);
+        drop(unused);
         // Checked again after `settling` is set: `op_finished` then sees it, or this sees zero.
         if self.ops.load(Ordering::SeqCst) == 0 {
             return Poll::Ready(());
         }
         Poll::Pending
+    }
+
+    /// A [`Settled`] future is gone: its waker leaves the list.
+    fn forget_settle(&self, key: u64) {
+        let mut table = self.table();
+        let at = table.settled.iter().position(|(mine, _)| *mine == key);
+        let waker = at.map(|at| table.settled.swap_remove(at));
+        drop(table);
+        drop(waker);
     }
 
     /// Clears what other threads gave back; for the ring's thread, which the caller checked.
@@ -504,6 +614,33 @@ impl Ring {
         let fd = unsafe { BorrowedFd::borrow_raw(self.fd) };
         // SAFETY: passed on from our caller.
         unsafe { io_uring_register(fd, op, arg, nr) }.map_err(io::Error::from)
+    }
+}
+
+/// Waits until compio has reported or dropped every operation this crate started on a ring
+/// ([`Ring::settled`]). Its waker is in the ring's list at most once, the task's latest, and
+/// leaves it when the future drops: settles given up (a lost `select!`, a timeout) leave
+/// nothing behind.
+pub(crate) struct Settled {
+    ring: Arc<Ring>,
+    /// This future's entry in the ring's list of wakers, once it waited.
+    key: Option<u64>,
+}
+
+impl Future for Settled {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        this.ring.poll_settled(&mut this.key, cx)
+    }
+}
+
+impl Drop for Settled {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            self.ring.forget_settle(key);
+        }
     }
 }
 

@@ -40,5 +40,22 @@ macro_rules! open_direct {
     };
 }
 
+/// Defines `open_read_direct(path)` for the compio crate named `$compio`: opens an existing file
+/// read-only with `O_DIRECT`.
+#[allow(unused_macros)]
+macro_rules! open_read_direct {
+    ($compio:ident) => {
+        /// Opens `path`, which exists, read-only with `O_DIRECT`.
+        async fn open_read_direct(path: &std::path::Path) -> $compio::fs::File {
+            $compio::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_DIRECT)
+                .open(path)
+                .await
+                .unwrap()
+        }
+    };
+}
+
 #[allow(unused_imports)]
-pub(crate) use open_direct;
+pub(crate) use {open_direct, open_read_direct};
