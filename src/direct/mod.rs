@@ -81,6 +81,9 @@ pub mod compio19;
 #[cfg_attr(docsrs, doc(cfg(feature = "compio-20")))]
 pub mod compio20;
 mod file;
+mod join;
+mod many;
+mod reader;
 mod sys;
 mod view;
 
@@ -88,6 +91,8 @@ use std::{io, ops::Range, os::fd::AsFd, path::Path};
 
 pub use appender::{Appender, AppenderOptions, TailMode};
 pub use file::DirectFile;
+pub use many::ReadManyOptions;
+pub use reader::{Reader, ReaderOptions};
 pub use view::ReadView;
 
 use crate::{AlignedBuf, Frame, fixed::FixedFrame};
@@ -113,8 +118,8 @@ pub(crate) const REQUEST_MAX: usize = 0x7ff0_0000;
 /// ```
 #[allow(async_fn_in_trait)] // compio's futures are not `Send` either
 pub trait Compio: sealed::Sealed + Sized + 'static {
-    /// compio's `fs::File` of this version.
-    type File: AsFd;
+    /// compio's `fs::File` of this version (a clone shares the descriptor).
+    type File: AsFd + Clone;
     /// compio's `fs::OpenOptions` of this version.
     type OpenOptions;
     /// compio's `BufResult` of this version.
