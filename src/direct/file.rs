@@ -450,44 +450,11 @@ impl<R: Compio> DirectFile<R> {
     /// requests of at most [`REQUEST_MAX`], going on after short writes.
     pub(super) async fn write_all(
         &self,
-        mut buf: AlignedBuf,
+        buf: AlignedBuf,
         end: usize,
         pos: u64,
     ) -> (io::Result<()>, AlignedBuf) {
-        let mut done = 0;
-        while done < end {
-            let stop = end.min(done + REQUEST_MAX);
-            let (res, back) = R::write_buf(&self.file, buf, done..stop, pos + done as u64).await;
-            buf = back;
-            match res {
-                Ok(n) if n > 0 && (done + n) % self.align == 0 => done += n,
-                Ok(n) => return (Err(short_write(pos + done as u64, n, end - done)), buf),
-                Err(e) => return (Err(e), buf),
-            }
-        }
-        (Ok(()), buf)
-    }
-
-    /// Writes all of `buf`'s bytes (aligned) at `pos` (aligned): a pool frame in one request,
-    /// `WRITE_FIXED` where its registration is in effect (a short write is an error); a plain
-    /// buffer as [`write_all`](Self::write_all).
-    pub(super) async fn write_buffer(&self, buf: Buffer, pos: u64) -> (io::Result<()>, Buffer) {
-        let end = buf.len();
-        match buf {
-            Buffer::Plain(buf) => {
-                let (res, buf) = self.write_all(buf, end, pos).await;
-                (res, Buffer::Plain(buf))
-            }
-            Buffer::Fixed(frame) => {
-                let (res, frame) = R::write_fixed(&self.file, frame, pos).await;
-                let res = match res {
-                    Ok(n) if n == end => Ok(()),
-                    Ok(n) => Err(short_write(pos, n, end)),
-                    Err(e) => Err(e),
-                };
-                (res, Buffer::Fixed(frame))
-            }
-        }
+        write_all::<R>(&self.file, self.align, buf, end, pos).await
     }
 
     /// An empty buffer of `cap` bytes for the appender: from the pool if it has a frame free.
@@ -572,6 +539,57 @@ impl<R: Compio> fmt::Debug for DirectFile<R> {
             .field("dio_align", &self.dio)
             .field("pool", &self.pool)
             .finish_non_exhaustive()
+    }
+}
+
+/// Writes bytes `[0, end)` of `buf` (aligned, within its length) at `pos` (aligned) of `file`,
+/// whose alignment is `align`, in requests of at most [`REQUEST_MAX`], going on after short
+/// writes.
+async fn write_all<R: Compio>(
+    file: &R::File,
+    align: usize,
+    mut buf: AlignedBuf,
+    end: usize,
+    pos: u64,
+) -> (io::Result<()>, AlignedBuf) {
+    let mut done = 0;
+    while done < end {
+        let stop = end.min(done + REQUEST_MAX);
+        let (res, back) = R::write_buf(file, buf, done..stop, pos + done as u64).await;
+        buf = back;
+        match res {
+            Ok(n) if n > 0 && (done + n) % align == 0 => done += n,
+            Ok(n) => return (Err(short_write(pos + done as u64, n, end - done)), buf),
+            Err(e) => return (Err(e), buf),
+        }
+    }
+    (Ok(()), buf)
+}
+
+/// Writes all of `buf`'s bytes (aligned) at `pos` (aligned) of `file`, whose alignment is
+/// `align`: a pool frame in one request, `WRITE_FIXED` where its registration is in effect (a
+/// short write is an error); a plain buffer as [`write_all`].
+pub(super) async fn write_buffer<R: Compio>(
+    file: &R::File,
+    align: usize,
+    buf: Buffer,
+    pos: u64,
+) -> (io::Result<()>, Buffer) {
+    let end = buf.len();
+    match buf {
+        Buffer::Plain(buf) => {
+            let (res, buf) = write_all::<R>(file, align, buf, end, pos).await;
+            (res, Buffer::Plain(buf))
+        }
+        Buffer::Fixed(frame) => {
+            let (res, frame) = R::write_fixed(file, frame, pos).await;
+            let res = match res {
+                Ok(n) if n == end => Ok(()),
+                Ok(n) => Err(short_write(pos, n, end)),
+                Err(e) => Err(e),
+            };
+            (res, Buffer::Fixed(frame))
+        }
     }
 }
 

@@ -104,6 +104,15 @@ impl<'a, T> Window<'a, T> {
         }
     }
 
+    /// The front output if its future has completed (polling all that fly), without waiting.
+    pub(super) async fn try_front(&mut self) -> Option<T> {
+        poll_fn(|cx| {
+            self.poll_all(cx);
+            Poll::Ready(self.take_done_front())
+        })
+        .await
+    }
+
     /// Waits for the front future's output (polling all the others meanwhile); `None` if the
     /// window is empty.
     pub(super) async fn front(&mut self) -> Option<T> {
