@@ -13,7 +13,7 @@ use super::{
     Compio, DirectFile,
     buffer::Buffer,
     file::write_buffer,
-    join::{BoxFuture, Window},
+    join::{BoxFuture, Window, yield_now},
     sys,
 };
 use crate::AlignedBuf;
@@ -55,10 +55,10 @@ pub struct AppenderOptions {
 impl AppenderOptions {
     /// The default staging size: 256 KiB.
     pub const DEFAULT_STAGING: usize = 256 << 10;
-    /// The default bound on bytes written behind: 4 MiB.
-    pub const DEFAULT_WRITE_BEHIND: usize = 4 << 20;
+    /// The default bound on bytes written behind: 1 MiB.
+    pub const DEFAULT_WRITE_BEHIND: usize = 1 << 20;
 
-    /// 256 KiB of staging, [`TailMode::Rewrite`], up to 4 MiB written behind.
+    /// 256 KiB of staging, [`TailMode::Rewrite`], up to 1 MiB written behind.
     pub const fn new() -> Self {
         Self {
             staging: Self::DEFAULT_STAGING,
@@ -82,16 +82,20 @@ impl AppenderOptions {
         self
     }
 
-    /// Write-behind: how many bytes of full staging buffers and large records may be on
-    /// their way to the disk while `append` goes on packing the next records. A write that
-    /// would pass the bound waits for the oldest ones first (a write longer than the bound goes
-    /// out alone); [`flush`](Appender::flush), [`sync`](Appender::sync) and
-    /// [`finish`](Appender::finish) wait for all of them. `0` waits for every write before
-    /// `append` returns.
+    /// Write-behind: how many bytes of full staging buffers and large records may stay on
+    /// their way to the disk while `append` returns and the next records are packed. Each
+    /// write is sent as soon as its buffer is full; then, while more than the bound is in
+    /// flight, `append` waits for the oldest. [`flush`](Appender::flush),
+    /// [`sync`](Appender::sync) and [`finish`](Appender::finish) wait for all of them. `0`
+    /// waits for every write before `append` returns (no write-behind). The appender keeps up
+    /// to this many bytes of buffers whose writes completed, for reuse.
     ///
-    /// The default, 4 MiB, comes from `cargo bench --features compio-19 --bench direct`
-    /// (benches/RESULTS.md, "write-behind"): 1 MiB records, on ext4 over a loop device on
-    /// tmpfs and on this machine's disk, gained nothing from more in flight.
+    /// The default, 1 MiB, comes from `cargo bench --features compio-19 --bench direct`
+    /// (benches/RESULTS.md, "Queue depth"): with 1 MiB records, on ext4 over a loop device on
+    /// tmpfs and on this machine's disk, 1 MiB behind (the copy of one record overlapping the
+    /// write of the one before) was the fastest; 4 and 16 MiB were slower, not faster: ext4
+    /// sends writes that extend a file to io_uring's worker threads, which run the writes to
+    /// one file one at a time, so more in flight only adds buffers.
     pub const fn write_behind(mut self, bytes: usize) -> Self {
         self.behind = bytes;
         self
@@ -134,7 +138,7 @@ impl Default for AppenderOptions {
 ///   before it reads back after a crash.
 /// - Write-behind: a full staging buffer (or a large record's buffer) is sent to the disk and
 ///   `append` goes on packing into another, with up to
-///   [`write_behind`](AppenderOptions::write_behind) bytes (4 MiB) in flight; `flush` and `sync`
+///   [`write_behind`](AppenderOptions::write_behind) bytes (1 MiB) in flight; `flush` and `sync`
 ///   wait for all of them, and a write that failed fails the appender as a failed sync does.
 ///   (The writes in flight are compio futures of the runtime's thread: the appender is not
 ///   `Send`.)
@@ -197,8 +201,9 @@ pub struct Appender<R: Compio> {
     behind: Window<'static, (io::Result<()>, Buffer)>,
     /// Bytes those writes send.
     behind_bytes: usize,
-    /// A staging buffer whose write completed, for the next one.
-    spare: Option<Buffer>,
+    /// Buffers whose writes completed, for the next staging buffers and large records (at
+    /// most the write-behind bound's worth, and one staging buffer).
+    spare: Vec<Buffer>,
     /// The first write's or sync's error, for the refusals after it.
     failure: Option<String>,
 }
@@ -226,7 +231,7 @@ impl<R: Compio> Appender<R> {
             resumed: false,
             behind: Window::new(),
             behind_bytes: 0,
-            spare: None,
+            spare: Vec::new(),
             failure: None,
         }
     }
@@ -344,9 +349,12 @@ impl<R: Compio> Appender<R> {
             // A large record: one write of the staged bytes and the record's whole pages from
             // a buffer of their size, instead of one per staging buffer.
             let whole = (stage.len() + rest.len()) / self.align() * self.align();
-            let mut big = self.file.buffer(whole).map_err(|e| {
-                io::Error::new(e.kind(), format!("append of {} bytes: {e}", record.len()))
-            })?;
+            // A spare of up to twice the length will do: the write sends the length only.
+            let mut big = self
+                .buffer_of(whole, whole.saturating_mul(2))
+                .map_err(|e| {
+                    io::Error::new(e.kind(), format!("append of {} bytes: {e}", record.len()))
+                })?;
             let (head, tail) = rest.split_at(whole - stage.len());
             big.extend(&stage);
             big.extend(head);
@@ -558,6 +566,10 @@ impl<R: Compio> Appender<R> {
         let write: BoxFuture<'static, _> =
             Box::pin(async move { write_buffer::<R>(&file, align, buf, pos).await });
         self.behind.push(write).await;
+        if self.behind_bytes <= self.options.behind {
+            // Not waiting: the write must reach the kernel before the next records are packed.
+            yield_now().await;
+        }
         self.reap(self.options.behind).await
     }
 
@@ -579,21 +591,31 @@ impl<R: Compio> Appender<R> {
                 self.failure = Some(format!("a write behind: {e}"));
                 return Err(e);
             }
-            if self.spare.is_none() && buf.cap() == self.stage_cap() {
+            let kept: usize = self.spare.iter().map(Buffer::cap).sum();
+            if kept + buf.cap() <= self.options.behind.max(self.stage_cap()) {
                 buf.clear();
-                self.spare = Some(buf);
+                self.spare.push(buf);
             }
         }
     }
 
-    /// An empty staging buffer for the one just sent: the spare, or a new one.
+    /// An empty staging buffer for the one just sent: a spare, or a new one.
     fn fresh_stage(&mut self) -> io::Result<Buffer> {
-        match self.spare.take() {
-            Some(spare) => Ok(spare),
-            None => self
-                .file
-                .buffer(self.stage_cap())
-                .map_err(|e| io::Error::new(e.kind(), format!("appender staging buffer: {e}"))),
+        let cap = self.stage_cap();
+        self.buffer_of(cap, cap)
+            .map_err(|e| io::Error::new(e.kind(), format!("appender staging buffer: {e}")))
+    }
+
+    /// An empty buffer of at least `len` bytes and at most `cap` (both multiples of the
+    /// alignment): a spare that fits, or a new one of `len`.
+    fn buffer_of(&mut self, len: usize, cap: usize) -> io::Result<Buffer> {
+        match self
+            .spare
+            .iter()
+            .position(|b| (len..=cap).contains(&b.cap()))
+        {
+            Some(i) => Ok(self.spare.swap_remove(i)),
+            None => self.file.buffer(len),
         }
     }
 

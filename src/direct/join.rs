@@ -57,6 +57,22 @@ pub(super) async fn each_concurrent<F: Future, E>(
     .await
 }
 
+/// Lets the runtime run once. compio hands the operations queued so far to the kernel when it
+/// polls its driver, which it does only between polls of its tasks: a task that queued an
+/// operation and goes on computing without waiting would otherwise leave it unsubmitted.
+pub(super) async fn yield_now() {
+    let mut yielded = false;
+    poll_fn(|cx| {
+        if yielded {
+            return Poll::Ready(());
+        }
+        yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+    .await;
+}
+
 /// A boxed future of `'a`.
 pub(super) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
