@@ -93,9 +93,9 @@ impl AppenderOptions {
     /// The default, 1 MiB, comes from `cargo bench --features compio-19 --bench direct`
     /// (benches/RESULTS.md, "Queue depth"): with 1 MiB records, on ext4 over a loop device on
     /// tmpfs and on this machine's disk, 1 MiB behind (the copy of one record overlapping the
-    /// write of the one before) was the fastest; 4 and 16 MiB were slower, not faster: ext4
-    /// sends writes that extend a file to io_uring's worker threads, which run the writes to
-    /// one file one at a time, so more in flight only adds buffers.
+    /// write of the one before) and 4 MiB were within 3% of each other, 16 MiB 10-26% slower:
+    /// ext4 sends writes that extend a file to io_uring's worker threads, which run the writes
+    /// to one file one at a time, so more in flight only adds buffers.
     pub const fn write_behind(mut self, bytes: usize) -> Self {
         self.behind = bytes;
         self

@@ -13,9 +13,16 @@
 //!   [`write_aligned_at`](DirectFile::write_aligned_at) take an [`AlignedBuf`], a
 //!   [`Frame`] or a [`FixedFrame`] (registered frames use `READ_FIXED` /
 //!   `WRITE_FIXED`) and check the alignment before the kernel would answer `EINVAL`.
+//! - [`DirectFile::read_many`] reads many ranges at once (an index probe, a multi-get): sorted,
+//!   neighbours merged into one aligned read whose views share its buffer, the rest in flight
+//!   together up to a queue depth ([`ReadManyOptions`]).
+//! - [`DirectFile::reader`] gives a [`Reader`]: the file front to back from any position, with
+//!   a window of reads in flight ahead ([`ReaderOptions`]), as views
+//!   ([`next_chunk`](Reader::next_chunk)) or through compio's `AsyncRead`.
 //! - [`Appender`] packs records of any size one after another into a recycled staging buffer
-//!   and writes whole pages; [`flush`](Appender::flush) writes the partial tail page padded with
-//!   zeros, [`sync`](Appender::sync) makes everything appended so far durable.
+//!   and writes whole pages, behind: a full buffer goes out while the next records are packed
+//!   ([`AppenderOptions::write_behind`]); [`flush`](Appender::flush) writes the partial tail
+//!   page padded with zeros, [`sync`](Appender::sync) makes everything appended so far durable.
 //!
 //! - [`DirectFile::with_pool`] gives the file a [`FixedPool`](crate::fixed::FixedPool)
 //!   registered with the runtime's ring: from then on its reads and its appender's buffers are
