@@ -28,7 +28,11 @@
 //! medians per round: wall time, process CPU time (user + system, `getrusage`), and device
 //! bytes (`/proc/self/io` `read_bytes` / `write_bytes`: what the process made the block layer
 //! move), and for appends the space the file takes (`st_blocks`). `JDB_BENCH_QUICK=1` runs
-//! fewer rounds; `JDB_BENCH_FILTER=reads`, `appends` or `pool` runs one part.
+//! fewer rounds; `JDB_BENCH_FILTER=reads`, `appends`, `pool` or `queue` runs one part.
+//!
+//! - The device's queue (`queue`, see `direct_queue`): `read_many`, `Reader` and write-behind
+//!   against loops of one I/O at a time and fio at the same depth, on a 1 GiB file beside the
+//!   given one (`JDB_QUEUE_SIZE` bytes).
 
 use std::{
     cell::Cell,
@@ -50,6 +54,8 @@ use jdb_alloc::{
     direct::compio19::{Appender, DirectFile},
     fixed::FixedPool,
 };
+
+mod direct_queue;
 
 const GIB: f64 = (1u64 << 30) as f64;
 
@@ -479,6 +485,9 @@ fn main() {
 
         if "pool".contains(&filter) {
             pool_cases(&path, size, rounds, quick, &data).await;
+        }
+        if "queue".contains(&filter) {
+            direct_queue::queue_cases(&path, rounds.min(9), quick, &data).await;
         }
     });
 }

@@ -16,14 +16,7 @@ use std::{
     process::{Command, Stdio},
 };
 
-use scratch::Scratch;
-
-/// Distinct, position-dependent bytes, so a misplaced page cannot compare equal.
-fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    (0..len)
-        .map(|i| ((i as u64).wrapping_mul(31).wrapping_add(seed) % 251) as u8)
-        .collect()
-}
+use scratch::{Scratch, pattern};
 
 /// The environment variable that turns a crash test into the child that is killed.
 const CHILD: &str = "JDB_DIRECT_CRASH_CHILD";
@@ -192,12 +185,12 @@ macro_rules! direct_cases {
         fn model_run(
             ops: Vec<Op>,
             tail: TailMode,
-            staging: usize,
+            (staging, behind): (usize, usize),
             name: &str,
             tiers: Option<&[(usize, usize)]>,
         ) {
             let tmp = Scratch::new(name);
-            let options = AppenderOptions::new().staging(staging).tail(tail);
+            let options = AppenderOptions::new().staging(staging).tail(tail).write_behind(behind);
             run(async {
                 let pool = tiers.map(|tiers| FixedPool::new(tiers).unwrap());
                 let with_pool = |file: DirectFile| match &pool {
@@ -278,16 +271,18 @@ macro_rules! direct_cases {
             fn appender_matches_model_rewrite(
                 ops in prop::collection::vec(op(), 1..40),
                 staging in prop_oneof![Just(4096usize), Just(20_000), Just(256 << 10)],
+                behind in prop_oneof![Just(0usize), Just(20_000), Just(4 << 20)],
             ) {
-                model_run(ops, TailMode::Rewrite, staging, concat!($module, "-model-rewrite"), None);
+                model_run(ops, TailMode::Rewrite, (staging, behind), concat!($module, "-model-rewrite"), None);
             }
 
             #[test]
             fn appender_matches_model_never_rewrite(
                 ops in prop::collection::vec(op(), 1..40),
                 staging in prop_oneof![Just(4096usize), Just(20_000), Just(256 << 10)],
+                behind in prop_oneof![Just(0usize), Just(20_000), Just(4 << 20)],
             ) {
-                model_run(ops, TailMode::NeverRewrite, staging, concat!($module, "-model-never"), None);
+                model_run(ops, TailMode::NeverRewrite, (staging, behind), concat!($module, "-model-never"), None);
             }
         }
 
@@ -304,7 +299,17 @@ macro_rules! direct_cases {
             ) {
                 let tail = if never { TailMode::NeverRewrite } else { TailMode::Rewrite };
                 let tiers = [(8 << 10, 2), (64 << 10, 1), (256 << 10, 2)];
-                model_run(ops, tail, staging, concat!($module, "-model-pool"), Some(&tiers));
+                model_run(ops, tail, (staging, AppenderOptions::DEFAULT_WRITE_BEHIND), concat!($module, "-model-pool"), Some(&tiers));
+            }
+        }
+
+        /// The appender options of crash test `mode`: the default ones in either tail mode, or
+        /// (`behind`) small staging buffers, many of them written behind at once.
+        fn crash_options(mode: &str) -> AppenderOptions {
+            match mode {
+                "never" => AppenderOptions::new().tail(TailMode::NeverRewrite),
+                "behind" => AppenderOptions::new().staging(16 << 10).write_behind(2 << 20),
+                _ => AppenderOptions::new(),
             }
         }
 
@@ -312,10 +317,9 @@ macro_rules! direct_cases {
         /// printing each synced length and the file's count of syncs, until killed (or 20 000 syncs).
         fn crash_child(spec: &str) {
             let (mode, path) = spec.split_once(':').unwrap();
-            let tail = if mode == "never" { TailMode::NeverRewrite } else { TailMode::Rewrite };
             run(async {
                 let file = DirectFile::create(path).await.unwrap();
-                let mut log = Appender::with_options(file, AppenderOptions::new().tail(tail));
+                let mut log = Appender::with_options(file, crash_options(mode));
                 for i in 0..100_000u32 {
                     log.append(&crash_record(i)).await.unwrap();
                     if i % 3 == 2 {
@@ -342,8 +346,7 @@ macro_rules! direct_cases {
                 assert_eq!(check_crash_records(&data, align), records, "synced {synced}");
                 drop(data);
                 // And the log goes on from there.
-                let tail = if mode == "never" { TailMode::NeverRewrite } else { TailMode::Rewrite };
-                let mut log = Appender::with_options(file, AppenderOptions::new().tail(tail))
+                let mut log = Appender::with_options(file, crash_options(mode))
                     .resume(synced)
                     .await
                     .unwrap();
@@ -362,6 +365,13 @@ macro_rules! direct_cases {
         #[test]
         fn synced_records_survive_sigkill_never_rewrite() {
             crash_parent(concat!($module, "::synced_records_survive_sigkill_never_rewrite"), "never");
+        }
+
+        /// Killed while writes behind are in flight: a sync waits for them all, so every byte
+        /// it reported is there.
+        #[test]
+        fn synced_records_survive_sigkill_with_writes_behind() {
+            crash_parent(concat!($module, "::synced_records_survive_sigkill_with_writes_behind"), "behind");
         }
 
         #[test]
@@ -513,7 +523,9 @@ macro_rules! direct_cases {
             let tmp = Scratch::new(concat!($module, "-cancel"));
             run(async {
                 let file = DirectFile::create(&tmp.0).await.unwrap();
-                let mut log = Appender::with_options(file, AppenderOptions::new().staging(4096));
+                // No write-behind: the append waits for its write.
+                let options = AppenderOptions::new().staging(4096).write_behind(0);
+                let mut log = Appender::with_options(file, options);
                 log.append(b"synced").await.unwrap();
                 log.sync().await.unwrap();
                 let record = pattern(1 << 20, 1);
@@ -533,6 +545,34 @@ macro_rules! direct_cases {
                 assert_eq!(&file.read_exact_at(0, 6).await.unwrap()[..], b"synced");
                 let log = Appender::new(file).resume(6).await.unwrap();
                 assert_eq!(log.len(), 6);
+            });
+        }
+
+        /// A sync dropped while it waits for writes behind: the appender refuses from then on,
+        /// and what the sync before it covered is there.
+        #[test]
+        fn a_cancelled_sync_with_writes_behind_leaves_the_appender_refusing() {
+            let tmp = Scratch::new(concat!($module, "-cancel-behind"));
+            run(async {
+                let file = DirectFile::create(&tmp.0).await.unwrap();
+                let options = AppenderOptions::new().staging(8192).write_behind(usize::MAX);
+                let mut log = Appender::with_options(file, options);
+                log.append(b"synced").await.unwrap();
+                log.sync().await.unwrap();
+                // Whole staging buffers go behind; `append` does not wait for them.
+                let record = pattern(100_000, 3);
+                log.append(&record).await.unwrap();
+                {
+                    let mut sync = std::pin::pin!(log.sync());
+                    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+                    assert!(sync.as_mut().poll(&mut cx).is_pending());
+                }
+                let err = log.append(b"more").await.unwrap_err();
+                assert!(err.to_string().contains("after 6 synced bytes"), "{err}");
+                assert!(log.sync().await.is_err());
+                drop(log);
+                let file = DirectFile::open(&tmp.0).await.unwrap();
+                assert_eq!(&file.read_exact_at(0, 6).await.unwrap()[..], b"synced");
             });
         }
 

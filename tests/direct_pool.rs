@@ -236,13 +236,28 @@ macro_rules! pool_cases {
 
                 // An appender starts on an empty file (it refuses to overwrite one).
                 file.set_len(0).await.unwrap();
-                let options = AppenderOptions::new().staging(4096);
+                // Without write-behind the append waits for its write.
+                let options = AppenderOptions::new().staging(4096).write_behind(0);
                 let mut log = Appender::with_options(file, options);
                 {
                     let mut append = pin!(log.append(&[1; 10_000]));
                     poll::poll_pending(append.as_mut()).await;
                     assert_eq!(in_use(), 2); // the staging frame, and the record's
                 }
+                drop(log);
+                $fixed::settle().await;
+                assert_eq!(in_use(), 0, "{:?}", pool.stats());
+
+                // With it, the append returns with its write in flight, which the appender's
+                // drop cancels.
+                let other = Scratch::new(concat!(stringify!($direct), "-pool-dropped-behind"));
+                let file = DirectFile::create(&other.0)
+                    .await
+                    .unwrap()
+                    .with_pool(pool.clone());
+                let mut log = Appender::with_options(file, AppenderOptions::new().staging(4096));
+                log.append(&[1; 10_000]).await.unwrap();
+                assert_eq!(in_use(), 2);
                 drop(log);
                 $fixed::settle().await;
                 assert_eq!(in_use(), 0, "{:?}", pool.stats());

@@ -9,7 +9,13 @@
 
 use std::{fmt, io, os::fd::AsFd};
 
-use super::{Compio, DirectFile, buffer::Buffer, sys};
+use super::{
+    Compio, DirectFile,
+    buffer::Buffer,
+    file::write_buffer,
+    join::{BoxFuture, Window, yield_now},
+    sys,
+};
 use crate::AlignedBuf;
 
 /// What [`Appender::sync`] does with a partial last page.
@@ -43,17 +49,21 @@ pub enum TailMode {
 pub struct AppenderOptions {
     staging: usize,
     tail: TailMode,
+    behind: usize,
 }
 
 impl AppenderOptions {
     /// The default staging size: 256 KiB.
     pub const DEFAULT_STAGING: usize = 256 << 10;
+    /// The default bound on bytes written behind: 1 MiB.
+    pub const DEFAULT_WRITE_BEHIND: usize = 1 << 20;
 
-    /// 256 KiB of staging, [`TailMode::Rewrite`].
+    /// 256 KiB of staging, [`TailMode::Rewrite`], up to 1 MiB written behind.
     pub const fn new() -> Self {
         Self {
             staging: Self::DEFAULT_STAGING,
             tail: TailMode::Rewrite,
+            behind: Self::DEFAULT_WRITE_BEHIND,
         }
     }
 
@@ -70,6 +80,30 @@ impl AppenderOptions {
     pub const fn tail(mut self, tail: TailMode) -> Self {
         self.tail = tail;
         self
+    }
+
+    /// Write-behind: how many bytes of full staging buffers and large records may stay on
+    /// their way to the disk while `append` returns and the next records are packed. Each
+    /// write is sent as soon as its buffer is full; then, while more than the bound is in
+    /// flight, `append` waits for the oldest. [`flush`](Appender::flush),
+    /// [`sync`](Appender::sync) and [`finish`](Appender::finish) wait for all of them. `0`
+    /// waits for every write before `append` returns (no write-behind). The appender keeps up
+    /// to this many bytes of buffers whose writes completed, for reuse.
+    ///
+    /// The default, 1 MiB, comes from `cargo bench --features compio-19 --bench direct`
+    /// (benches/RESULTS.md, "Queue depth"): with 1 MiB records, on ext4 over a loop device on
+    /// tmpfs and on this machine's disk, 1 MiB behind (the copy of one record overlapping the
+    /// write of the one before) and 4 MiB were within 3% of each other, 16 MiB 10-26% slower:
+    /// ext4 sends writes that extend a file to io_uring's worker threads, which run the writes
+    /// to one file one at a time, so more in flight only adds buffers.
+    pub const fn write_behind(mut self, bytes: usize) -> Self {
+        self.behind = bytes;
+        self
+    }
+
+    /// The bound on bytes written behind.
+    pub const fn write_behind_len(&self) -> usize {
+        self.behind
     }
 
     /// The staging size asked for.
@@ -102,6 +136,12 @@ impl Default for AppenderOptions {
 /// - [`flush`](Self::flush) writes what is staged, the partial last page padded with zeros;
 ///   [`sync`](Self::sync) flushes and then `fdatasync`s: when it returns, every record appended
 ///   before it reads back after a crash.
+/// - Write-behind: a full staging buffer (or a large record's buffer) is sent to the disk and
+///   `append` goes on packing into another, with up to
+///   [`write_behind`](AppenderOptions::write_behind) bytes (1 MiB) in flight; `flush` and `sync`
+///   wait for all of them, and a write that failed fails the appender as a failed sync does.
+///   (The writes in flight are compio futures of the runtime's thread: the appender is not
+///   `Send`.)
 /// - [`finish`](Self::finish) flushes, truncates the file to [`len`](Self::len) and syncs.
 /// - [`TailMode`] chooses between rewriting the partial last page at the next flush (the
 ///   default) and never writing a synced page again.
@@ -109,8 +149,9 @@ impl Default for AppenderOptions {
 /// After an I/O error, or if a future of `append`, `append_buf`, `flush` or `sync` was dropped
 /// before it completed, the appender refuses further calls: what it had staged may not be on
 /// disk. Reopen and [`resume`](Self::resume) at the last synced length. (A dropped future's
-/// write stays with the runtime until the kernel completes it: let the runtime run before
-/// another appender writes the same file, or that write may land after the new ones.)
+/// write, and the writes behind of a dropped appender, stay with the runtime until the kernel
+/// completes them: let the runtime run before another appender writes the same file, or they
+/// may land after the new ones.)
 ///
 /// ```
 /// # #[cfg(feature = "compio-17")]
@@ -156,6 +197,15 @@ pub struct Appender<R: Compio> {
     broken: bool,
     /// Set by `resume`: the file may hold bytes, the appender goes on after them.
     resumed: bool,
+    /// Writes behind, oldest first: every byte before `tail` is written once they complete.
+    behind: Window<'static, (io::Result<()>, Buffer)>,
+    /// Bytes those writes send.
+    behind_bytes: usize,
+    /// Buffers whose writes completed, for the next staging buffers and large records (at
+    /// most the write-behind bound's worth, and one staging buffer).
+    spare: Vec<Buffer>,
+    /// The first write's or sync's error, for the refusals after it.
+    failure: Option<String>,
 }
 
 impl<R: Compio> Appender<R> {
@@ -179,6 +229,10 @@ impl<R: Compio> Appender<R> {
             synced: 0,
             broken: false,
             resumed: false,
+            behind: Window::new(),
+            behind_bytes: 0,
+            spare: Vec::new(),
+            failure: None,
         }
     }
 
@@ -277,9 +331,9 @@ impl<R: Compio> Appender<R> {
     /// changes nothing and returns the current length.
     ///
     /// # Errors
-    /// [`io::ErrorKind::InvalidInput`] if the file would pass `u64::MAX` bytes; the write's
-    /// error when the staging buffer fills (the appender is then unusable, see the type's
-    /// docs).
+    /// [`io::ErrorKind::InvalidInput`] if the file would pass `u64::MAX` bytes; the error of a
+    /// write behind that has failed, or of the write the call waits for when the bound is
+    /// reached (the appender is then unusable, see the type's docs).
     pub async fn append(&mut self, record: &[u8]) -> io::Result<u64> {
         self.usable()?;
         let at = self.len;
@@ -295,15 +349,17 @@ impl<R: Compio> Appender<R> {
             // A large record: one write of the staged bytes and the record's whole pages from
             // a buffer of their size, instead of one per staging buffer.
             let whole = (stage.len() + rest.len()) / self.align() * self.align();
-            let mut big = self.file.buffer(whole).map_err(|e| {
-                io::Error::new(e.kind(), format!("append of {} bytes: {e}", record.len()))
-            })?;
+            // A spare of up to twice the length will do: the write sends the length only.
+            let mut big = self
+                .buffer_of(whole, whole.saturating_mul(2))
+                .map_err(|e| {
+                    io::Error::new(e.kind(), format!("append of {} bytes: {e}", record.len()))
+                })?;
             let (head, tail) = rest.split_at(whole - stage.len());
             big.extend(&stage);
             big.extend(head);
-            let (res, _) = self.file.write_buffer(big, self.tail).await;
-            res?;
             stage.clear();
+            self.write_behind(big, self.tail).await?;
             self.tail += whole as u64;
             rest = tail;
         }
@@ -312,10 +368,8 @@ impl<R: Compio> Appender<R> {
             stage.extend(&rest[..n]);
             rest = &rest[n..];
             if stage.len() == cap {
-                let (res, back) = self.file.write_buffer(stage, self.tail).await;
-                res?;
-                stage = back;
-                stage.clear();
+                let full = std::mem::replace(&mut stage, self.fresh_stage()?);
+                self.write_behind(full, self.tail).await?;
                 self.tail += cap as u64;
             }
         }
@@ -361,23 +415,26 @@ impl<R: Compio> Appender<R> {
         R::buf_result(res, record)
     }
 
-    /// Writes what is staged: whole pages, and the partial last page padded with zeros (which
-    /// the next flush writes again, with what was appended since). Nothing is durable until
-    /// [`sync`](Self::sync).
+    /// Waits for the writes behind, then writes what is staged: whole pages, and the partial
+    /// last page padded with zeros (which the next flush writes again, with what was appended
+    /// since). Nothing is durable until [`sync`](Self::sync).
     ///
     /// # Errors
-    /// The write's error (the appender is then unusable).
+    /// The error of a write behind, or of the write of what is staged (the appender is then
+    /// unusable).
     pub async fn flush(&mut self) -> io::Result<()> {
         self.usable()?;
         if self.flushed == self.len {
             return Ok(());
         }
-        let mut stage = self.take_stage()?;
         self.broken = true;
+        self.reap(0).await?;
+        let mut stage = self.take_stage()?;
         let staged = stage.len();
         let padded = staged.next_multiple_of(self.align());
         stage.pad_zeros(padded);
-        let (res, back) = self.file.write_buffer(stage, self.tail).await;
+        let (res, back) =
+            write_buffer::<R>(self.file.inner(), self.align(), stage, self.tail).await;
         res?;
         stage = back;
         // Keep only the partial last page: the pages before it are written for good.
@@ -414,7 +471,10 @@ impl<R: Compio> Appender<R> {
         }
         self.flush().await?;
         self.broken = true;
-        self.file.sync_data().await?;
+        if let Err(e) = self.file.sync_data().await {
+            self.failure = Some(format!("sync_data: {e}"));
+            return Err(e);
+        }
         self.synced = self.len;
         self.broken = false;
         Ok(())
@@ -468,9 +528,12 @@ impl<R: Compio> Appender<R> {
             self.check_empty()?;
         }
         if self.broken {
+            let why = match &self.failure {
+                Some(failure) => format!("an earlier operation failed ({failure})"),
+                None => "an earlier operation failed or was cancelled".to_owned(),
+            };
             return Err(io::Error::other(format!(
-                "appender of {} is unusable: an earlier operation failed or was cancelled after \
-                 {} synced bytes",
+                "appender of {} is unusable: {why} after {} synced bytes",
                 self.file.path().display(),
                 self.synced
             )));
@@ -495,6 +558,67 @@ impl<R: Compio> Appender<R> {
         ))
     }
 
+    /// Sends `buf` (whole pages) to be written at `pos` while the caller goes on, then reaps
+    /// writes until no more than the write-behind bound is in flight.
+    async fn write_behind(&mut self, buf: Buffer, pos: u64) -> io::Result<()> {
+        let (file, align) = (self.file.inner().clone(), self.align());
+        self.behind_bytes += buf.len();
+        let write: BoxFuture<'static, _> =
+            Box::pin(async move { write_buffer::<R>(&file, align, buf, pos).await });
+        self.behind.push(write).await;
+        if self.behind_bytes <= self.options.behind {
+            // Not waiting: the write must reach the kernel before the next records are packed.
+            yield_now().await;
+        }
+        self.reap(self.options.behind).await
+    }
+
+    /// Takes the writes behind that have completed, oldest first, and waits for more while
+    /// over `bound` bytes are in flight (`0`: for all). A failed write fails the appender:
+    /// `broken` stays set, as the caller set it, and its error is returned.
+    async fn reap(&mut self, bound: usize) -> io::Result<()> {
+        loop {
+            let done = if self.behind_bytes > bound {
+                self.behind.front().await
+            } else {
+                self.behind.try_front().await
+            };
+            let Some((res, mut buf)) = done else {
+                return Ok(());
+            };
+            self.behind_bytes -= buf.len();
+            if let Err(e) = res {
+                self.failure = Some(format!("a write behind: {e}"));
+                return Err(e);
+            }
+            let kept: usize = self.spare.iter().map(Buffer::cap).sum();
+            if kept + buf.cap() <= self.options.behind.max(self.stage_cap()) {
+                buf.clear();
+                self.spare.push(buf);
+            }
+        }
+    }
+
+    /// An empty staging buffer for the one just sent: a spare, or a new one.
+    fn fresh_stage(&mut self) -> io::Result<Buffer> {
+        let cap = self.stage_cap();
+        self.buffer_of(cap, cap)
+            .map_err(|e| io::Error::new(e.kind(), format!("appender staging buffer: {e}")))
+    }
+
+    /// An empty buffer of at least `len` bytes and at most `cap` (both multiples of the
+    /// alignment): a spare that fits, or a new one of `len`.
+    fn buffer_of(&mut self, len: usize, cap: usize) -> io::Result<Buffer> {
+        match self
+            .spare
+            .iter()
+            .position(|b| (len..=cap).contains(&b.cap()))
+        {
+            Some(i) => Ok(self.spare.swap_remove(i)),
+            None => self.file.buffer(len),
+        }
+    }
+
     /// The staging buffer, taken at the first use: a frame of the file's pool if it has one
     /// free, else a recycled plain buffer. It goes back when the appender drops.
     fn take_stage(&mut self) -> io::Result<Buffer> {
@@ -516,6 +640,8 @@ impl<R: Compio> fmt::Debug for Appender<R> {
             .field("flushed", &self.flushed)
             .field("synced", &self.synced)
             .field("broken", &self.broken)
+            .field("writes_behind", &self.behind.len())
+            .field("bytes_behind", &self.behind_bytes)
             .finish_non_exhaustive()
     }
 }

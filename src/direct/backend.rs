@@ -3,8 +3,11 @@
 
 /// Implements [`Compio`](super::Compio) for the marker type `$marker` with compio-fs crate
 /// `$fs`, compio-io crate `$io`, compio-buf crate `$buf` (whose trait `$slice` has `slice`:
-/// `IoBuf` before 0.9, `IoBufExt` from 0.9) and the fixed-frame functions of module `$fixed`;
-/// and the `FileExt` trait of that version for compio's `File` and for `DirectFile`.
+/// `IoBuf` before 0.9, `IoBufExt` from 0.9), `IoBufMut`'s method `$uninit` for a buffer's whole
+/// capacity and the trait method `$set_init` that raises its length (`SetBufInit::set_buf_init`
+/// in 0.7, `advance_to` from 0.8), and the fixed-frame functions of module `$fixed`; the
+/// `FileExt` trait of that version for compio's `File` and for `DirectFile`, and its
+/// `AsyncRead` for `Reader`.
 macro_rules! compio_version {
     (
         marker: $marker:ident,
@@ -12,6 +15,8 @@ macro_rules! compio_version {
         io: $io:ident,
         buf: $buf:ident,
         slice: $slice:ident,
+        uninit: $uninit:ident,
+        set_init: $set_init_trait:ident :: $set_init:ident,
         fixed: $fixed:path $(,)?
     ) => {
         impl $crate::direct::sealed::Sealed for $marker {}
@@ -221,11 +226,34 @@ macro_rules! compio_version {
             }
         }
 
+        /// compio's stream reads: the bytes of [`next_chunk`](crate::direct::Reader::next_chunk),
+        /// copied into `buf` from its start (its length becomes at least the bytes copied, as
+        /// the trait asks); `0` at the end of the file or for a buffer of no capacity.
+        impl $io::AsyncRead for $crate::direct::Reader<'_, $marker> {
+            async fn read<B: $buf::IoBufMut>(&mut self, mut buf: B) -> $buf::BufResult<usize, B> {
+                // A supertrait of `IoBufMut` before compio-buf 0.9, an extension trait from 0.9.
+                #[allow(unused_imports)]
+                use $buf::$set_init_trait as _;
+                let res = self.read_into(buf.$uninit()).await;
+                if let Ok(n) = res {
+                    // SAFETY: `read_into` wrote the first `n` bytes of the slice `$uninit`
+                    // gave, which starts at the buffer's first byte and is no longer than its
+                    // capacity.
+                    unsafe { buf.$set_init(n) };
+                }
+                $buf::BufResult(res, buf)
+            }
+        }
+
         /// [`DirectFile`](crate::direct::DirectFile) on this compio version.
         pub type DirectFile = $crate::direct::DirectFile<$marker>;
         /// [`Appender`](crate::direct::Appender) on this compio version.
         pub type Appender = $crate::direct::Appender<$marker>;
-        pub use $crate::direct::{AppenderOptions, ReadView, TailMode};
+        /// [`Reader`](crate::direct::Reader) on this compio version.
+        pub type Reader<'a> = $crate::direct::Reader<'a, $marker>;
+        pub use $crate::direct::{
+            AppenderOptions, ReadManyOptions, ReadView, ReaderOptions, TailMode,
+        };
     };
 }
 

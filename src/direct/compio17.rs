@@ -38,5 +38,7 @@ super::backend::compio_version! {
     io: io,
     buf: buf,
     slice: IoBuf,
+    uninit: as_mut_slice,
+    set_init: SetBufInit::set_buf_init,
     fixed: crate::fixed::compio17,
 }

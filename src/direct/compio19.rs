@@ -39,5 +39,7 @@ super::backend::compio_version! {
     io: io,
     buf: buf,
     slice: IoBuf,
+    uninit: as_uninit,
+    set_init: SetLen::advance_to,
     fixed: crate::fixed::compio19,
 }

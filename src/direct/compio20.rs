@@ -39,5 +39,7 @@ super::backend::compio_version! {
     io: io,
     buf: buf,
     slice: IoBufExt,
+    uninit: as_uninit,
+    set_init: SetLenExt::advance_to,
     fixed: crate::fixed::compio20,
 }

@@ -7,7 +7,7 @@ use std::{
     sync::atomic::{AtomicU64, Ordering},
 };
 
-use super::{Compio, DirectBuf, REQUEST_MAX, ReadView, buffer::Buffer, sys};
+use super::{Compio, DirectBuf, REQUEST_MAX, ReadView, buffer::Buffer, sys, view::Source};
 use crate::{
     ALIGNMENT, AlignedBuf, DioAlign, DioSource,
     dio_align::dio_align_fd,
@@ -257,23 +257,46 @@ impl<R: Compio> DirectFile<R> {
         if len == 0 {
             return Ok(ReadView::empty(pos));
         }
+        let (first, end) = self.pages_of(pos, len).ok_or_else(|| {
+            invalid(format!(
+                "read_at({pos}, {len}): the range ends past the largest file offset"
+            ))
+        })?;
+        let source = self
+            .read_pages(first, end, || format!("read_at({pos}, {len})"))
+            .await?;
+        let skip = (pos - first) as usize;
+        let got = source.bytes().len();
+        let (start, had) = (skip.min(got), got.saturating_sub(skip).min(len));
+        Ok(ReadView::new(source, start, had, pos))
+    }
+
+    /// The aligned pages `[first, end)` that cover `[pos, pos + len)`; `None` past `u64::MAX`.
+    pub(super) fn pages_of(&self, pos: u64, len: usize) -> Option<(u64, u64)> {
         let align = self.align as u64;
-        let first = pos - pos % align;
         let end = pos
-            .checked_add(len as u64)
-            .and_then(|end| end.checked_next_multiple_of(align))
-            .ok_or_else(|| {
-                invalid(format!(
-                    "read_at({pos}, {len}): the range ends past the largest file offset"
-                ))
-            })?;
+            .checked_add(len as u64)?
+            .checked_next_multiple_of(align)?;
+        Some((pos - pos % align, end))
+    }
+
+    /// Reads the aligned pages `[first, end)` (no further than the file goes: see
+    /// [`read_end`](Self::read_end)) with one aligned read, into a frame of the file's pool if
+    /// it has one to spare, else a recycled buffer; `what` names the call in an allocation
+    /// error. The bytes read start at `first`; fewer than asked only at the end of the file.
+    pub(super) async fn read_pages(
+        &self,
+        first: u64,
+        end: u64,
+        what: impl FnOnce() -> String,
+    ) -> io::Result<Source> {
         let end = self.read_end(first, end).await?;
         if end <= first {
-            return Ok(ReadView::empty(pos));
+            return Ok(Source::Empty);
         }
-        let skip = (pos - first) as usize;
-        // `end - first` is `len` plus less than two alignments, so it fits when `len` does,
-        // unless `len` is within two alignments of usize::MAX: then allocation refuses it.
+        // `end - first` is the length asked plus less than two alignments, so it fits when
+        // that length does, unless it is within two alignments of usize::MAX: then allocation
+        // refuses it.
         let span = usize::try_from(end - first).unwrap_or(usize::MAX);
         let frame = self
             .pool
@@ -281,25 +304,14 @@ impl<R: Compio> DirectFile<R> {
             .and_then(|p| p.try_acquire_span(span, span));
         let buf = match frame {
             Some(frame) => match self.read_fixed_span(frame, span, first).await? {
-                Ok(frame) => {
-                    let (start, had) = (
-                        skip.min(frame.len()),
-                        frame.len().saturating_sub(skip).min(len),
-                    );
-                    return Ok(ReadView::fixed(frame, start, had, pos));
-                }
+                Ok(frame) => return Ok(Source::Fixed(frame)),
                 Err(buf) => buf,
             },
             None => AlignedBuf::with_cap(span).map_err(|e| {
-                io::Error::new(
-                    io::ErrorKind::OutOfMemory,
-                    format!("read_at({pos}, {len}): {e}"),
-                )
+                io::Error::new(io::ErrorKind::OutOfMemory, format!("{}: {e}", what()))
             })?,
         };
-        let buf = self.read_span(buf, span, first).await?;
-        let (start, had) = (skip.min(buf.len()), buf.len().saturating_sub(skip).min(len));
-        Ok(ReadView::aligned(buf, start, had, pos))
+        Ok(Source::Aligned(self.read_span(buf, span, first).await?))
     }
 
     /// Where a read of the aligned `[first, end)` can stop: no later than the largest file
@@ -439,44 +451,11 @@ impl<R: Compio> DirectFile<R> {
     /// requests of at most [`REQUEST_MAX`], going on after short writes.
     pub(super) async fn write_all(
         &self,
-        mut buf: AlignedBuf,
+        buf: AlignedBuf,
         end: usize,
         pos: u64,
     ) -> (io::Result<()>, AlignedBuf) {
-        let mut done = 0;
-        while done < end {
-            let stop = end.min(done + REQUEST_MAX);
-            let (res, back) = R::write_buf(&self.file, buf, done..stop, pos + done as u64).await;
-            buf = back;
-            match res {
-                Ok(n) if n > 0 && (done + n) % self.align == 0 => done += n,
-                Ok(n) => return (Err(short_write(pos + done as u64, n, end - done)), buf),
-                Err(e) => return (Err(e), buf),
-            }
-        }
-        (Ok(()), buf)
-    }
-
-    /// Writes all of `buf`'s bytes (aligned) at `pos` (aligned): a pool frame in one request,
-    /// `WRITE_FIXED` where its registration is in effect (a short write is an error); a plain
-    /// buffer as [`write_all`](Self::write_all).
-    pub(super) async fn write_buffer(&self, buf: Buffer, pos: u64) -> (io::Result<()>, Buffer) {
-        let end = buf.len();
-        match buf {
-            Buffer::Plain(buf) => {
-                let (res, buf) = self.write_all(buf, end, pos).await;
-                (res, Buffer::Plain(buf))
-            }
-            Buffer::Fixed(frame) => {
-                let (res, frame) = R::write_fixed(&self.file, frame, pos).await;
-                let res = match res {
-                    Ok(n) if n == end => Ok(()),
-                    Ok(n) => Err(short_write(pos, n, end)),
-                    Err(e) => Err(e),
-                };
-                (res, Buffer::Fixed(frame))
-            }
-        }
+        write_all::<R>(&self.file, self.align, buf, end, pos).await
     }
 
     /// An empty buffer of `cap` bytes for the appender: from the pool if it has a frame free.
@@ -561,6 +540,57 @@ impl<R: Compio> fmt::Debug for DirectFile<R> {
             .field("dio_align", &self.dio)
             .field("pool", &self.pool)
             .finish_non_exhaustive()
+    }
+}
+
+/// Writes bytes `[0, end)` of `buf` (aligned, within its length) at `pos` (aligned) of `file`,
+/// whose alignment is `align`, in requests of at most [`REQUEST_MAX`], going on after short
+/// writes.
+async fn write_all<R: Compio>(
+    file: &R::File,
+    align: usize,
+    mut buf: AlignedBuf,
+    end: usize,
+    pos: u64,
+) -> (io::Result<()>, AlignedBuf) {
+    let mut done = 0;
+    while done < end {
+        let stop = end.min(done + REQUEST_MAX);
+        let (res, back) = R::write_buf(file, buf, done..stop, pos + done as u64).await;
+        buf = back;
+        match res {
+            Ok(n) if n > 0 && (done + n) % align == 0 => done += n,
+            Ok(n) => return (Err(short_write(pos + done as u64, n, end - done)), buf),
+            Err(e) => return (Err(e), buf),
+        }
+    }
+    (Ok(()), buf)
+}
+
+/// Writes all of `buf`'s bytes (aligned) at `pos` (aligned) of `file`, whose alignment is
+/// `align`: a pool frame in one request, `WRITE_FIXED` where its registration is in effect (a
+/// short write is an error); a plain buffer as [`write_all`].
+pub(super) async fn write_buffer<R: Compio>(
+    file: &R::File,
+    align: usize,
+    buf: Buffer,
+    pos: u64,
+) -> (io::Result<()>, Buffer) {
+    let end = buf.len();
+    match buf {
+        Buffer::Plain(buf) => {
+            let (res, buf) = write_all::<R>(file, align, buf, end, pos).await;
+            (res, Buffer::Plain(buf))
+        }
+        Buffer::Fixed(frame) => {
+            let (res, frame) = R::write_fixed(file, frame, pos).await;
+            let res = match res {
+                Ok(n) if n == end => Ok(()),
+                Ok(n) => Err(short_write(pos, n, end)),
+                Err(e) => Err(e),
+            };
+            (res, Buffer::Fixed(frame))
+        }
     }
 }
 

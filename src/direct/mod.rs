@@ -13,9 +13,16 @@
 //!   [`write_aligned_at`](DirectFile::write_aligned_at) take an [`AlignedBuf`], a
 //!   [`Frame`] or a [`FixedFrame`] (registered frames use `READ_FIXED` /
 //!   `WRITE_FIXED`) and check the alignment before the kernel would answer `EINVAL`.
+//! - [`DirectFile::read_many`] reads many ranges at once (an index probe, a multi-get): sorted,
+//!   neighbours merged into one aligned read whose views share its buffer, the rest in flight
+//!   together up to a queue depth ([`ReadManyOptions`]).
+//! - [`DirectFile::reader`] gives a [`Reader`]: the file front to back from any position, with
+//!   a window of reads in flight ahead ([`ReaderOptions`]), as views
+//!   ([`next_chunk`](Reader::next_chunk)) or through compio's `AsyncRead`.
 //! - [`Appender`] packs records of any size one after another into a recycled staging buffer
-//!   and writes whole pages; [`flush`](Appender::flush) writes the partial tail page padded with
-//!   zeros, [`sync`](Appender::sync) makes everything appended so far durable.
+//!   and writes whole pages, behind: a full buffer goes out while the next records are packed
+//!   ([`AppenderOptions::write_behind`]); [`flush`](Appender::flush) writes the partial tail
+//!   page padded with zeros, [`sync`](Appender::sync) makes everything appended so far durable.
 //!
 //! - [`DirectFile::with_pool`] gives the file a [`FixedPool`](crate::fixed::FixedPool)
 //!   registered with the runtime's ring: from then on its reads and its appender's buffers are
@@ -81,6 +88,9 @@ pub mod compio19;
 #[cfg_attr(docsrs, doc(cfg(feature = "compio-20")))]
 pub mod compio20;
 mod file;
+mod join;
+mod many;
+mod reader;
 mod sys;
 mod view;
 
@@ -88,6 +98,8 @@ use std::{io, ops::Range, os::fd::AsFd, path::Path};
 
 pub use appender::{Appender, AppenderOptions, TailMode};
 pub use file::DirectFile;
+pub use many::ReadManyOptions;
+pub use reader::{Reader, ReaderOptions};
 pub use view::ReadView;
 
 use crate::{ALIGNMENT, AlignedBuf, Frame, RawIoBuf, fixed::FixedFrame};
@@ -113,8 +125,8 @@ pub(crate) const REQUEST_MAX: usize = 0x7ff0_0000;
 /// ```
 #[allow(async_fn_in_trait)] // compio's futures are not `Send` either
 pub trait Compio: sealed::Sealed + Sized + 'static {
-    /// compio's `fs::File` of this version.
-    type File: AsFd;
+    /// compio's `fs::File` of this version (a clone shares the descriptor).
+    type File: AsFd + Clone;
     /// compio's `fs::OpenOptions` of this version.
     type OpenOptions;
     /// compio's `BufResult` of this version.

@@ -1,7 +1,7 @@
 //! [`ReadView`]: the bytes a [`DirectFile::read_at`](super::DirectFile::read_at) asked for,
 //! inside the aligned buffer they were read into.
 
-use std::{fmt, ops::Deref};
+use std::{fmt, ops::Deref, sync::Arc};
 
 use crate::{AlignedBuf, fixed::FixedFrame};
 
@@ -44,12 +44,27 @@ pub struct ReadView {
 }
 
 /// What holds the bytes.
-enum Source {
+pub(super) enum Source {
     /// Nothing was read: an empty range.
     Empty,
     Aligned(AlignedBuf),
     /// A frame of the file's pool, which goes back to the pool with the view.
     Fixed(FixedFrame),
+    /// One read that several views of [`read_many`](super::DirectFile::read_many) share: it
+    /// is recycled (or goes back to the pool) when the last of them drops.
+    Shared(Arc<Source>),
+}
+
+impl Source {
+    /// The initialised bytes.
+    pub(super) fn bytes(&self) -> &[u8] {
+        match self {
+            Self::Empty => &[],
+            Self::Aligned(buf) => buf,
+            Self::Fixed(frame) => frame,
+            Self::Shared(source) => source.bytes(),
+        }
+    }
 }
 
 impl ReadView {
@@ -63,35 +78,29 @@ impl ReadView {
         }
     }
 
-    /// Bytes `[start, start + len)` of `buf`, which holds at least that many initialised bytes.
-    pub(super) fn aligned(buf: AlignedBuf, start: usize, len: usize, pos: u64) -> Self {
+    /// Bytes `[start, start + len)` of `source`, which holds at least that many initialised
+    /// bytes; `pos` is the file offset of the first.
+    #[track_caller]
+    pub(super) fn new(source: Source, start: usize, len: usize, pos: u64) -> Self {
+        let had = source.bytes().len();
         assert!(
-            start + len <= buf.len(),
-            "view [{start}, +{len}) past the {} bytes read",
-            buf.len()
+            start.checked_add(len).is_some_and(|end| end <= had),
+            "view [{start}, +{len}) past the {had} bytes read"
         );
         Self {
-            source: Source::Aligned(buf),
+            source,
             start,
             len,
             pos,
         }
     }
 
-    /// Bytes `[start, start + len)` of `frame`, which holds at least that many initialised
-    /// bytes.
-    pub(super) fn fixed(frame: FixedFrame, start: usize, len: usize, pos: u64) -> Self {
-        assert!(
-            start + len <= frame.len(),
-            "view [{start}, +{len}) past the {} bytes read",
-            frame.len()
-        );
-        Self {
-            source: Source::Fixed(frame),
-            start,
-            len,
-            pos,
-        }
+    /// Drops the first `n` bytes (at most the length) from the view.
+    pub(super) fn consume(&mut self, n: usize) {
+        let n = n.min(self.len);
+        self.start += n;
+        self.len -= n;
+        self.pos += n as u64;
     }
 
     /// The file offset of the first byte.
@@ -106,11 +115,7 @@ impl Deref for ReadView {
 
     #[inline]
     fn deref(&self) -> &[u8] {
-        match &self.source {
-            Source::Empty => &[],
-            Source::Aligned(buf) => &buf[self.start..self.start + self.len],
-            Source::Fixed(frame) => &frame[self.start..self.start + self.len],
-        }
+        &self.source.bytes()[self.start..self.start + self.len]
     }
 }
 

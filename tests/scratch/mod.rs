@@ -2,6 +2,15 @@
 
 use std::path::{Path, PathBuf};
 
+/// Distinct, position-dependent bytes, so a misplaced page cannot compare equal. (Unused by
+/// a binary that only needs `Scratch`.)
+#[allow(dead_code)]
+pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    (0..len)
+        .map(|i| ((i as u64).wrapping_mul(31).wrapping_add(seed) % 251) as u8)
+        .collect()
+}
+
 /// A scratch file under `CARGO_TARGET_TMPDIR` (a real disk, unlike a tmpfs `/tmp`), named for
 /// the test and the process, removed when the test ends, pass or fail.
 pub struct Scratch(pub PathBuf);

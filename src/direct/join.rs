@@ -1,0 +1,162 @@
+//! Several I/O futures in flight from one task, on any compio version: compio submits an
+//! operation when its future is first polled, so keeping a queue full means polling every
+//! future in it, not only the one awaited.
+//!
+//! A future dropped before it completes cancels its operation; compio keeps the operation's
+//! buffer until the kernel has let go of it.
+
+use std::{
+    collections::VecDeque,
+    future::{Future, poll_fn},
+    pin::Pin,
+    task::{Context, Poll},
+};
+
+/// Polls the futures `iter` yields, at most `depth` (at least one) at a time, handing each
+/// output to `done` as it completes, in completion order. The first error `done` returns ends
+/// the call, dropping the futures still in flight.
+pub(super) async fn each_concurrent<F: Future, E>(
+    mut iter: impl Iterator<Item = F>,
+    depth: usize,
+    mut done: impl FnMut(F::Output) -> Result<(), E>,
+) -> Result<(), E> {
+    let depth = depth.max(1);
+    let mut flight: Vec<Pin<Box<F>>> = Vec::with_capacity(depth);
+    let mut exhausted = false;
+    poll_fn(|cx| {
+        loop {
+            while !exhausted && flight.len() < depth {
+                match iter.next() {
+                    Some(future) => flight.push(Box::pin(future)),
+                    None => exhausted = true,
+                }
+            }
+            if flight.is_empty() {
+                return Poll::Ready(Ok(()));
+            }
+            let mut progressed = false;
+            let mut i = 0;
+            while i < flight.len() {
+                match flight[i].as_mut().poll(cx) {
+                    Poll::Ready(out) => {
+                        drop(flight.swap_remove(i));
+                        progressed = true;
+                        if let Err(e) = done(out) {
+                            return Poll::Ready(Err(e));
+                        }
+                    }
+                    Poll::Pending => i += 1,
+                }
+            }
+            // Room was made: refill, and submit the new ones.
+            if !progressed {
+                return Poll::Pending;
+            }
+        }
+    })
+    .await
+}
+
+/// Lets the runtime run once. compio hands the operations queued so far to the kernel when it
+/// polls its driver, which it does only between polls of its tasks: a task that queued an
+/// operation and goes on computing without waiting would otherwise leave it unsubmitted.
+pub(super) async fn yield_now() {
+    let mut yielded = false;
+    poll_fn(|cx| {
+        if yielded {
+            return Poll::Ready(());
+        }
+        yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+    .await;
+}
+
+/// A boxed future of `'a`.
+pub(super) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+
+/// One entry of a [`Window`].
+enum Slot<'a, T> {
+    Flying(BoxFuture<'a, T>),
+    Done(T),
+}
+
+/// Futures in flight whose outputs are taken in the order they were pushed: a read-ahead
+/// window, or writes behind.
+pub(super) struct Window<'a, T> {
+    slots: VecDeque<Slot<'a, T>>,
+}
+
+impl<'a, T> Window<'a, T> {
+    pub(super) fn new() -> Self {
+        Self {
+            slots: VecDeque::new(),
+        }
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Adds `future` at the back, and polls it once so that its operation is submitted.
+    pub(super) async fn push(&mut self, future: BoxFuture<'a, T>) {
+        self.slots.push_back(Slot::Flying(future));
+        poll_fn(|cx| {
+            self.poll_all(cx);
+            Poll::Ready(())
+        })
+        .await;
+    }
+
+    /// Polls every future still flying, keeping the outputs of those that complete.
+    fn poll_all(&mut self, cx: &mut Context<'_>) {
+        for slot in &mut self.slots {
+            if let Slot::Flying(future) = slot {
+                if let Poll::Ready(out) = future.as_mut().poll(cx) {
+                    *slot = Slot::Done(out);
+                }
+            }
+        }
+    }
+
+    /// The front output if its future has completed (polling all that fly), without waiting.
+    pub(super) async fn try_front(&mut self) -> Option<T> {
+        poll_fn(|cx| {
+            self.poll_all(cx);
+            Poll::Ready(self.take_done_front())
+        })
+        .await
+    }
+
+    /// Waits for the front future's output (polling all the others meanwhile); `None` if the
+    /// window is empty.
+    pub(super) async fn front(&mut self) -> Option<T> {
+        poll_fn(|cx| {
+            if self.slots.is_empty() {
+                return Poll::Ready(None);
+            }
+            self.poll_all(cx);
+            match self.take_done_front() {
+                Some(out) => Poll::Ready(Some(out)),
+                None => Poll::Pending,
+            }
+        })
+        .await
+    }
+
+    fn take_done_front(&mut self) -> Option<T> {
+        match self.slots.pop_front()? {
+            Slot::Done(out) => Some(out),
+            flying => {
+                self.slots.push_front(flying);
+                None
+            }
+        }
+    }
+
+    /// Drops every entry: futures still flying are cancelled.
+    pub(super) fn clear(&mut self) {
+        self.slots.clear();
+    }
+}

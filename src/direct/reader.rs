@@ -1,0 +1,268 @@
+//! [`Reader`]: a file read front to back, with a window of reads in flight ahead of the
+//! caller.
+
+use std::{io, mem::MaybeUninit};
+
+use super::{
+    Compio, DirectFile, ReadView,
+    join::{BoxFuture, Window},
+};
+
+/// How a [`Reader`] reads ahead: chunks of [`chunk`](Self::chunk) bytes, up to
+/// [`window`](Self::window) of them in flight.
+///
+/// The defaults come from `cargo bench --features compio-19 --bench direct` (benches/RESULTS.md,
+/// "Queue depth"): scanning 1 GiB with 1 MiB chunks, 4 in flight, ran at 0.97x (ext4 over a
+/// loop device on tmpfs) and 0.91x (this machine's disk) of fio's sequential `O_DIRECT` read of
+/// 1 MiB blocks at depth 4; 2 or 8 in flight, or 256 KiB chunks 16 in flight, were within 15%
+/// either way, none better on both.
+///
+/// ```
+/// use jdb_alloc::direct::ReaderOptions;
+///
+/// let options = ReaderOptions::new().chunk(256 << 10).window(8); // 2 MiB in flight
+/// assert_eq!((options.chunk_len(), options.window_len()), (256 << 10, 8));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ReaderOptions {
+    chunk: usize,
+    window: usize,
+}
+
+impl ReaderOptions {
+    /// The default chunk: 1 MiB.
+    pub const DEFAULT_CHUNK: usize = 1 << 20;
+    /// The default window: 4 chunks in flight.
+    pub const DEFAULT_WINDOW: usize = 4;
+
+    /// Chunks of 1 MiB, 4 in flight.
+    pub const fn new() -> Self {
+        Self {
+            chunk: Self::DEFAULT_CHUNK,
+            window: Self::DEFAULT_WINDOW,
+        }
+    }
+
+    /// Bytes per read (and per view of [`Reader::next_chunk`]); rounded up to the file's
+    /// alignment, at least one unit. Reads start at multiples of it, except the first.
+    pub const fn chunk(mut self, bytes: usize) -> Self {
+        self.chunk = bytes;
+        self
+    }
+
+    /// Reads in flight at a time (`0` counts as one: no read ahead).
+    pub const fn window(mut self, reads: usize) -> Self {
+        self.window = reads;
+        self
+    }
+
+    /// The chunk size asked for.
+    pub const fn chunk_len(&self) -> usize {
+        self.chunk
+    }
+
+    /// The window asked for.
+    pub const fn window_len(&self) -> usize {
+        self.window
+    }
+}
+
+impl Default for ReaderOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A read of the window: the view, and how many bytes it asked for.
+type Ahead = (io::Result<ReadView>, usize);
+
+/// Reads a [`DirectFile`] front to back from a position, with reads in flight ahead of the
+/// caller: made by [`DirectFile::reader`] or [`DirectFile::reader_with`].
+///
+/// - [`next_chunk`](Self::next_chunk) gives the bytes in consecutive [`ReadView`]s, with no
+///   copy: views into the buffers the reads went to (frames of the file's pool when it has
+///   them, as for [`DirectFile::read_at`]). `None` at the end of the file; a file that has
+///   grown since is read on from there by the next call, so a reader can follow a log.
+/// - compio's `AsyncRead` (of the compio version the file is for), so that code written for
+///   a stream (`read_exact` of a header, then of the body) runs on it unchanged; it copies
+///   from the views into the caller's buffer.
+///
+/// Use it as [`compio17::Reader`](super::compio17::Reader),
+/// [`compio19::Reader`](super::compio19::Reader) or
+/// [`compio20::Reader`](super::compio20::Reader). The reads in flight are cancelled when it
+/// drops.
+///
+/// ```
+/// # #[cfg(feature = "compio-19")]
+/// # fn main() -> std::io::Result<()> {
+/// # use compio_19 as compio;
+/// use compio::io::AsyncReadExt;
+/// use jdb_alloc::direct::{ReaderOptions, compio19::DirectFile};
+///
+/// # let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/doc-scratch");
+/// # std::fs::create_dir_all(&dir)?;
+/// let path = dir.join(format!("reader-{}.dat", std::process::id()));
+/// let bytes: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+/// std::fs::write(&path, &bytes)?;
+/// compio::runtime::Runtime::new()?.block_on(async {
+///     let file = DirectFile::open(&path).await?;
+///     // Views, no copy: 64 KiB reads, 4 in flight, from an unaligned offset.
+///     let mut reader = file.reader_with(1000, ReaderOptions::new().chunk(64 << 10));
+///     let mut seen = Vec::new();
+///     while let Some(view) = reader.next_chunk().await? {
+///         seen.extend_from_slice(&view);
+///     }
+///     assert_eq!(seen, bytes[1000..]);
+///
+///     // A stream: a 4-byte header, then the body after it.
+///     let mut reader = file.reader(0);
+///     let compio::BufResult(res, header) = reader.read_exact(Vec::with_capacity(4)).await;
+///     res?;
+///     let compio::BufResult(res, body) = reader.read_exact(Vec::with_capacity(10)).await;
+///     res?;
+///     assert_eq!((&header[..], &body[..]), (&bytes[..4], &bytes[4..14]));
+///     std::io::Result::Ok(())
+/// })?;
+/// # std::fs::remove_file(&path)?;
+/// # Ok(())
+/// # }
+/// # #[cfg(not(feature = "compio-19"))]
+/// # fn main() {}
+/// ```
+pub struct Reader<'a, R: Compio> {
+    file: &'a DirectFile<R>,
+    chunk: u64,
+    window_len: usize,
+    /// The offset just past the last view given.
+    pos: u64,
+    /// Where the next read goes (`pos` when the window is empty).
+    ahead: u64,
+    window: Window<'a, Ahead>,
+    /// What `AsyncRead` has not copied out yet of the last view.
+    rest: Option<ReadView>,
+}
+
+impl<R: Compio> DirectFile<R> {
+    /// A [`Reader`] from `pos` with the default [`ReaderOptions`] (1 MiB chunks, 4 in flight).
+    pub fn reader(&self, pos: u64) -> Reader<'_, R> {
+        self.reader_with(pos, ReaderOptions::new())
+    }
+
+    /// A [`Reader`] from `pos`, reading ahead as `options` says. Nothing is read until the
+    /// first [`next_chunk`](Reader::next_chunk) or read.
+    pub fn reader_with(&self, pos: u64, options: ReaderOptions) -> Reader<'_, R> {
+        let align = self.alignment();
+        let chunk = options.chunk.max(1).div_ceil(align).saturating_mul(align);
+        Reader {
+            file: self,
+            chunk: chunk as u64,
+            window_len: options.window.max(1),
+            pos,
+            ahead: pos,
+            window: Window::new(),
+            rest: None,
+        }
+    }
+}
+
+impl<'a, R: Compio> Reader<'a, R> {
+    /// The offset of the next byte this reader gives.
+    pub fn pos(&self) -> u64 {
+        match &self.rest {
+            Some(rest) if !rest.is_empty() => rest.pos(),
+            _ => self.pos,
+        }
+    }
+
+    /// The file it reads.
+    pub fn file(&self) -> &'a DirectFile<R> {
+        self.file
+    }
+
+    /// The next bytes of the file, from where the last view ended: a whole chunk (the first
+    /// one up to the next multiple of the chunk size), fewer where the file ends, `None` at its
+    /// end. Calls after `None` look again: a file that has grown is read on.
+    ///
+    /// # Errors
+    /// A read's error (as [`DirectFile::read_at`]); the reads ahead are then dropped, and the
+    /// next call tries again from the same position.
+    pub async fn next_chunk(&mut self) -> io::Result<Option<ReadView>> {
+        if let Some(rest) = self.rest.take() {
+            if !rest.is_empty() {
+                return Ok(Some(rest));
+            }
+        }
+        self.fill().await;
+        let Some((res, asked)) = self.window.front().await else {
+            unreachable!("fill leaves at least one read in the window")
+        };
+        let view = match res {
+            Ok(view) => view,
+            Err(e) => {
+                self.restart();
+                return Err(e);
+            }
+        };
+        self.pos = view.pos() + view.len() as u64;
+        if view.len() < asked {
+            // The end of the file, for now: what was read beyond it may be stale.
+            self.restart();
+        }
+        if view.is_empty() {
+            return Ok(None);
+        }
+        // Keep the window full while the caller works on this view.
+        self.fill().await;
+        Ok(Some(view))
+    }
+
+    /// Copies the next bytes into `dst` (at most its length); `0` at the end of the file
+    /// (or for an empty `dst`). What `AsyncRead` does.
+    pub(crate) async fn read_into(&mut self, dst: &mut [MaybeUninit<u8>]) -> io::Result<usize> {
+        if dst.is_empty() {
+            return Ok(0);
+        }
+        let mut view = match self.next_chunk().await? {
+            Some(view) => view,
+            None => return Ok(0),
+        };
+        let n = view.len().min(dst.len());
+        for (to, &from) in dst.iter_mut().zip(&view[..n]) {
+            to.write(from);
+        }
+        view.consume(n);
+        self.rest = Some(view);
+        Ok(n)
+    }
+
+    /// Drops the reads ahead: the next one starts where the last view ended.
+    fn restart(&mut self) {
+        self.window.clear();
+        self.ahead = self.pos;
+    }
+
+    /// Issues reads until the window is full.
+    async fn fill(&mut self) {
+        while self.window.len() < self.window_len {
+            let at = self.ahead;
+            let len = (self.chunk - at % self.chunk) as usize;
+            self.ahead = at.saturating_add(len as u64);
+            let file = self.file;
+            let read: BoxFuture<'a, Ahead> =
+                Box::pin(async move { (file.read_at(at, len).await, len) });
+            self.window.push(read).await;
+        }
+    }
+}
+
+impl<R: Compio> std::fmt::Debug for Reader<'_, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader")
+            .field("path", &self.file.path())
+            .field("pos", &self.pos())
+            .field("chunk", &self.chunk)
+            .field("window", &self.window_len)
+            .field("in_flight", &self.window.len())
+            .finish_non_exhaustive()
+    }
+}

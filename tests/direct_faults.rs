@@ -1,0 +1,103 @@
+//! The `Appender`'s write-behind against a real fault, through compio 0.17 (`v17::`), 0.19
+//! (`v19::`) and 0.20 (`v20::`) runtimes: a small ext4 on a loop device (see
+//! `small_fs`) runs out of space while writes are behind; `sync` must fail, and so must every
+//! call after it, while what an earlier sync covered reads back. Needs root and loop devices.
+#![cfg(all(
+    target_os = "linux",
+    any(feature = "compio-17", feature = "compio-19", feature = "compio-20")
+))]
+
+mod scratch;
+mod small_fs;
+
+use scratch::pattern;
+use small_fs::SmallFs;
+
+/// The cases, for the compio crate `$compio` and this crate's module `direct::$direct`.
+macro_rules! fault_cases {
+    ($compio:ident, $direct:ident, $module:literal) => {
+        use jdb_alloc::direct::{
+            AppenderOptions,
+            $direct::{Appender, DirectFile},
+        };
+        use $compio::runtime::Runtime;
+
+        use crate::{SmallFs, pattern};
+
+        fn run<F: Future>(future: F) -> F::Output {
+            Runtime::new().unwrap().block_on(future)
+        }
+
+        #[test]
+        fn a_failed_write_behind_fails_sync() {
+            let Some(fs) = SmallFs::new(concat!($module, "-enospc"), 8) else {
+                return;
+            };
+            let path = fs.dir.join("log");
+            run(async {
+                let file = DirectFile::create(&path).await.unwrap();
+                // No bound: every write stays behind until `sync` waits for it.
+                let options = AppenderOptions::new().write_behind(usize::MAX);
+                let mut log = Appender::with_options(file, options);
+                let first = pattern(100_000, 1);
+                log.append(&first).await.unwrap();
+                log.sync().await.unwrap();
+                let synced = log.synced_len();
+                assert_eq!(synced, 100_000);
+
+                // 16 MiB into a filesystem of 8.
+                let record = pattern(256 << 10, 2);
+                let mut failed = None;
+                for _ in 0..64 {
+                    if let Err(e) = log.append(&record).await {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+                let sync = log.sync().await;
+                let sync_err = sync.expect_err("a sync after writes that ran out of space");
+                // The first error is the kernel's ENOSPC: from `sync` itself when every append
+                // left its write behind, or from the append that saw a write fail.
+                let first_err = failed.as_ref().unwrap_or(&sync_err);
+                assert_eq!(first_err.raw_os_error(), Some(libc::ENOSPC), "{first_err}");
+                assert_eq!(log.synced_len(), synced);
+
+                // Fail-stop: every later call refuses, naming the failure.
+                let err = log.append(b"more").await.unwrap_err();
+                let msg = err.to_string();
+                assert!(
+                    msg.contains("unusable") && msg.contains("write behind"),
+                    "{msg}"
+                );
+                assert!(
+                    msg.contains(&format!("after {synced} synced bytes")),
+                    "{msg}"
+                );
+                assert!(log.sync().await.is_err() && log.flush().await.is_err());
+
+                // What the first sync covered is there.
+                drop(log);
+                let file = DirectFile::open(&path).await.unwrap();
+                assert_eq!(
+                    &file.read_exact_at(0, first.len()).await.unwrap()[..],
+                    &first[..]
+                );
+            });
+        }
+    };
+}
+
+#[cfg(feature = "compio-17")]
+mod v17 {
+    fault_cases!(compio, compio17, "v17");
+}
+
+#[cfg(feature = "compio-19")]
+mod v19 {
+    fault_cases!(compio_19, compio19, "v19");
+}
+
+#[cfg(feature = "compio-20")]
+mod v20 {
+    fault_cases!(compio_20, compio20, "v20");
+}
