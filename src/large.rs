@@ -194,7 +194,7 @@ struct Header {
     size: usize,
     /// The block's class.
     class: usize,
-    /// When the block was last kept, in [`now_ms`] time.
+    /// When the block was kept (on a heap's lists) or freed (on an inbox), in [`now_ms`] time.
     kept_at: u64,
 }
 
@@ -506,8 +506,8 @@ impl Locked {
     /// to be asked for next.
     ///
     /// # Safety
-    /// The caller owns `block` and gives it up.
-    unsafe fn keep(&mut self, block: Block, now: u64, limit: usize) {
+    /// The caller owns `block` and gives it up; `freed_at` is when it was freed.
+    unsafe fn keep(&mut self, block: Block, freed_at: u64, limit: usize) {
         // SAFETY: the caller owns the block.
         let header = unsafe { block.header() };
         let bound = self.bound(limit);
@@ -516,8 +516,12 @@ impl Locked {
             return unsafe { block.release(false) };
         }
         let list = &mut self.lists[header.class - FIRST];
+        // Lists stay newest first: a block freed elsewhere a while ago counts as kept no
+        // earlier than the list's newest.
+        // SAFETY: a non-null head is a kept block of this heap, whose `busy` flag is held.
+        let newest = unsafe { list.as_ref() }.map_or(0, |head| head.kept_at);
         header.next = *list;
-        header.kept_at = now;
+        header.kept_at = freed_at.max(newest);
         *list = block.0.as_ptr();
         self.kept += header.size;
         #[cfg(jdb_alloc_asan)]
@@ -586,8 +590,10 @@ impl Locked {
             // each pusher wrote its link before the Release exchange that published it.
             at = unsafe { block.header() }.next;
             self.remote_frees += 1;
+            // SAFETY: as above; the pusher wrote when it freed the block.
+            let freed_at = unsafe { block.header() }.kept_at.min(now);
             // SAFETY: the block is owned here and given up to the lists (or released).
-            unsafe { self.keep(block, now, limit) };
+            unsafe { self.keep(block, freed_at, limit) };
         }
         let bound = self.bound(limit);
         if self.kept > bound || now.saturating_sub(self.last_purge) >= interval(decay) {
@@ -799,6 +805,8 @@ pub(crate) unsafe fn release(ptr: NonNull<u8>, limit: usize) {
         unsafe { state.keep(block, now, limit) };
         state.settle(now, decay, limit);
     } else if limit != 0 && heap.claimed.load(Acquire) {
+        // The decay period counts from now, not from when the owner takes the block in.
+        header.kept_at = now_ms();
         // SAFETY: owned here, given up to the heap, which its owner drains.
         unsafe { heap.push_inbox(block) };
     } else {

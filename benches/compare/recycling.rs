@@ -623,7 +623,7 @@ pub fn engine_memory(bench: &Bench) {
     for (name, engine) in cases {
         recycle::trim();
         let base = proc_mem::resident_bytes();
-        let (report, reports) = mpsc::channel::<usize>();
+        let (report, reports) = mpsc::channel::<(usize, usize)>();
         let (go, wait) = mpsc::channel::<()>();
         let worker = thread::spawn(move || {
             let live = match engine {
@@ -639,8 +639,9 @@ pub fn engine_memory(bench: &Bench) {
                     // What the ring holds now: the last `live` sizes.
                     let sizes: Vec<usize> = e.sizes().take(OPS).collect();
                     let live = sizes[OPS - e.live..].iter().sum();
-                    report.send(live).unwrap();
+                    report.send((live, recycle::stats().kept)).unwrap();
                     wait.recv().unwrap();
+                    report.send((live, recycle::stats().kept)).unwrap();
                     drop(ring);
                     return;
                 }
@@ -658,13 +659,15 @@ pub fn engine_memory(bench: &Bench) {
                     0
                 }
             };
-            report.send(live).unwrap();
+            report.send((live, recycle::stats().kept)).unwrap();
             wait.recv().unwrap();
+            report.send((live, recycle::stats().kept)).unwrap();
         });
-        let live = reports.recv().unwrap();
+        let (live, kept) = reports.recv().unwrap();
         let after_case = proc_mem::resident_bytes().saturating_sub(base);
-        // A small steady load on this thread for the decay period and a little more.
-        let until = Instant::now() + decay + Duration::from_millis(500);
+        // A small steady load on this thread for the decay period and a little more (kept
+        // blocks are looked at every eighth of the period: gone by 9/8 of it).
+        let until = Instant::now() + decay * 5 / 4 + Duration::from_millis(500);
         while Instant::now() < until {
             for _ in 0..1000 {
                 drop(std::hint::black_box(AlignedBuf::with_cap(4 * KIB).unwrap()));
@@ -673,12 +676,15 @@ pub fn engine_memory(bench: &Bench) {
         }
         let after_decay = proc_mem::resident_bytes().saturating_sub(base);
         go.send(()).unwrap();
+        let (_, kept_after) = reports.recv().unwrap();
         worker.join().unwrap();
         println!(
-            "| {name} | {} | {} | {} | {} |",
+            "| {name} | {} | {} ({} kept) | {} ({} kept) | {} |",
             mib(live),
             mib(after_case),
+            mib(kept),
             mib(after_decay),
+            mib(kept_after),
             mib(after_decay.saturating_sub(live)),
         );
     }
