@@ -50,9 +50,12 @@
 //!
 //! # What is kept
 //!
-//! A heap keeps a freed block while what it keeps stays within its working set: the most bytes
-//! its thread had live at once over the last decay period (the estimate in
-//! [`crate::recycle::Stats::working_set`]), and within [`Limits::per_thread`]. A block unused
+//! A heap keeps freed blocks up to twice its working set: the most bytes its thread had live at
+//! once over the last decay period (the estimate in [`crate::recycle::Stats::working_set`]),
+//! and within [`Limits::per_thread`]; when a freed block puts it over, the block kept longest
+//! goes. Twice, by measurement: with once, an engine's pattern (16 buffers of 4 KiB-16 MiB
+//! live) missed on one allocation in seven, since a request finds a block only in its own class
+//! or the four above. A block unused
 //! for the decay period ([`crate::recycle::decay`], 10 s unless set) is given back, and so are
 //! blocks the shrinking estimate no longer covers. Either happens at the next operation of the
 //! owner, or of any other thread that allocates.

@@ -16,10 +16,9 @@
 //!   8 × 2^k pages). Powers of two waste nothing; others waste under 25 %, untouched: a buffer's
 //!   [`cap`](crate::AlignedBuf::cap) is still its size rounded up to whole pages.
 //! - **Large blocks, 128 KiB and up**, are kept by the thread that allocated them in a heap of
-//!   its own, for as long as its working set needs them: a heap
-//!   keeps at most the most bytes its thread had live at once over the last decay period
-//!   ([`Stats::working_set`]), and a block unused for the decay period ([`decay`], 10 s by
-//!   default) is unmapped. A block freed on another thread goes back to its own heap through a
+//!   its own, for as long as its working set needs them: a heap keeps at most twice the most
+//!   bytes its thread had live at once over the last decay period ([`Stats::working_set`]), and
+//!   a block unused for the decay period ([`decay`], 10 s by default) goes back to the OS. A block freed on another thread goes back to its own heap through a
 //!   lock-free inbox. A thread that goes idle keeps nothing past the decay period as long as
 //!   another thread allocates: allocating threads look at the other heaps too, at most every
 //!   eighth of the period. A kept block may serve a capacity up to two times smaller than its
@@ -175,7 +174,7 @@ pub struct Stats {
     /// not yet back counts as freed).
     pub live: usize,
     /// The working set estimate: the most bytes of large blocks this thread had live at once
-    /// over the last decay period, more or less half a period. Its heap keeps at most this.
+    /// over the last decay period, more or less half a period. Its heap keeps at most twice this.
     pub working_set: usize,
     /// Large blocks of this thread freed on other threads that came back to it.
     pub remote_frees: u64,
