@@ -523,9 +523,9 @@ pub(crate) mod asan {
 static PER_THREAD: AtomicUsize = AtomicUsize::new(Limits::DEFAULT.per_thread);
 static SHARED_LIMIT: AtomicUsize = AtomicUsize::new(Limits::DEFAULT.shared);
 
-/// Small allocations between two looks at the clock: the cache's decay, and large heaps' for a
-/// thread that allocates only small blocks.
-const TICK: u32 = 256;
+/// Hits (or misses) between two looks at the clock: the cache's decay, and the large heaps' for
+/// a thread that allocates only small blocks.
+const TICK: u64 = 256;
 
 /// One thread's kept small blocks and counters.
 struct Cache {
@@ -534,9 +534,8 @@ struct Cache {
     /// Whether this thread has asked for a block below [`MAP_THRESHOLD`](crate::MAP_THRESHOLD), recycling on or off:
     /// until it has, what it frees goes to the shared tier (see [`keep`]).
     allocated: bool,
-    /// Small allocations since the last tick.
-    ops: u32,
-    /// The fewest bytes kept since the period began: what the thread did not need all period.
+    /// The fewest bytes kept since the period began, as sampled at each tick (right after a
+    /// take): about what the thread did not need all period.
     low: usize,
     /// When the period began, in the large module's clock (ms); 0 before the first tick.
     period_start: u64,
@@ -567,7 +566,6 @@ thread_local! {
                 decay: Duration::ZERO,
             },
             allocated: false,
-            ops: 0,
             low: 0,
             period_start: 0,
         })
@@ -575,10 +573,11 @@ thread_local! {
 }
 
 impl Cache {
-    /// Every [`TICK`] allocations: gives back what the thread did not use for a whole decay
+    /// Every [`TICK`] hits or misses: gives back what the thread did not use for a whole decay
     /// period, and lets the large heaps do the same.
     #[cold]
     fn tick(&mut self, limit: usize) {
+        self.low = self.low.min(self.lists.kept);
         let now = large::now_ms();
         if now.saturating_sub(self.period_start) >= large::decay_ms() {
             let unused = self.low.min(self.lists.kept);
@@ -607,13 +606,11 @@ pub(crate) fn take(class: Class) -> Option<NonNull<u8>> {
             if limit == 0 {
                 return None;
             }
-            cache.ops = cache.ops.wrapping_add(1);
-            if cache.ops % TICK == 0 {
-                cache.tick(limit);
-            }
             if let Some(block) = cache.lists.take(class) {
                 cache.stats.hits += 1;
-                cache.low = cache.low.min(cache.lists.kept);
+                if cache.stats.hits % TICK == 0 {
+                    cache.tick(limit);
+                }
                 return Some(block);
             }
             if let Some(block) = take_shared(class, &mut cache) {
@@ -621,6 +618,9 @@ pub(crate) fn take(class: Class) -> Option<NonNull<u8>> {
                 return Some(block);
             }
             cache.stats.misses += 1;
+            if cache.stats.misses % TICK == 0 {
+                cache.tick(limit);
+            }
             None
         })
         .ok()
