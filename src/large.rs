@@ -212,14 +212,15 @@ impl Block {
     /// `ptr` must be the start of a block from [`allocate`], live (not released).
     #[inline]
     unsafe fn from_payload(ptr: NonNull<u8>) -> Self {
-        // SAFETY: the caller's promise: `ptr` is one page into a mapping of ours, whose first
-        // page is the header.
+        // SAFETY: the caller's promise: `ptr` is one page into an allocation of ours, whose
+        // first page is the header.
         Self(unsafe { ptr.sub(HEADER) }.cast())
     }
 
     #[inline]
     fn payload(self) -> NonNull<u8> {
-        // SAFETY: the block's bytes follow its header page inside the same mapping.
+        // SAFETY: a `Block` always wraps a live block (every constructor makes or is given
+        // one), whose bytes follow its header page inside the same allocation.
         unsafe { self.0.cast::<u8>().add(HEADER) }
     }
 
@@ -497,8 +498,10 @@ impl Locked {
     /// period when it is due.
     fn note_live(&mut self, now: u64, decay: u64) {
         let live = self.0.live.load(Relaxed);
-        if now.saturating_sub(self.half_start) >= decay / 2 {
-            self.peak = [live, self.peak[0]];
+        let since = now.saturating_sub(self.half_start);
+        if since >= decay / 2 {
+            // After a whole period unseen, the old peak is out of the window too.
+            self.peak = [live, if since >= decay { 0 } else { self.peak[0] }];
             self.half_start = now;
         }
         self.peak[0] = self.peak[0].max(live);
@@ -784,7 +787,7 @@ pub(crate) fn allocate(
 }
 
 /// Gives back the block at `ptr`: to its heap's lists if this thread owns the heap and it has
-/// room, to the heap's inbox if another thread owns it, else to the OS.
+/// room, to the heap's inbox if another thread owns it, else to the global allocator.
 ///
 /// # Safety
 /// `ptr` must have been returned by [`allocate`] and not released since; the caller gives it up.

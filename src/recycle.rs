@@ -573,7 +573,7 @@ thread_local! {
 }
 
 impl Cache {
-    /// Every [`TICK`] hits or misses: gives back what the thread did not use for a whole decay
+    /// Every [`TICK`] hits, shared hits or misses: gives back what the thread did not use for a whole decay
     /// period, and lets the large heaps do the same.
     #[cold]
     fn tick(&mut self, limit: usize) {
@@ -615,6 +615,9 @@ pub(crate) fn take(class: Class) -> Option<NonNull<u8>> {
             }
             if let Some(block) = take_shared(class, &mut cache) {
                 cache.stats.shared_hits += 1;
+                if cache.stats.shared_hits % TICK == 0 {
+                    cache.tick(limit);
+                }
                 return Some(block);
             }
             cache.stats.misses += 1;
@@ -683,8 +686,8 @@ pub(crate) unsafe fn keep(block: NonNull<u8>, class: Class) -> Result<(), NonNul
 /// Invariant: the blocks on a stack are live heap blocks of the stack's class size, owned by
 /// the stack; each block's first word is the next block (null at the end).
 static SHARED: [AtomicPtr<u8>; CLASSES] = [const { AtomicPtr::new(ptr::null_mut()) }; CLASSES];
-/// Bytes on the shared stacks (added after a push, taken off after a take: a bound that
-/// concurrent pushers may overshoot by a block each).
+/// Bytes on the shared stacks: added before a push, taken off after a take, so never below
+/// what the stacks hold.
 static SHARED_KEPT: AtomicUsize = AtomicUsize::new(0);
 
 /// A block of `class` from the shared tier, if it has one; the rest of its stack goes to
@@ -738,9 +741,18 @@ fn take_shared_stack(class: usize, cache: &mut Cache) -> Option<NonNull<u8>> {
 #[inline]
 unsafe fn keep_shared(block: NonNull<u8>, class: usize) -> Result<(), NonNull<u8>> {
     let size = class_size(class);
-    if SHARED_KEPT.load(Relaxed) + size > shared_limit() {
+    let limit = shared_limit();
+    if SHARED_KEPT.load(Relaxed).saturating_add(size) > limit {
         return Err(block);
     }
+    // Counted before it is published, so a taker never subtracts a block not yet counted.
+    if SHARED_KEPT.fetch_add(size, Relaxed).saturating_add(size) > limit {
+        SHARED_KEPT.fetch_sub(size, Relaxed);
+        return Err(block);
+    }
+    // Poisoned before it is published too: once it is, another thread may take it.
+    #[cfg(jdb_alloc_asan)]
+    asan::poison_after_link(block, size);
     let stack = &SHARED[class];
     let mut head = stack.load(Relaxed);
     loop {
@@ -748,14 +760,10 @@ unsafe fn keep_shared(block: NonNull<u8>, class: usize) -> Result<(), NonNull<u8
         // so its first word holds the link, written before the exchange publishes the block.
         unsafe { block.cast::<*mut u8>().write(head) };
         match stack.compare_exchange_weak(head, block.as_ptr(), Release, Relaxed) {
-            Ok(_) => break,
+            Ok(_) => return Ok(()),
             Err(now) => head = now,
         }
     }
-    SHARED_KEPT.fetch_add(size, Relaxed);
-    #[cfg(jdb_alloc_asan)]
-    asan::poison_after_link(block, size);
-    Ok(())
 }
 
 /// Gives back blocks of the shared tier until at most `limit` bytes are kept there, largest
