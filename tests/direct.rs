@@ -706,8 +706,11 @@ macro_rules! direct_cases {
                 record.extend(&[1; 1 << 20]).unwrap();
                 let BufResult(res, _) = log.append_buf(record).await;
                 assert_eq!(res.unwrap_err().kind(), ErrorKind::InvalidInput);
-                assert!(log.finish().await.is_err());
-                let file = DirectFile::open(&tmp.0).await.unwrap();
+                // The refusal gives the file back, untouched.
+                let err = log.finish().await.unwrap_err();
+                assert_eq!(err.error().kind(), ErrorKind::InvalidInput);
+                assert!(err.to_string().contains("10000 bytes"), "{err}");
+                let file = err.into_file();
                 assert!(file.read_exact_at(0, 10_000).await.unwrap().iter().all(|&b| b == 7));
                 let mut log = Appender::new(file).resume(10_000).await.unwrap();
                 assert_eq!(log.append(b"x").await.unwrap(), 10_000);

@@ -75,9 +75,10 @@ macro_rules! fault_cases {
                 );
                 assert!(log.sync().await.is_err() && log.flush().await.is_err());
 
-                // What the first sync covered is there.
-                drop(log);
-                let file = DirectFile::open(&path).await.unwrap();
+                // `finish` refuses too, and gives the file back: what the first sync covered
+                // is there.
+                let (err, file) = log.finish().await.unwrap_err().into_parts();
+                assert!(err.to_string().contains("unusable"), "{err}");
                 assert_eq!(
                     &file.read_exact_at(0, first.len()).await.unwrap()[..],
                     &first[..]

@@ -10,7 +10,7 @@
 use std::{fmt, io, os::fd::AsFd};
 
 use super::{
-    Compio, DirectFile,
+    Compio, DirectFile, FinishError,
     buffer::Buffer,
     file::write_buffer,
     join::{BoxFuture, Window, yield_now},
@@ -486,15 +486,22 @@ impl<R: Compio> Appender<R> {
     /// padded is dropped.
     ///
     /// # Errors
-    /// As [`flush`](Self::flush), [`DirectFile::set_len`] and [`DirectFile::sync_data`]. On an
-    /// error, or on an appender an earlier error left unusable, the file is closed with the
-    /// appender: reopen it and [`resume`](Self::resume) at the [`synced_len`](Self::synced_len)
-    /// read before calling `finish`.
-    pub async fn finish(mut self) -> io::Result<DirectFile<R>> {
+    /// As [`flush`](Self::flush), [`DirectFile::set_len`] and [`DirectFile::sync_data`], or the
+    /// refusal of an appender an earlier error left unusable: a [`FinishError`] that gives the
+    /// file back with the error (`?` turns it into the [`io::Error`]). What is durable is what
+    /// [`synced_len`](Self::synced_len), read before calling `finish`, said: reopen or keep the
+    /// file, and [`resume`](Self::resume) there.
+    pub async fn finish(mut self) -> Result<DirectFile<R>, FinishError<R>> {
+        match self.finish_io().await {
+            Ok(()) => Ok(self.file),
+            Err(e) => Err(FinishError::new(e, self.file)),
+        }
+    }
+
+    async fn finish_io(&mut self) -> io::Result<()> {
         self.flush().await?;
         self.file.set_len(self.len).await?;
-        self.file.sync_data().await?;
-        Ok(self.file)
+        self.file.sync_data().await
     }
 
     /// Refuses a record that would end past the largest file offset.

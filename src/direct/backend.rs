@@ -249,6 +249,8 @@ macro_rules! compio_version {
         pub type DirectFile = $crate::direct::DirectFile<$marker>;
         /// [`Appender`](crate::direct::Appender) on this compio version.
         pub type Appender = $crate::direct::Appender<$marker>;
+        /// [`FinishError`](crate::direct::FinishError) on this compio version.
+        pub type FinishError = $crate::direct::FinishError<$marker>;
         /// [`Reader`](crate::direct::Reader) on this compio version.
         pub type Reader<'a> = $crate::direct::Reader<'a, $marker>;
         pub use $crate::direct::{

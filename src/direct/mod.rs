@@ -88,6 +88,7 @@ pub mod compio19;
 #[cfg_attr(docsrs, doc(cfg(feature = "compio-20")))]
 pub mod compio20;
 mod file;
+mod finish;
 mod join;
 mod many;
 mod reader;
@@ -98,6 +99,7 @@ use std::{io, ops::Range, os::fd::AsFd, path::Path};
 
 pub use appender::{Appender, AppenderOptions, TailMode};
 pub use file::DirectFile;
+pub use finish::FinishError;
 pub use many::ReadManyOptions;
 pub use reader::{Reader, ReaderOptions};
 pub use view::ReadView;
