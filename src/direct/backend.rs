@@ -6,7 +6,7 @@
 /// `IoBuf` before 0.9, `IoBufExt` from 0.9), `IoBufMut`'s method `$uninit` for a buffer's whole
 /// capacity and the trait method `$set_init` that raises its length (`SetBufInit::set_buf_init`
 /// in 0.7, `advance_to` from 0.8), and the fixed-frame functions of module `$fixed`; the
-/// `FileExt` trait of that version for compio's `File` and for `DirectFile`, and its
+/// runtime crate `$rt` (for `spawn`); the `FileExt` trait of that version for compio's `File` and for `DirectFile`, and its
 /// `AsyncRead` for `Reader`.
 macro_rules! compio_version {
     (
@@ -17,7 +17,8 @@ macro_rules! compio_version {
         slice: $slice:ident,
         uninit: $uninit:ident,
         set_init: $set_init_trait:ident :: $set_init:ident,
-        fixed: $fixed:path $(,)?
+        fixed: $fixed:path,
+        runtime: $rt:ident $(,)?
     ) => {
         impl $crate::direct::sealed::Sealed for $marker {}
 
@@ -154,6 +155,10 @@ macro_rules! compio_version {
                 (res, frame)
             }
 
+            fn spawn(future: impl std::future::Future<Output = ()> + 'static) {
+                $rt::spawn(future).detach();
+            }
+
             async fn sync(file: &$fs::File, data_only: bool) -> std::io::Result<()> {
                 if data_only {
                     file.sync_data().await
@@ -251,6 +256,8 @@ macro_rules! compio_version {
         pub type Appender = $crate::direct::Appender<$marker>;
         /// [`FinishError`](crate::direct::FinishError) on this compio version.
         pub type FinishError = $crate::direct::FinishError<$marker>;
+        /// [`SharedAppender`](crate::direct::SharedAppender) on this compio version.
+        pub type SharedAppender = $crate::direct::SharedAppender<$marker>;
         /// [`Reader`](crate::direct::Reader) on this compio version.
         pub type Reader<'a> = $crate::direct::Reader<'a, $marker>;
         pub use $crate::direct::{

@@ -41,4 +41,5 @@ super::backend::compio_version! {
     uninit: as_mut_slice,
     set_init: SetBufInit::set_buf_init,
     fixed: crate::fixed::compio17,
+    runtime: compio_runtime_10,
 }

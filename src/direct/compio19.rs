@@ -42,4 +42,5 @@ super::backend::compio_version! {
     uninit: as_uninit,
     set_init: SetLen::advance_to,
     fixed: crate::fixed::compio19,
+    runtime: compio_runtime_12,
 }

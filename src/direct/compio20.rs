@@ -42,4 +42,5 @@ super::backend::compio_version! {
     uninit: as_uninit,
     set_init: SetLenExt::advance_to,
     fixed: crate::fixed::compio20,
+    runtime: compio_runtime_13,
 }

@@ -92,6 +92,7 @@ mod finish;
 mod join;
 mod many;
 mod reader;
+mod shared;
 mod sys;
 mod view;
 
@@ -102,6 +103,7 @@ pub use file::DirectFile;
 pub use finish::FinishError;
 pub use many::ReadManyOptions;
 pub use reader::{Reader, ReaderOptions};
+pub use shared::SharedAppender;
 pub use view::ReadView;
 
 use crate::{ALIGNMENT, AlignedBuf, Frame, RawIoBuf, fixed::FixedFrame};
@@ -178,6 +180,9 @@ pub trait Compio: sealed::Sealed + Sized + 'static {
         frame: FixedFrame,
         pos: u64,
     ) -> (io::Result<usize>, FixedFrame);
+    /// Runs `future` on the current runtime as a task of its own, detached.
+    #[doc(hidden)]
+    fn spawn(future: impl std::future::Future<Output = ()> + 'static);
     #[doc(hidden)]
     async fn sync(file: &Self::File, data_only: bool) -> io::Result<()>;
 }

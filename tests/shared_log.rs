@@ -1,0 +1,355 @@
+//! The shared log (`Appender::into_shared`, group commit) through compio 0.17 (`v17::`), 0.19
+//! (`v19::`) and 0.20 (`v20::`) runtimes, on real `O_DIRECT` files: many tasks against a model,
+//! batching, a lone commit, a cancelled commit, fail-stop on a real `ENOSPC` (a small ext4,
+//! needs root), the runtime dropped under it, and a child process with 64 committing tasks
+//! killed with SIGKILL after a random number of acknowledgements.
+#![cfg(all(
+    target_os = "linux",
+    any(feature = "compio-17", feature = "compio-19", feature = "compio-20")
+))]
+
+mod scratch;
+mod small_fs;
+
+use std::{
+    hash::{BuildHasher, RandomState},
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Command, Stdio},
+};
+
+use scratch::{Scratch, pattern};
+use small_fs::SmallFs;
+
+/// The environment variable that turns the crash test into the child that is killed.
+const CHILD: &str = "JDB_SHARED_CRASH_CHILD";
+
+/// A random number from the process's hasher keys.
+fn random(salt: u64) -> u64 {
+    RandomState::new().hash_one(salt)
+}
+
+/// The length of the record of `seed`: 50 to 2 049 bytes.
+fn record_len(seed: u64) -> usize {
+    50 + (seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) as usize % 2000
+}
+
+/// The record of `seed`.
+fn record(seed: u64) -> Vec<u8> {
+    pattern(record_len(seed), seed)
+}
+
+/// Checks that the records `(pos, seed)` are disjoint and, sorted, contiguous from 0 to `end`.
+fn check_contiguous(acks: &mut [(u64, u64)], end: u64) {
+    acks.sort_unstable();
+    let mut at = 0;
+    for &(pos, seed) in acks.iter() {
+        assert_eq!(pos, at, "record of seed {seed}");
+        at += record_len(seed) as u64;
+    }
+    assert_eq!(at, end);
+}
+
+/// Runs the crash test `test` as a child, reads a random number (at least one) of its
+/// acknowledgements `ack pos len seed`, kills it with SIGKILL and returns them.
+fn run_crash_child(test: &str, path: &Path, trial: u64) -> Vec<(u64, u64)> {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let kill_after = 1 + random(trial) % 400;
+    let mut acks = Vec::new();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    while (acks.len() as u64) < kill_after {
+        let line = lines.next().expect("the child stopped reporting").unwrap();
+        if let Some(rest) = line.strip_prefix("ack ") {
+            let f: Vec<u64> = rest.split(' ').map(|x| x.parse().unwrap()).collect();
+            assert_eq!(f[1], record_len(f[2]) as u64, "{line}");
+            acks.push((f[0], f[2]));
+        }
+    }
+    child.kill().unwrap(); // SIGKILL, wherever the child is
+    child.wait().unwrap();
+    acks
+}
+
+/// The cases, for the compio crate `$compio` and this crate's module `direct::$direct`.
+macro_rules! shared_cases {
+    ($compio:ident, $direct:ident, $module:literal, $trials:expr) => {
+        use std::{
+            future::Future,
+            pin::pin,
+            task::{Context, Waker},
+        };
+
+        use jdb_alloc::direct::{
+            AppenderOptions, TailMode,
+            $direct::{Appender, DirectFile, SharedAppender},
+        };
+        use $compio::runtime::{Runtime, spawn};
+
+        use crate::{
+            CHILD, Scratch, SmallFs, check_contiguous, random, record, record_len,
+            run_crash_child,
+        };
+
+        fn run<F: Future>(future: F) -> F::Output {
+            Runtime::new().unwrap().block_on(future)
+        }
+
+        /// `tasks` tasks committing `each` records of random lengths; their `(pos, seed)`.
+        async fn commit_all(log: &SharedAppender, tasks: u64, each: u64) -> Vec<(u64, u64)> {
+            let handles: Vec<_> = (0..tasks)
+                .map(|t| {
+                    let log = log.clone();
+                    spawn(async move {
+                        let mut acks = Vec::new();
+                        for i in 0..each {
+                            let seed = t * 1_000_000 + i;
+                            let pos = log.commit(&record(seed)).await.unwrap();
+                            acks.push((pos, seed));
+                        }
+                        acks
+                    })
+                })
+                .collect();
+            let mut acks = Vec::new();
+            for h in handles {
+                acks.extend(h.await.unwrap());
+            }
+            acks
+        }
+
+        #[test]
+        fn many_tasks_against_a_model() {
+            let tmp = Scratch::new(concat!($module, "-shared-model"));
+            run(async {
+                // A small staging buffer: batches cross it, and go through the write-behind.
+                let options = AppenderOptions::new().staging(16 << 10);
+                let file = DirectFile::create(&tmp.0).await.unwrap();
+                let log = Appender::with_options(file, options).into_shared();
+                let mut acks = commit_all(&log, 64, 20).await;
+                let (len, syncs) = (log.len(), log.syncs());
+                assert_eq!(log.synced_len(), len);
+                // 1 280 commits, 64 at a time: batched, far fewer syncs than commits.
+                assert!(syncs * 4 <= 1280, "{syncs} syncs for 1280 commits");
+                let file = log.close().await.unwrap().unwrap();
+                assert_eq!(file.len().await.unwrap(), len);
+                let data = file.read_exact_at(0, len as usize).await.unwrap();
+                for &(pos, seed) in &acks {
+                    let rec = record(seed);
+                    assert_eq!(&data[pos as usize..pos as usize + rec.len()], &rec[..], "seed {seed}");
+                }
+                check_contiguous(&mut acks, len);
+            });
+        }
+
+        #[test]
+        fn never_rewrite_records_go_after_the_padding() {
+            let tmp = Scratch::new(concat!($module, "-shared-never"));
+            run(async {
+                let options = AppenderOptions::new().tail(TailMode::NeverRewrite);
+                let file = DirectFile::create(&tmp.0).await.unwrap();
+                let log = Appender::with_options(file, options).into_shared();
+                let acks = commit_all(&log, 16, 10).await;
+                let len = log.len();
+                let file = log.close().await.unwrap().unwrap();
+                let data = file.read_exact_at(0, len as usize).await.unwrap();
+                let mut spans: Vec<_> = acks.iter().map(|&(p, s)| (p, p + record_len(s) as u64)).collect();
+                spans.sort_unstable();
+                assert!(spans.windows(2).all(|w| w[0].1 <= w[1].0), "overlapping records");
+                for &(pos, seed) in &acks {
+                    let rec = record(seed);
+                    assert_eq!(&data[pos as usize..pos as usize + rec.len()], &rec[..], "seed {seed}");
+                }
+            });
+        }
+
+        #[test]
+        fn a_lone_commit_issues_one_sync() {
+            let tmp = Scratch::new(concat!($module, "-shared-lone"));
+            run(async {
+                let log = Appender::new(DirectFile::create(&tmp.0).await.unwrap()).into_shared();
+                assert_eq!(log.commit(b"first").await.unwrap(), 0);
+                assert_eq!((log.syncs(), log.synced_len()), (1, 5));
+                assert_eq!(log.append(b"second").await.unwrap(), 5);
+                assert_eq!(log.syncs(), 1, "append does not sync");
+                log.sync().await.unwrap();
+                assert_eq!((log.syncs(), log.synced_len()), (2, 11));
+                log.sync().await.unwrap();
+                assert_eq!(log.syncs(), 2, "nothing new to sync");
+                let file = log.close().await.unwrap().unwrap();
+                assert_eq!(&file.read_at(0, 100).await.unwrap()[..], b"firstsecond");
+            });
+        }
+
+        #[test]
+        fn a_cancelled_commit_lands_whole() {
+            let tmp = Scratch::new(concat!($module, "-shared-cancel"));
+            run(async {
+                let log = Appender::new(DirectFile::create(&tmp.0).await.unwrap()).into_shared();
+                let cancelled = record(7);
+                {
+                    let mut commit = pin!(log.commit(&cancelled));
+                    let mut cx = Context::from_waker(Waker::noop());
+                    // Polled once: queued, then dropped while it waits for the sync.
+                    assert!(commit.as_mut().poll(&mut cx).is_pending());
+                }
+                assert_eq!(log.len(), cancelled.len() as u64);
+                let next = log.commit(b"next").await.unwrap();
+                assert_eq!(next, cancelled.len() as u64);
+                let file = log.close().await.unwrap().unwrap();
+                let data = file.read_exact_at(0, next as usize + 4).await.unwrap();
+                assert_eq!(&data[..cancelled.len()], &cancelled[..]);
+                assert_eq!(&data[cancelled.len()..], b"next");
+            });
+        }
+
+        #[test]
+        fn fail_stop_on_enospc() {
+            let Some(fs) = SmallFs::new(concat!($module, "-shared-enospc"), 8) else {
+                return;
+            };
+            let path = fs.dir.join("log");
+            run(async {
+                let file = DirectFile::create(&path).await.unwrap();
+                let log = Appender::new(file).into_shared();
+                // 64 tasks committing 32 KiB records into 8 MiB until the space runs out.
+                let handles: Vec<_> = (0..64u64)
+                    .map(|t| {
+                        let log = log.clone();
+                        spawn(async move {
+                            let (mut acks, mut failed_at) = (Vec::new(), None);
+                            for i in 0..1000u64 {
+                                let rec = scratch_record(t, i);
+                                match log.commit(&rec).await {
+                                    Ok(pos) if failed_at.is_none() => acks.push((pos, t, i)),
+                                    Ok(pos) => panic!("commit at {pos} after a failure"),
+                                    Err(e) => {
+                                        failed_at.get_or_insert(i);
+                                        let msg = e.to_string();
+                                        assert!(msg.contains("failed") && msg.contains("durable"), "{msg}");
+                                        if i > failed_at.unwrap() + 2 {
+                                            break;
+                                        }
+                                    }
+                                }
+                            }
+                            assert!(failed_at.is_some(), "task {t} never saw the failure");
+                            acks
+                        })
+                    })
+                    .collect();
+                let mut acks = Vec::new();
+                for h in handles {
+                    acks.extend(h.await.unwrap());
+                }
+                let synced = log.synced_len();
+                assert!(!acks.is_empty());
+                assert!(acks.iter().all(|&(pos, _, _)| pos + (32 << 10) <= synced));
+                let err = log.sync().await.unwrap_err();
+                assert_eq!(err.kind(), std::io::ErrorKind::StorageFull, "{err}");
+                assert!(log.append(b"x").await.is_err());
+                // Closing a failed log gives the file back with the error.
+                let (err, file) = log.close().await.unwrap().unwrap_err().into_parts();
+                assert!(err.to_string().contains("unusable"), "{err}");
+                for &(pos, t, i) in &acks {
+                    let rec = scratch_record(t, i);
+                    assert_eq!(&file.read_exact_at(pos, rec.len()).await.unwrap()[..], &rec[..]);
+                }
+                eprintln!("{}: {} commits acknowledged before ENOSPC, all {} read back, {synced} bytes durable", $module, acks.len(), acks.len());
+            });
+        }
+
+        fn scratch_record(t: u64, i: u64) -> Vec<u8> {
+            crate::pattern(32 << 10, t * 10_000 + i)
+        }
+
+        #[test]
+        fn a_dropped_runtime_fails_the_log() {
+            let tmp = Scratch::new(concat!($module, "-shared-rtdrop"));
+            let rt = Runtime::new().unwrap();
+            let log = rt.block_on(async {
+                let log = Appender::new(DirectFile::create(&tmp.0).await.unwrap()).into_shared();
+                log.commit(b"durable").await.unwrap();
+                log
+            });
+            drop(rt);
+            // The worker went with its runtime: no panic, and the log refuses.
+            let rt = Runtime::new().unwrap();
+            rt.block_on(async {
+                let err = log.append(b"late").await.unwrap_err();
+                assert!(err.to_string().contains("runtime is gone"), "{err}");
+                drop(log);
+                let file = DirectFile::open(&tmp.0).await.unwrap();
+                assert_eq!(&file.read_exact_at(0, 7).await.unwrap()[..], b"durable");
+            });
+        }
+
+        /// The child: 64 tasks commit random records, printing each acknowledgement.
+        fn crash_child(path: &str) {
+            run(async {
+                let log = Appender::new(DirectFile::create(path).await.unwrap()).into_shared();
+                let salt = random(1);
+                let tasks: Vec<_> = (0..64u64)
+                    .map(|t| {
+                        let log = log.clone();
+                        spawn(async move {
+                            for i in 0..1_000_000u64 {
+                                let seed = (salt.wrapping_add(t << 32) + i) & ((1 << 62) - 1);
+                                let rec = record(seed);
+                                let pos = log.commit(&rec).await.unwrap();
+                                println!("ack {pos} {} {seed}", rec.len());
+                            }
+                        })
+                    })
+                    .collect();
+                for t in tasks {
+                    t.await.unwrap();
+                }
+            });
+        }
+
+        #[test]
+        fn acknowledged_commits_survive_sigkill() {
+            let test = concat!($module, "::acknowledged_commits_survive_sigkill");
+            if let Ok(path) = std::env::var(CHILD) {
+                crash_child(&path);
+                return;
+            }
+            let mut total = 0;
+            for trial in 0..$trials {
+                let tmp = Scratch::new(&format!("{}-shared-crash-{trial}", $module));
+                let acks = run_crash_child(test, &tmp.0, trial);
+                run(async {
+                    let file = DirectFile::open(&tmp.0).await.unwrap();
+                    for &(pos, seed) in &acks {
+                        let rec = record(seed);
+                        let back = file.read_exact_at(pos, rec.len()).await.unwrap();
+                        assert_eq!(&back[..], &rec[..], "trial {trial}: record at {pos}");
+                    }
+                });
+                total += acks.len();
+            }
+            eprintln!("{}: {} trials, {total} acknowledged commits, 0 lost", $module, $trials);
+        }
+    };
+}
+
+#[cfg(feature = "compio-17")]
+mod v17 {
+    shared_cases!(compio, compio17, "v17", 3);
+}
+
+#[cfg(feature = "compio-19")]
+mod v19 {
+    shared_cases!(compio_19, compio19, "v19", 50);
+}
+
+#[cfg(feature = "compio-20")]
+mod v20 {
+    shared_cases!(compio_20, compio20, "v20", 3);
+}
