@@ -10,13 +10,12 @@
 mod scratch;
 
 use std::{
-    hash::{BuildHasher, RandomState},
     io::{BufRead, BufReader},
     path::Path,
     process::{Command, Stdio},
 };
 
-use scratch::{Scratch, pattern};
+use scratch::{Scratch, pattern, random};
 
 /// The environment variable that turns a crash test into the child that is killed.
 const CHILD: &str = "JDB_DIRECT_CRASH_CHILD";
@@ -61,11 +60,6 @@ fn check_crash_records(data: &[u8], align: usize) -> u32 {
     }
     assert_eq!(at, data.len(), "a synced length inside a record");
     count
-}
-
-/// A random number from the process's hasher keys.
-fn random(salt: u64) -> u64 {
-    RandomState::new().hash_one(salt)
 }
 
 /// Runs the crash test named `test` as a child, kills it after a random number of syncs it

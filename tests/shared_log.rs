@@ -12,22 +12,16 @@ mod scratch;
 mod small_fs;
 
 use std::{
-    hash::{BuildHasher, RandomState},
     io::{BufRead, BufReader},
     path::Path,
     process::{Command, Stdio},
 };
 
-use scratch::{Scratch, pattern};
+use scratch::{Scratch, pattern, random};
 use small_fs::SmallFs;
 
 /// The environment variable that turns the crash test into the child that is killed.
 const CHILD: &str = "JDB_SHARED_CRASH_CHILD";
-
-/// A random number from the process's hasher keys.
-fn random(salt: u64) -> u64 {
-    RandomState::new().hash_one(salt)
-}
 
 /// The length of the record of `seed`: 50 to 2 049 bytes.
 fn record_len(seed: u64) -> usize {

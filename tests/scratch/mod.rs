@@ -11,6 +11,14 @@ pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
+/// A random number from the process's hasher keys. (Unused by a binary that needs no
+/// randomness.)
+#[allow(dead_code)]
+pub fn random(salt: u64) -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(salt)
+}
+
 /// A scratch file under `CARGO_TARGET_TMPDIR` (a real disk, unlike a tmpfs `/tmp`), named for
 /// the test and the process, removed when the test ends, pass or fail.
 pub struct Scratch(pub PathBuf);
