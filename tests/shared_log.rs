@@ -283,6 +283,66 @@ macro_rules! shared_cases {
             });
         }
 
+        #[test]
+        fn remote_handles_from_other_threads() {
+            let tmp = Scratch::new(concat!($module, "-shared-remote"));
+            run(async {
+                let log = Appender::new(DirectFile::create(&tmp.0).await.unwrap()).into_shared();
+                let threads: Vec<_> = (0..4u64)
+                    .map(|t| {
+                        let remote = log.remote();
+                        std::thread::spawn(move || {
+                            // Each thread its own runtime, 8 tasks on it.
+                            Runtime::new().unwrap().block_on(async {
+                                let tasks: Vec<_> = (0..8u64)
+                                    .map(|k| {
+                                        let remote = remote.clone();
+                                        spawn(async move {
+                                            let mut acks = Vec::new();
+                                            for i in 0..10 {
+                                                let seed = (t * 8 + k) * 1000 + i;
+                                                let pos = remote.commit(&record(seed)).await.unwrap();
+                                                acks.push((pos, seed));
+                                            }
+                                            acks
+                                        })
+                                    })
+                                    .collect();
+                                let mut acks = Vec::new();
+                                for task in tasks {
+                                    acks.extend(task.await.unwrap());
+                                }
+                                let synced = remote.sync().await.unwrap();
+                                (acks, synced)
+                            })
+                        })
+                    })
+                    .collect();
+                // The log's runtime runs while the threads commit through it.
+                while !threads.iter().all(|t| t.is_finished()) {
+                    spawn(async {}).await.unwrap();
+                }
+                let mut acks = Vec::new();
+                for t in threads {
+                    let (a, synced) = t.join().unwrap();
+                    assert!(a.iter().all(|&(p, s)| p + record_len(s) as u64 <= synced));
+                    acks.extend(a);
+                }
+                assert!(log.syncs() < 320, "{} syncs for 320 remote commits", log.syncs());
+                let remote = log.remote();
+                let len = log.len();
+                let file = log.close().await.unwrap().unwrap();
+                let data = file.read_exact_at(0, len as usize).await.unwrap();
+                for &(pos, seed) in &acks {
+                    let rec = record(seed);
+                    assert_eq!(&data[pos as usize..pos as usize + rec.len()], &rec[..], "seed {seed}");
+                }
+                check_contiguous(&mut acks, len);
+                // Closed: the remote handle is refused.
+                assert!(remote.commit(b"late").await.is_err());
+            });
+        }
+
         /// The child: 64 tasks commit random records, printing each acknowledgement.
         fn crash_child(path: &str) {
             run(async {

@@ -92,6 +92,7 @@ mod finish;
 mod join;
 mod many;
 mod reader;
+mod remote;
 mod shared;
 mod sys;
 mod view;
@@ -103,6 +104,7 @@ pub use file::DirectFile;
 pub use finish::FinishError;
 pub use many::ReadManyOptions;
 pub use reader::{Reader, ReaderOptions};
+pub use remote::RemoteAppender;
 pub use shared::SharedAppender;
 pub use view::ReadView;
 

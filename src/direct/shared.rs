@@ -584,7 +584,12 @@ impl<R: Compio> SharedAppender<R> {
     }
 
     /// Waits for room in the queue, then queues `parts` as one record.
-    async fn enqueue(&self, parts: &[&[u8]], durable: bool, op: &str) -> io::Result<u64> {
+    pub(super) async fn enqueue(
+        &self,
+        parts: &[&[u8]],
+        durable: bool,
+        op: &str,
+    ) -> io::Result<u64> {
         poll_fn(|cx| {
             let mut st = self.inner.state.borrow_mut();
             if let Some(e) = st.refusal(op) {
@@ -600,7 +605,7 @@ impl<R: Compio> SharedAppender<R> {
     }
 
     /// Waits until `target` bytes are durable, or the log failed.
-    async fn durable(&self, target: u64, op: &str) -> io::Result<()> {
+    pub(super) async fn durable(&self, target: u64, op: &str) -> io::Result<()> {
         poll_fn(|cx| {
             let mut st = self.inner.state.borrow_mut();
             if st.synced >= target {
