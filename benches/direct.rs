@@ -28,7 +28,11 @@
 //! medians per round: wall time, process CPU time (user + system, `getrusage`), and device
 //! bytes (`/proc/self/io` `read_bytes` / `write_bytes`: what the process made the block layer
 //! move), and for appends the space the file takes (`st_blocks`). `JDB_BENCH_QUICK=1` runs
-//! fewer rounds; `JDB_BENCH_FILTER=reads`, `appends`, `pool` or `queue` runs one part.
+//! fewer rounds; `JDB_BENCH_FILTER=reads`, `appends`, `pool`, `queue` or `commits` runs one
+//! part.
+//!
+//! - Group commit (`commits`, see `direct_commit`): 1, 8 and 64 writers committing 128 B and
+//!   1 KiB records, `SharedAppender` against one `fdatasync` per record and std `Mutex<File>`.
 //!
 //! - The device's queue (`queue`, see `direct_queue`): `read_many`, `Reader` and write-behind
 //!   against loops of one I/O at a time and fio at the same depth, on a 1 GiB file beside the
@@ -55,6 +59,7 @@ use jdb_alloc::{
     fixed::FixedPool,
 };
 
+mod direct_commit;
 mod direct_queue;
 
 const GIB: f64 = (1u64 << 30) as f64;
@@ -369,7 +374,7 @@ fn main() {
     // Many short rounds: the sides interleave finely, so a burst of noise from other
     // processes lands on all of them.
     let rounds = if quick { 3 } else { 21 };
-    // `JDB_BENCH_FILTER=reads`, `=appends` or `=pool` runs one part.
+    // `JDB_BENCH_FILTER=reads`, `=appends`, `=pool`, `=queue` or `=commits` runs one part.
     let filter = std::env::var("JDB_BENCH_FILTER").unwrap_or_default();
 
     Runtime::new().unwrap().block_on(async {
@@ -488,6 +493,9 @@ fn main() {
         }
         if "queue".contains(&filter) {
             direct_queue::queue_cases(&path, rounds.min(9), quick, &data).await;
+        }
+        if "commits".contains(&filter) {
+            direct_commit::commit_cases(&path, rounds.min(5), quick).await;
         }
     });
 }
