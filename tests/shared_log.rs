@@ -203,6 +203,33 @@ macro_rules! shared_cases {
         }
 
         #[test]
+        fn the_last_handle_dropped_still_syncs_a_cancelled_commit() {
+            let tmp = Scratch::new(concat!($module, "-shared-lastdrop"));
+            run(async {
+                let log = Appender::new(DirectFile::create(&tmp.0).await.unwrap()).into_shared();
+                let rec = record(3);
+                {
+                    let mut commit = pin!(log.commit(&rec));
+                    let mut cx = Context::from_waker(Waker::noop());
+                    assert!(commit.as_mut().poll(&mut cx).is_pending());
+                }
+                drop(log);
+                // The worker, alone now, writes and syncs what the commit asked for, then ends.
+                let file = DirectFile::open(&tmp.0).await.unwrap();
+                let mut landed = false;
+                for _ in 0..100_000 {
+                    if file.len().await.unwrap() >= rec.len() as u64 {
+                        landed = true;
+                        break;
+                    }
+                    spawn(async {}).await.unwrap();
+                }
+                assert!(landed, "the record never reached the file");
+                assert_eq!(&file.read_exact_at(0, rec.len()).await.unwrap()[..], &rec[..]);
+            });
+        }
+
+        #[test]
         fn fail_stop_on_enospc() {
             let Some(fs) = SmallFs::new(concat!($module, "-shared-enospc"), 8) else {
                 return;
@@ -378,6 +405,9 @@ macro_rules! shared_cases {
             for trial in 0..$trials {
                 let tmp = Scratch::new(&format!("{}-shared-crash-{trial}", $module));
                 let acks = run_crash_child(test, &tmp.0, trial);
+                let mut spans: Vec<_> = acks.iter().map(|&(p, s)| (p, p + record_len(s) as u64)).collect();
+                spans.sort_unstable();
+                assert!(spans.windows(2).all(|w| w[0].1 <= w[1].0), "trial {trial}: overlapping acks");
                 run(async {
                     let file = DirectFile::open(&tmp.0).await.unwrap();
                     for &(pos, seed) in &acks {
