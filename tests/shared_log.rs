@@ -180,18 +180,20 @@ macro_rules! shared_cases {
             });
         }
 
+        /// A commit polled once (so queued), then dropped while it waits for the sync.
+        fn commit_then_cancel(log: &SharedAppender, rec: &[u8]) {
+            let mut commit = pin!(log.commit(rec));
+            let mut cx = Context::from_waker(Waker::noop());
+            assert!(commit.as_mut().poll(&mut cx).is_pending());
+        }
+
         #[test]
         fn a_cancelled_commit_lands_whole() {
             let tmp = Scratch::new(concat!($module, "-shared-cancel"));
             run(async {
                 let log = Appender::new(DirectFile::create(&tmp.0).await.unwrap()).into_shared();
                 let cancelled = record(7);
-                {
-                    let mut commit = pin!(log.commit(&cancelled));
-                    let mut cx = Context::from_waker(Waker::noop());
-                    // Polled once: queued, then dropped while it waits for the sync.
-                    assert!(commit.as_mut().poll(&mut cx).is_pending());
-                }
+                commit_then_cancel(&log, &cancelled);
                 assert_eq!(log.len(), cancelled.len() as u64);
                 let next = log.commit(b"next").await.unwrap();
                 assert_eq!(next, cancelled.len() as u64);
@@ -208,11 +210,7 @@ macro_rules! shared_cases {
             run(async {
                 let log = Appender::new(DirectFile::create(&tmp.0).await.unwrap()).into_shared();
                 let rec = record(3);
-                {
-                    let mut commit = pin!(log.commit(&rec));
-                    let mut cx = Context::from_waker(Waker::noop());
-                    assert!(commit.as_mut().poll(&mut cx).is_pending());
-                }
+                commit_then_cancel(&log, &rec);
                 drop(log);
                 // The worker, alone now, writes and syncs what the commit asked for, then ends.
                 let file = DirectFile::open(&tmp.0).await.unwrap();
