@@ -103,7 +103,14 @@ macro_rules! shared_cases {
                         let mut acks = Vec::new();
                         for i in 0..each {
                             let seed = t * 1_000_000 + i;
-                            let pos = log.commit(&record(seed)).await.unwrap();
+                            let rec = record(seed);
+                            // Every other one gathered from two parts.
+                            let pos = if i % 2 == 0 {
+                                log.commit(&rec).await.unwrap()
+                            } else {
+                                let (head, body) = rec.split_at(rec.len() / 3);
+                                log.commit_vectored(&[head, body]).await.unwrap()
+                            };
                             acks.push((pos, seed));
                         }
                         acks

@@ -85,7 +85,8 @@ impl<R: Compio> State<R> {
         None
     }
 
-    /// Queues `record` and returns its position; with `durable`, asks the worker to sync it.
+    /// Queues `parts`, as one record, and returns its position; with `durable`, asks the
+    /// worker to sync it.
     fn enqueue(&mut self, parts: &[&[u8]], durable: bool) -> io::Result<u64> {
         let at = self.len;
         let n: usize = parts.iter().map(|p| p.len()).sum();
@@ -383,7 +384,7 @@ impl<R: Compio> SharedAppender<R> {
     /// # fn main() {}
     /// ```
     pub async fn append(&self, record: &[u8]) -> io::Result<u64> {
-        self.enqueue(&[record], false, "append").await
+        self.append_vectored(&[record]).await
     }
 
     /// Queues `record` and returns its position once it is durable (sharing its write and
@@ -414,8 +415,68 @@ impl<R: Compio> SharedAppender<R> {
     /// # fn main() {}
     /// ```
     pub async fn commit(&self, record: &[u8]) -> io::Result<u64> {
-        let at = self.enqueue(&[record], true, "commit").await?;
-        self.durable(at + record.len() as u64, "commit").await?;
+        self.commit_vectored(&[record]).await
+    }
+
+    /// As [`append`](Self::append), of one record gathered from `parts` (a header and a body
+    /// need not be concatenated first): queued whole, at one position.
+    ///
+    /// # Errors
+    /// As [`append`](Self::append).
+    ///
+    /// ```
+    /// # #[cfg(feature = "compio-19")]
+    /// # fn main() -> std::io::Result<()> {
+    /// # use compio_19 as compio;
+    /// use jdb_alloc::direct::compio19::{Appender, DirectFile};
+    /// # let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/doc-scratch");
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # let path = dir.join(format!("shared-append-vectored-{}.log", std::process::id()));
+    /// compio::runtime::Runtime::new()?.block_on(async {
+    ///     let log = Appender::new(DirectFile::create(&path).await?).into_shared();
+    ///     assert_eq!(log.append_vectored(&[b"head", b"body"]).await?, 0);
+    ///     assert_eq!(log.len(), 8);
+    ///     std::io::Result::Ok(())
+    /// })?;
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(not(feature = "compio-19"))]
+    /// # fn main() {}
+    /// ```
+    pub async fn append_vectored(&self, parts: &[&[u8]]) -> io::Result<u64> {
+        self.enqueue(parts, false, "append").await
+    }
+
+    /// As [`commit`](Self::commit), of one record gathered from `parts`.
+    ///
+    /// # Errors
+    /// As [`commit`](Self::commit).
+    ///
+    /// ```
+    /// # #[cfg(feature = "compio-19")]
+    /// # fn main() -> std::io::Result<()> {
+    /// # use compio_19 as compio;
+    /// use jdb_alloc::direct::compio19::{Appender, DirectFile};
+    /// # let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/doc-scratch");
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # let path = dir.join(format!("shared-commit-vectored-{}.log", std::process::id()));
+    /// compio::runtime::Runtime::new()?.block_on(async {
+    ///     let log = Appender::new(DirectFile::create(&path).await?).into_shared();
+    ///     assert_eq!(log.commit_vectored(&[b"head", b"body"]).await?, 0);
+    ///     assert_eq!(log.synced_len(), 8);
+    ///     std::io::Result::Ok(())
+    /// })?;
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(not(feature = "compio-19"))]
+    /// # fn main() {}
+    /// ```
+    pub async fn commit_vectored(&self, parts: &[&[u8]]) -> io::Result<u64> {
+        let at = self.enqueue(parts, true, "commit").await?;
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        self.durable(at + len as u64, "commit").await?;
         Ok(at)
     }
 
