@@ -124,6 +124,17 @@ macro_rules! shared_cases {
             acks
         }
 
+        /// Checks every record `(pos, seed)` in the first `len` bytes of `file`, and that they
+        /// are contiguous from 0 to `len`.
+        async fn read_back(file: &DirectFile, acks: &mut [(u64, u64)], len: u64) {
+            let data = file.read_exact_at(0, len as usize).await.unwrap();
+            for &(pos, seed) in acks.iter() {
+                let rec = record(seed);
+                assert_eq!(&data[pos as usize..pos as usize + rec.len()], &rec[..], "seed {seed}");
+            }
+            check_contiguous(acks, len);
+        }
+
         #[test]
         fn many_tasks_against_a_model() {
             let tmp = Scratch::new(concat!($module, "-shared-model"));
@@ -139,12 +150,40 @@ macro_rules! shared_cases {
                 assert!(syncs * 4 <= 1280, "{syncs} syncs for 1280 commits");
                 let file = log.close().await.unwrap().unwrap();
                 assert_eq!(file.len().await.unwrap(), len);
-                let data = file.read_exact_at(0, len as usize).await.unwrap();
-                for &(pos, seed) in &acks {
-                    let rec = record(seed);
-                    assert_eq!(&data[pos as usize..pos as usize + rec.len()], &rec[..], "seed {seed}");
+                read_back(&file, &mut acks, len).await;
+            });
+        }
+
+        #[test]
+        fn appends_past_the_queue_bound_wait_for_room() {
+            let tmp = Scratch::new(concat!($module, "-shared-room"));
+            run(async {
+                // The queue holds one staging buffer (4 KiB) before `append` waits.
+                let options = AppenderOptions::new().staging(4096).write_behind(0);
+                let file = DirectFile::create(&tmp.0).await.unwrap();
+                let log = Appender::with_options(file, options).into_shared();
+                let tasks: Vec<_> = (0..8u64)
+                    .map(|t| {
+                        let log = log.clone();
+                        spawn(async move {
+                            let mut acks = Vec::new();
+                            for i in 0..50 {
+                                let seed = t * 1000 + i;
+                                acks.push((log.append(&record(seed)).await.unwrap(), seed));
+                            }
+                            acks
+                        })
+                    })
+                    .collect();
+                let mut acks = Vec::new();
+                for task in tasks {
+                    acks.extend(task.await.unwrap());
                 }
-                check_contiguous(&mut acks, len);
+                log.sync().await.unwrap();
+                let len = log.len();
+                assert_eq!(log.synced_len(), len);
+                let file = log.close().await.unwrap().unwrap();
+                read_back(&file, &mut acks, len).await;
             });
         }
 
@@ -364,12 +403,7 @@ macro_rules! shared_cases {
                 let remote = log.remote();
                 let len = log.len();
                 let file = log.close().await.unwrap().unwrap();
-                let data = file.read_exact_at(0, len as usize).await.unwrap();
-                for &(pos, seed) in &acks {
-                    let rec = record(seed);
-                    assert_eq!(&data[pos as usize..pos as usize + rec.len()], &rec[..], "seed {seed}");
-                }
-                check_contiguous(&mut acks, len);
+                read_back(&file, &mut acks, len).await;
                 // Closed: the remote handle is refused.
                 assert!(remote.commit(b"late").await.is_err());
             });

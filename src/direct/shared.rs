@@ -52,8 +52,10 @@ struct State<R: Compio> {
     /// Handles alive (`SharedAppender` clones); at 0 the worker drains the queue and ends.
     handles: usize,
     worker: Option<Waker>,
-    /// Tasks waiting for a sync, for room in the queue, or for the close.
+    /// Tasks waiting for a sync, or for the close.
     waiters: Vec<Waker>,
+    /// Tasks waiting for room in the queue (woken when the worker takes a batch).
+    room: Vec<Waker>,
     /// The most bytes `pending` holds before `append` waits for the worker to take them.
     bound: usize,
     /// The alignment and tail mode of the appender (a `NeverRewrite` sync pads `len`).
@@ -110,7 +112,7 @@ impl<R: Compio> State<R> {
     }
 
     fn wake_all(&mut self) {
-        for w in self.waiters.drain(..) {
+        for w in self.waiters.drain(..).chain(self.room.drain(..)) {
             w.wake();
         }
     }
@@ -237,6 +239,7 @@ impl<R: Compio> Appender<R> {
             handles: 1,
             worker: None,
             waiters: Vec::new(),
+            room: Vec::new(),
             bound: options
                 .staging_len()
                 .saturating_add(options.write_behind_len()),
@@ -280,6 +283,7 @@ impl<R: Compio> Drop for Gone<'_, R> {
             }
             st.worker = None;
             st.waiters.clear();
+            st.room.clear();
         }
     }
 }
@@ -302,7 +306,9 @@ async fn work<R: Compio>(inner: Rc<Inner<R>>, mut log: Appender<R>) {
                     st.len = st.len.next_multiple_of(st.align);
                 }
                 // Room in the queue for those that waited.
-                st.wake_all();
+                for w in st.room.drain(..) {
+                    w.wake();
+                }
                 return Poll::Ready(Work::Batch { sync });
             }
             if st.closing {
@@ -659,7 +665,7 @@ impl<R: Compio> SharedAppender<R> {
             if st.pending.is_empty() || st.pending.len() < st.bound {
                 return Poll::Ready(st.enqueue(parts, durable));
             }
-            st.waiters.push(cx.waker().clone());
+            st.room.push(cx.waker().clone());
             Poll::Pending
         })
         .await
