@@ -325,6 +325,11 @@ macro_rules! shared_cases {
                     let rec = scratch_record(t, i);
                     assert_eq!(&file.read_exact_at(pos, rec.len()).await.unwrap()[..], &rec[..]);
                 }
+                // Recovery: resume at the durable length (the cut frees the space) and go on.
+                let log = Appender::new(file).resume(synced).await.unwrap().into_shared();
+                assert_eq!(log.commit(b"after").await.unwrap(), synced);
+                let file = log.close().await.unwrap().unwrap();
+                assert_eq!(&file.read_exact_at(synced, 5).await.unwrap()[..], b"after");
                 eprintln!("{}: {} commits acknowledged before ENOSPC, all {} read back, {synced} bytes durable", $module, acks.len(), acks.len());
             });
         }

@@ -23,6 +23,10 @@
 //!   and writes whole pages, behind: a full buffer goes out while the next records are packed
 //!   ([`AppenderOptions::write_behind`]); [`flush`](Appender::flush) writes the partial tail
 //!   page padded with zeros, [`sync`](Appender::sync) makes everything appended so far durable.
+//! - [`Appender::into_shared`] gives a [`SharedAppender`]: the log for many tasks of its
+//!   runtime, with group commit ([`commit`](SharedAppender::commit) returns once the record is
+//!   durable; the records queued during one write and `fdatasync` share the next), fail-stop
+//!   after a failed write or sync, and a [`RemoteAppender`] for other threads and runtimes.
 //!
 //! - [`DirectFile::with_pool`] gives the file a [`FixedPool`](crate::fixed::FixedPool)
 //!   registered with the runtime's ring: from then on its reads and its appender's buffers are
