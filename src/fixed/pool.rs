@@ -224,7 +224,7 @@ impl Tier {
 }
 
 /// The current runtime's ring, whichever compio version's runtime is current, or why none.
-fn current_ring() -> std::result::Result<Arc<Ring>, FixedStatus> {
+pub(super) fn current_ring() -> std::result::Result<Arc<Ring>, FixedStatus> {
     #[cfg(feature = "compio-20")]
     match super::compio20::current_ring() {
         Err(FixedStatus::NoRuntime) => {}
