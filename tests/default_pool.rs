@@ -114,7 +114,7 @@ macro_rules! default_pool_cases {
             assert!(stats.tiers.iter().all(|t| t.in_use == 0), "{stats:?}");
         }
 
-        /// Under a small limit, 128 KiB: two 16 KiB frames and eight of 4 KiB, which the
+        /// Under a small limit, 128 KiB: sixteen 4 KiB frames, which the
         /// kernel refuses to register (the ring's own memory counts against the limit too):
         /// the 4 KiB read goes through a frame all the same, fixed or plain as the counters
         /// say; the staging buffer and the longer reads fall back to plain buffers, counted.

@@ -16,9 +16,9 @@ use super::{FixedPool, pool::current_ring};
 /// ```
 /// use jdb_alloc::fixed::{DefaultPool, default_pool_tiers};
 ///
-/// // 8 MiB: 256 frames of 4 KiB, 64 of 16 KiB, 32 of 64 KiB and 16 of 256 KiB.
+/// // 8 MiB: 276 frames of 4 KiB, 54 of 20 KiB, 31 of 68 KiB and 15 of 260 KiB.
 /// let tiers = default_pool_tiers(DefaultPool::MAX_AUTO);
-/// assert_eq!(tiers, [(4 << 10, 256), (16 << 10, 64), (64 << 10, 32), (256 << 10, 16)]);
+/// assert_eq!(tiers, [(4 << 10, 276), (20 << 10, 54), (68 << 10, 31), (260 << 10, 15)]);
 /// assert!(matches!(DefaultPool::default(), DefaultPool::Auto));
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -103,11 +103,11 @@ pub fn default_pool_setting() -> DefaultPool {
 ///
 /// // Under a 64 KiB memlock limit, `Auto` gives 32 KiB: eight 4 KiB frames.
 /// assert_eq!(default_pool_tiers(32 << 10), [(4096, 8)]);
-/// assert_eq!(default_pool_tiers(1 << 20), [(4096, 32), (16 << 10, 8), (64 << 10, 4), (256 << 10, 2)]);
+/// assert_eq!(default_pool_tiers(1 << 20), [(4096, 72), (20 << 10, 13), (68 << 10, 7)]);
 /// assert!(default_pool_tiers(4095).is_empty());
 /// ```
 pub fn default_pool_tiers(budget: usize) -> Vec<(usize, usize)> {
-    const LENS: [usize; 4] = [256 << 10, 64 << 10, 16 << 10, 4 << 10];
+    const LENS: [usize; 4] = [260 << 10, 68 << 10, 20 << 10, 4 << 10];
     let first = LENS
         .iter()
         .position(|&len| len <= budget / 4)
