@@ -537,10 +537,9 @@ async fn pool_cases(path: &Path, size: u64, rounds: usize, quick: bool, data: &[
             )
         };
         let cpu = |c: &[Cost]| median(c.iter().map(|c| c.cpu / (bytes / GIB)).collect());
-        for (side, (c, (fixed, plain_ops, misses))) in
-            ["no pool", "own pool", "default"]
-                .into_iter()
-                .zip(costs.iter().zip(ops))
+        for (side, (c, (fixed, plain_ops, misses))) in ["no pool", "own pool", "default"]
+            .into_iter()
+            .zip(costs.iter().zip(ops))
         {
             println!(
                 "{:<24} {:<10} {:>9.0} {:>9.2} {:>9.3} {:>9.2} {:>9} {:>9} {:>7}",
@@ -557,12 +556,14 @@ async fn pool_cases(path: &Path, size: u64, rounds: usize, quick: bool, data: &[
         }
     };
     // Each side's pool's counters (none for the side without).
-    let counters = |side: usize| match side {
-        1 => Some(pool.stats()),
-        2 => Some(default_pool.stats()),
-        _ => None,
-    }
-    .map_or((0, 0, 0), |s| (s.fixed_ops, s.plain_ops, s.misses));
+    let counters = |side: usize| {
+        match side {
+            1 => Some(pool.stats()),
+            2 => Some(default_pool.stats()),
+            _ => None,
+        }
+        .map_or((0, 0, 0), |s| (s.fixed_ops, s.plain_ops, s.misses))
+    };
     let delta = |a: (u64, u64, u64), b: (u64, u64, u64)| (b.0 - a.0, b.1 - a.1, b.2 - a.2);
 
     for len in [64 << 10, 256 << 10] {

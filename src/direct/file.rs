@@ -158,13 +158,13 @@ impl<R: Compio> DirectFile<R> {
     /// as `READ_FIXED` / `WRITE_FIXED`, with nothing more to do.
     ///
     /// - [`read_at`](Self::read_at) takes a frame of the smallest tier that holds the pages it
-    ///   reads, and its [`ReadView`] holds that frame until dropped (on any thread: the frame
-    ///   goes back to the pool). The read asks for those pages only, whatever the tier's frame
-    ///   length.
+    ///   reads (or of the next tier up, when that one has none free), and its [`ReadView`]
+    ///   holds that frame until dropped (on any thread: the frame goes back to the pool). The
+    ///   read asks for those pages only, whatever the tier's frame length.
     /// - The appender stages in a frame of the smallest tier that holds its staging size, and
-    ///   writes a large record from a frame of the tier that holds it.
-    /// - It never waits for a frame ([`FixedPool::try_acquire`]): when the tier is empty, or no
-    ///   tier is long enough, the buffer is a recycled plain one, as without a pool, and the
+    ///   writes a large record from a frame of the tier that holds it (or the next one up).
+    /// - It never waits for a frame ([`FixedPool::try_acquire`]): when both tiers are empty,
+    ///   or no tier is long enough, the buffer is a recycled plain one, as without a pool, and the
     ///   pool counts a [`miss`](crate::fixed::PoolStats::misses). A pool whose registration
     ///   was refused lends frames all the same; they do plain I/O
     ///   ([`PoolStats::plain_ops`](crate::fixed::PoolStats::plain_ops)).
@@ -339,7 +339,7 @@ impl<R: Compio> DirectFile<R> {
         let frame = self
             .pool
             .as_ref()
-            .and_then(|p| p.try_acquire_span(span, span));
+            .and_then(|p| p.try_acquire_near(span, span));
         let buf = match frame {
             Some(frame) => match self.read_fixed_span(frame, span, first).await? {
                 Ok(frame) => return Ok(Source::Fixed(frame)),

@@ -16,9 +16,9 @@ use super::{FixedPool, pool::current_ring};
 /// ```
 /// use jdb_alloc::fixed::{DefaultPool, default_pool_tiers};
 ///
-/// // 8 MiB: 276 frames of 4 KiB, 54 of 20 KiB, 31 of 68 KiB and 15 of 260 KiB.
+/// // 8 MiB: 23 frames of 260 KiB, 16 of 68 KiB, 28 of 20 KiB and 141 of 4 KiB.
 /// let tiers = default_pool_tiers(DefaultPool::MAX_AUTO);
-/// assert_eq!(tiers, [(4 << 10, 276), (20 << 10, 54), (68 << 10, 31), (260 << 10, 15)]);
+/// assert_eq!(tiers, [(4 << 10, 141), (20 << 10, 28), (68 << 10, 16), (260 << 10, 23)]);
 /// assert!(matches!(DefaultPool::default(), DefaultPool::Auto));
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -94,16 +94,19 @@ pub fn default_pool_setting() -> DefaultPool {
     }
 }
 
-/// The frame lengths and counts of a default pool of `budget` bytes: frames of 256 KiB (an
-/// appender's default staging), 64 KiB, 16 KiB and 4 KiB, the largest that is at most a quarter of the budget first; each tier takes half of
-/// what the tiers before it left, the smallest all the rest. Empty under 4 KiB.
+/// The frame lengths and counts of a default pool of `budget` bytes: frames of 260 KiB, 68 KiB
+/// and 20 KiB (a page more than 256, 64 and 16 KiB, so that a record of that length at an
+/// unaligned offset, or an appender's default 256 KiB staging, takes one frame) and of 4 KiB.
+/// The largest length that is at most a quarter of the budget takes three quarters of it, each
+/// smaller one half of what is left, 4 KiB the rest. By frame length, ascending, as
+/// [`PoolStats::tiers`](super::PoolStats::tiers) lists them. Empty under 4 KiB.
 ///
 /// ```
 /// use jdb_alloc::fixed::default_pool_tiers;
 ///
 /// // Under a 64 KiB memlock limit, `Auto` gives 32 KiB: eight 4 KiB frames.
 /// assert_eq!(default_pool_tiers(32 << 10), [(4096, 8)]);
-/// assert_eq!(default_pool_tiers(1 << 20), [(4096, 72), (20 << 10, 13), (68 << 10, 7)]);
+/// assert_eq!(default_pool_tiers(1 << 20), [(4096, 39), (20 << 10, 6), (68 << 10, 11)]);
 /// assert!(default_pool_tiers(4095).is_empty());
 /// ```
 pub fn default_pool_tiers(budget: usize) -> Vec<(usize, usize)> {
@@ -115,7 +118,11 @@ pub fn default_pool_tiers(budget: usize) -> Vec<(usize, usize)> {
     let mut left = budget;
     let mut tiers = Vec::new();
     for (i, &len) in LENS.iter().enumerate().skip(first) {
-        let share = if i + 1 == LENS.len() { left } else { left / 2 };
+        let share = match i {
+            _ if i + 1 == LENS.len() => left,
+            _ if i == first => left / 4 * 3,
+            _ => left / 2,
+        };
         let frames = share / len;
         if frames > 0 {
             tiers.push((len, frames));
