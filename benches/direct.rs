@@ -19,10 +19,12 @@
 //!   `sync_data` at the same cadence; and for 1 MiB, `Appender::append_buf` of a record already
 //!   in an aligned buffer, and plain aligned `write_at` of that buffer (the floor).
 //!
-//! - With a registered pool (`DirectFile::with_pool`) against without, on the same file:
-//!   `read_exact_at` of 64 KiB and 256 KiB records at unaligned offsets, depth 32; `Appender`
-//!   appends of 1 MiB records, sync every 16. Printed: CPU per GiB and its ratio to the side
-//!   without a pool, throughput, and the pool's fixed / plain operations and misses.
+//! - Without a pool (`DirectFile::without_pool`: recycled plain buffers), with a registered
+//!   pool of the bench's own (`with_pool`, a frame per read in flight) and with the runtime's
+//!   default pool (what a user gets without asking), on the same file: `read_exact_at` of
+//!   64 KiB and 256 KiB records at unaligned offsets, depth 32; `Appender` appends of 1 MiB
+//!   records, sync every 16. Printed: CPU per GiB and its ratio to the side without a pool,
+//!   throughput, and the pool's fixed / plain operations and misses.
 //!
 //! Sides alternate round by round (so noise from other processes hits all); printed are
 //! medians per round: wall time, process CPU time (user + system, `getrusage`), and device
@@ -506,8 +508,21 @@ async fn pool_cases(path: &Path, size: u64, rounds: usize, quick: bool, data: &[
     // task in flight; the appender's 256 KiB staging, and its 1 MiB records.
     let pool = FixedPool::new(&[(68 << 10, 32), (260 << 10, 33), (1 << 20, 2)]).unwrap();
     println!("\npool: {:?}", pool.status());
-    let plain = Rc::new(prepare(path, size).await);
+    let plain = Rc::new(prepare(path, size).await.without_pool());
     let pooled = Rc::new(prepare(path, size).await.with_pool(pool.clone()));
+    // What a user gets without asking: the runtime's default pool.
+    let default = Rc::new(prepare(path, size).await);
+    let default_pool = default.pool().expect("the runtime's default pool").clone();
+    println!(
+        "default pool: {:?}, tiers {:?}",
+        default_pool.status(),
+        default_pool
+            .stats()
+            .tiers
+            .iter()
+            .map(|t| (t.frame_len >> 10, t.frames))
+            .collect::<Vec<_>>()
+    );
     let std = Rc::new(std::fs::File::open(path).unwrap());
     println!(
         "{:<24} {:<10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7}",
@@ -521,7 +536,7 @@ async fn pool_cases(path: &Path, size: u64, rounds: usize, quick: bool, data: &[
         "plain ops",
         "misses"
     );
-    let print = |case: &str, bytes: f64, costs: &[Vec<Cost>; 2], ops: [(u64, u64, u64); 2]| {
+    let print = |case: &str, bytes: f64, costs: &[Vec<Cost>; 3], ops: [(u64, u64, u64); 3]| {
         let rate = |c: &[Cost]| {
             median(
                 c.iter()
@@ -530,8 +545,9 @@ async fn pool_cases(path: &Path, size: u64, rounds: usize, quick: bool, data: &[
             )
         };
         let cpu = |c: &[Cost]| median(c.iter().map(|c| c.cpu / (bytes / GIB)).collect());
-        for (side, (c, (fixed, plain_ops, misses))) in
-            ["no pool", "pool"].into_iter().zip(costs.iter().zip(ops))
+        for (side, (c, (fixed, plain_ops, misses))) in ["no pool", "own pool", "default"]
+            .into_iter()
+            .zip(costs.iter().zip(ops))
         {
             println!(
                 "{:<24} {:<10} {:>9.0} {:>9.2} {:>9.3} {:>9.2} {:>9} {:>9} {:>7}",
@@ -547,29 +563,34 @@ async fn pool_cases(path: &Path, size: u64, rounds: usize, quick: bool, data: &[
             );
         }
     };
-    let counters = || {
-        let s = pool.stats();
-        (s.fixed_ops, s.plain_ops, s.misses)
+    // Each side's pool's counters (none for the side without).
+    let counters = |side: usize| {
+        match side {
+            1 => Some(pool.stats()),
+            2 => Some(default_pool.stats()),
+            _ => None,
+        }
+        .map_or((0, 0, 0), |s| (s.fixed_ops, s.plain_ops, s.misses))
     };
     let delta = |a: (u64, u64, u64), b: (u64, u64, u64)| (b.0 - a.0, b.1 - a.1, b.2 - a.2);
 
     for len in [64 << 10, 256 << 10] {
         let depth = 32;
         let ops = if quick { 1200 } else { 2400 };
-        let mut costs = [Vec::new(), Vec::new()];
-        let mut done = [(0, 0, 0); 2];
+        let mut costs = [Vec::new(), Vec::new(), Vec::new()];
+        let mut done = [(0, 0, 0); 3];
         for r in 0..=rounds {
-            for k in 0..2 {
-                let i = (k + r) % 2;
-                let file = if i == 0 { &plain } else { &pooled };
+            for k in 0..3 {
+                let i = (k + r) % 3;
+                let file = [&plain, &pooled, &default][i];
                 let files = (file.clone(), std.clone());
-                let before = counters();
+                let before = counters(i);
                 let meter = Meter::start();
                 read_round(ReadWay::Exact, &files, size, len, ops, depth, r as u64 + 1).await;
                 let cost = meter.stop();
                 if r > 0 {
                     costs[i].push(cost);
-                    let d = delta(before, counters());
+                    let d = delta(before, counters(i));
                     done[i] = (done[i].0 + d.0, done[i].1 + d.1, done[i].2 + d.2);
                 }
             }
@@ -579,17 +600,19 @@ async fn pool_cases(path: &Path, size: u64, rounds: usize, quick: bool, data: &[
     }
 
     let (len, count, every) = (1 << 20, 64, 16);
-    let mut costs = [Vec::new(), Vec::new()];
-    let mut done = [(0, 0, 0); 2];
+    let mut costs = [Vec::new(), Vec::new(), Vec::new()];
+    let mut done = [(0, 0, 0); 3];
     for r in 0..=rounds {
-        for k in 0..2 {
-            let i = (k + r) % 2;
+        for k in 0..3 {
+            let i = (k + r) % 3;
             let out = path.with_extension(format!("pool-append{i}"));
-            let before = counters();
+            let before = counters(i);
             let meter = Meter::start();
             let mut file = DirectFile::create(&out).await.unwrap();
-            if i == 1 {
-                file = file.with_pool(pool.clone());
+            match i {
+                0 => file = file.without_pool(),
+                1 => file = file.with_pool(pool.clone()),
+                _ => {}
             }
             let mut log = Appender::new(file);
             for n in 0..count {
@@ -606,7 +629,7 @@ async fn pool_cases(path: &Path, size: u64, rounds: usize, quick: bool, data: &[
             std::fs::remove_file(&out).unwrap();
             if r > 0 {
                 costs[i].push(cost);
-                let d = delta(before, counters());
+                let d = delta(before, counters(i));
                 done[i] = (done[i].0 + d.0, done[i].1 + d.1, done[i].2 + d.2);
             }
         }

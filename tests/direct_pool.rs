@@ -172,6 +172,33 @@ macro_rules! pool_cases {
             });
         }
 
+        /// A read whose tier is lent out takes a frame of the next tier up, not of any
+        /// larger one, before it falls back to a plain buffer.
+        #[test]
+        fn reads_take_the_next_tier_up_when_theirs_is_empty() {
+            let _turn = turn();
+            let tmp = Scratch::new(concat!(stringify!($direct), "-pool-next-tier"));
+            run(async {
+                let data = pattern(3 * SMALL, 4);
+                let mut log = Appender::new(DirectFile::create(&tmp.0).await.unwrap());
+                log.append(&data).await.unwrap();
+                let pool = FixedPool::new(&[(4096, 1), (8192, 1), (SMALL, 1)]).unwrap();
+                let file = log.finish().await.unwrap().with_pool(pool.clone());
+                let mut views = Vec::new();
+                for i in 0..3 {
+                    let view = file.read_exact_at(i * 5000, 100).await.unwrap();
+                    assert_eq!(&view[..], &data[i as usize * 5000..][..100]);
+                    views.push(view);
+                }
+                let stats = pool.stats();
+                let in_use: Vec<_> = stats.tiers.iter().map(|t| t.in_use).collect();
+                // 4 KiB, then 8 KiB, then a plain buffer: the 64 KiB frame is two tiers up.
+                assert_eq!((in_use, stats.misses), (vec![1, 1, 0], 1), "{stats:?}");
+                drop(views);
+                assert!(pool.stats().tiers.iter().all(|t| t.in_use == 0));
+            });
+        }
+
         /// The appender's staging frame is held while it lives and back when it is dropped
         /// or finished; a view dropped on another thread gives its frame back too.
         #[test]

@@ -24,7 +24,7 @@ impl Buffer {
     /// An empty buffer of `cap` bytes (a multiple of the alignment): a pool frame lowered to
     /// that capacity when `pool` has one free, else a recycled plain buffer.
     pub(super) fn new(pool: Option<&FixedPool>, cap: usize) -> io::Result<Self> {
-        if let Some(frame) = pool.and_then(|p| p.try_acquire_span(cap, cap)) {
+        if let Some(frame) = pool.and_then(|p| p.try_acquire_near(cap, cap)) {
             return Ok(Self::Fixed(frame));
         }
         AlignedBuf::with_cap(cap)

@@ -109,7 +109,11 @@ impl<R: Compio> DirectFile<R> {
     }
 
     /// Takes a compio file, adds `O_DIRECT` if it is not set and asks the file's alignment (of
-    /// the descriptor: `path` only names the file in messages).
+    /// the descriptor: `path` only names the file in messages). Its reads and its appender's
+    /// buffers draw on the current runtime's [`default_pool`](crate::fixed::default_pool)
+    /// (registered memory, made on the runtime's first file), as do those of every other
+    /// constructor; [`with_pool`](Self::with_pool) and [`without_pool`](Self::without_pool)
+    /// choose otherwise.
     ///
     /// # Errors
     /// [`io::ErrorKind::Unsupported`] naming the path and filesystem type if the filesystem
@@ -144,7 +148,7 @@ impl<R: Compio> DirectFile<R> {
             path: path.to_owned(),
             dio,
             align,
-            pool: None,
+            pool: crate::fixed::default_pool(),
             syncs: AtomicU64::new(0),
         })
     }
@@ -154,13 +158,13 @@ impl<R: Compio> DirectFile<R> {
     /// as `READ_FIXED` / `WRITE_FIXED`, with nothing more to do.
     ///
     /// - [`read_at`](Self::read_at) takes a frame of the smallest tier that holds the pages it
-    ///   reads, and its [`ReadView`] holds that frame until dropped (on any thread: the frame
-    ///   goes back to the pool). The read asks for those pages only, whatever the tier's frame
-    ///   length.
+    ///   reads (or of the next tier up, when that one has none free), and its [`ReadView`]
+    ///   holds that frame until dropped (on any thread: the frame goes back to the pool). The
+    ///   read asks for those pages only, whatever the tier's frame length.
     /// - The appender stages in a frame of the smallest tier that holds its staging size, and
-    ///   writes a large record from a frame of the tier that holds it.
-    /// - It never waits for a frame ([`FixedPool::try_acquire`]): when the tier is empty, or no
-    ///   tier is long enough, the buffer is a recycled plain one, as without a pool, and the
+    ///   writes a large record from a frame of the tier that holds it (or the next one up).
+    /// - It never waits for a frame ([`FixedPool::try_acquire`]): when both tiers are empty,
+    ///   or no tier is long enough, the buffer is a recycled plain one, as without a pool, and the
     ///   pool counts a [`miss`](crate::fixed::PoolStats::misses). A pool whose registration
     ///   was refused lends frames all the same; they do plain I/O
     ///   ([`PoolStats::plain_ops`](crate::fixed::PoolStats::plain_ops)).
@@ -205,7 +209,41 @@ impl<R: Compio> DirectFile<R> {
         self
     }
 
-    /// The pool given with [`with_pool`](Self::with_pool), if any.
+    /// The file, with its reads and its appender's buffers in recycled plain memory rather
+    /// than the runtime's default pool: for memory the program wants to keep for pools of its
+    /// own, or to measure one against the other.
+    ///
+    /// ```
+    /// # #[cfg(feature = "compio-19")]
+    /// # fn main() -> std::io::Result<()> {
+    /// # use compio_19 as compio;
+    /// use jdb_alloc::direct::compio19::DirectFile;
+    ///
+    /// # let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/doc-scratch");
+    /// # std::fs::create_dir_all(&dir)?;
+    /// let path = dir.join(format!("without-pool-{}.log", std::process::id()));
+    /// compio::runtime::Runtime::new()?.block_on(async {
+    ///     let file = DirectFile::create(&path).await?;
+    ///     assert!(file.pool().is_some()); // the runtime's default pool
+    ///     assert!(file.without_pool().pool().is_none());
+    ///     std::io::Result::Ok(())
+    /// })?;
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(not(feature = "compio-19"))]
+    /// # fn main() {}
+    /// ```
+    #[must_use]
+    pub fn without_pool(mut self) -> Self {
+        self.pool = None;
+        self
+    }
+
+    /// The pool its reads and its appender's buffers come from first: the one given with
+    /// [`with_pool`](Self::with_pool), or the runtime's
+    /// [`default_pool`](crate::fixed::default_pool); `None` after
+    /// [`without_pool`](Self::without_pool), or where there is no default pool.
     #[inline]
     pub fn pool(&self) -> Option<&FixedPool> {
         self.pool.as_ref()
@@ -301,7 +339,7 @@ impl<R: Compio> DirectFile<R> {
         let frame = self
             .pool
             .as_ref()
-            .and_then(|p| p.try_acquire_span(span, span));
+            .and_then(|p| p.try_acquire_near(span, span));
         let buf = match frame {
             Some(frame) => match self.read_fixed_span(frame, span, first).await? {
                 Ok(frame) => return Ok(Source::Fixed(frame)),

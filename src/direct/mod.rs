@@ -28,10 +28,12 @@
 //!   durable; the records queued during one write and `fdatasync` share the next), fail-stop
 //!   after a failed write or sync, and a [`RemoteAppender`] for other threads and runtimes.
 //!
-//! - [`DirectFile::with_pool`] gives the file a [`FixedPool`](crate::fixed::FixedPool)
-//!   registered with the runtime's ring: from then on its reads and its appender's buffers are
-//!   frames of the pool, so the registered path (`READ_FIXED` / `WRITE_FIXED`, less CPU per
-//!   byte) is the default, with no other change to the code. Where the pool has no frame to
+//! - Registered memory without asking: a file draws its reads and its appender's buffers from
+//!   the runtime's [`default_pool`](crate::fixed::default_pool) (made on the runtime's first
+//!   file, sized under the memory-lock limit, [`DefaultPool`](crate::fixed::DefaultPool)), so
+//!   the registered path (`READ_FIXED` / `WRITE_FIXED`, less CPU per byte) is the default.
+//!   [`DirectFile::with_pool`] gives it a [`FixedPool`](crate::fixed::FixedPool) of the
+//!   program's own instead, [`DirectFile::without_pool`] none. Where the pool has no frame to
 //!   spare, or none long enough, a recycled plain buffer is used instead (never a wait), and
 //!   the pool's [`stats`](crate::fixed::FixedPool::stats) count it.
 //!

@@ -91,6 +91,7 @@ pub mod compio19;
 #[cfg(feature = "compio-20")]
 #[cfg_attr(docsrs, doc(cfg(feature = "compio-20")))]
 pub mod compio20;
+mod default;
 mod pool;
 mod ring;
 
@@ -103,6 +104,9 @@ use std::{
     sync::Arc,
 };
 
+pub use default::{
+    DefaultPool, default_pool, default_pool_setting, default_pool_tiers, set_default_pool,
+};
 use pool::Home;
 pub use pool::{Acquire, FixedPool, PoolStats, TierStats};
 pub use ring::TABLE_SLOTS;

@@ -224,7 +224,7 @@ impl Tier {
 }
 
 /// The current runtime's ring, whichever compio version's runtime is current, or why none.
-fn current_ring() -> std::result::Result<Arc<Ring>, FixedStatus> {
+pub(super) fn current_ring() -> std::result::Result<Arc<Ring>, FixedStatus> {
     #[cfg(feature = "compio-20")]
     match super::compio20::current_ring() {
         Err(FixedStatus::NoRuntime) => {}
@@ -339,12 +339,28 @@ impl FixedPool {
     /// multiple of [`ALIGNMENT`], at least `len`) while it is out, so that a read into it asks
     /// for no more than that. It has its whole capacity again once back.
     pub(crate) fn try_acquire_span(&self, len: usize, cap: usize) -> Option<FixedFrame> {
+        self.try_acquire_up(len, cap, 0)
+    }
+
+    /// [`try_acquire_span`](Self::try_acquire_span), and when the smallest tier that holds
+    /// `len` is empty, the next tier up: for files, whose reads and buffers would otherwise
+    /// fall back to plain memory while a larger frame sits free. (One tier, not every one: a
+    /// small read must not hold the largest frames while the reads that need them miss.)
+    pub(crate) fn try_acquire_near(&self, len: usize, cap: usize) -> Option<FixedFrame> {
+        self.try_acquire_up(len, cap, 1)
+    }
+
+    /// A frame of the smallest tier that holds `len` with one free, or of one of the `up`
+    /// tiers above it; a miss counted if none.
+    fn try_acquire_up(&self, len: usize, cap: usize, up: usize) -> Option<FixedFrame> {
         debug_assert!(cap >= len && cap % ALIGNMENT == 0 || cap == usize::MAX);
-        let frame = self.tier_for(len).and_then(|i| {
-            let tier = &self.inner.tiers[i];
-            let mut frame = lock(&tier.home().state).free.pop()?;
-            frame.limit_cap(cap);
-            Some(tier.wrap(frame))
+        let frame = self.tier_for(len).and_then(|first| {
+            let last = (first + up).min(self.inner.tiers.len() - 1);
+            self.inner.tiers[first..=last].iter().find_map(|tier| {
+                let mut frame = lock(&tier.home().state).free.pop()?;
+                frame.limit_cap(cap);
+                Some(tier.wrap(frame))
+            })
         });
         if frame.is_none() {
             self.inner.misses.fetch_add(1, Relaxed);

@@ -49,6 +49,7 @@
 //!    slots given back from another thread wait in `stale` (still `used`) until then.
 
 use std::{
+    any::Any,
     cell::RefCell,
     ffi::c_void,
     future::Future,
@@ -131,8 +132,11 @@ fn forget_closed() {
         *all = open;
         closed
     };
-    // Outside the lock: dropping a waker may run other code.
-    closed.iter().for_each(|r| r.mark_closed());
+    // Outside the lock: dropping a waker, or what the runtime kept, may run other code.
+    closed.iter().for_each(|r| {
+        r.mark_closed();
+        drop(r.take_runtime_local());
+    });
 }
 
 /// The registered-buffer state of one runtime's ring.
@@ -156,6 +160,10 @@ pub(crate) struct Ring {
     ops: AtomicUsize,
     /// Set while [`poll_settled`](Self::poll_settled) waits, so the hot path need not lock.
     settling: AtomicBool,
+    /// What lives as long as the runtime (its default pool, `default.rs`): let go of when the
+    /// guard drops, or once the ring is seen closed, outside any lock of this module (it may
+    /// hold registrations, whose drop comes back here).
+    runtime_local: Mutex<Option<Box<dyn Any + Send>>>,
 }
 
 struct Table {
@@ -173,6 +181,12 @@ struct Table {
     settled: Vec<(u64, Waker)>,
     /// The key of the next [`Settled`] future to wait.
     next_settle: u64,
+}
+
+/// Locks a ring's `runtime_local`; a panic while it was held (in a `clone`) leaves a valid
+/// value behind.
+fn lock_local<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A refusal from the kernel, as a status.
@@ -236,6 +250,8 @@ impl Drop for RingGuard {
                 rings.retain(|r| !Arc::ptr_eq(r, &ring));
             }
         });
+        // Last, with no lock or borrow held: the runtime's default pool goes with its runtime.
+        drop(ring.take_runtime_local());
     }
 }
 
@@ -278,6 +294,7 @@ impl Ring {
             }),
             ops: AtomicUsize::new(0),
             settling: AtomicBool::new(false),
+            runtime_local: Mutex::new(None),
         });
         // `try_with`: this may run in a thread-local destructor, after `RINGS` is gone.
         let recorded = RINGS.try_with(|rings| {
@@ -374,6 +391,44 @@ impl Ring {
             (table.waker.take(), table.driver.take())
         };
         drop((waker, driver));
+    }
+
+    /// The value of type `T` kept for the ring's runtime, made with `make` on first use; `None`
+    /// once the ring is closed (nothing is kept past its runtime) or if `make` gives none.
+    /// `make` runs without this module's locks held.
+    pub(crate) fn runtime_local<T: Any + Send + Clone>(
+        &self,
+        make: impl FnOnce() -> Option<T>,
+    ) -> Option<T> {
+        if let Some(kept) = self.kept::<T>() {
+            return kept;
+        }
+        let made = make();
+        let mut slot = lock_local(&self.runtime_local);
+        if !self.is_alive() {
+            return None;
+        }
+        match slot.as_ref().and_then(|b| b.downcast_ref::<Option<T>>()) {
+            // Made meanwhile, by code `make` ran: the first one stays.
+            Some(kept) => kept.clone(),
+            None => {
+                *slot = Some(Box::new(made.clone()));
+                made
+            }
+        }
+    }
+
+    /// What [`runtime_local`](Self::runtime_local) kept of type `T`, if it was asked before.
+    fn kept<T: Any + Send + Clone>(&self) -> Option<Option<T>> {
+        let slot = lock_local(&self.runtime_local);
+        slot.as_ref()
+            .and_then(|b| b.downcast_ref::<Option<T>>())
+            .cloned()
+    }
+
+    /// Takes what the runtime kept, for the caller to drop outside any lock.
+    fn take_runtime_local(&self) -> Option<Box<dyn Any + Send>> {
+        lock_local(&self.runtime_local).take()
     }
 
     fn table(&self) -> MutexGuard<'_, Table> {

@@ -1,0 +1,266 @@
+//! The runtime's default pool, as a user who never asked for one gets it: its size under the
+//! memory-lock limit (8 MiB, 128 KiB, 4 KiB), what falls back to plain buffers and how that is
+//! counted, the setting that sizes or disables it, and its memory going with its runtime. The
+//! limit, `VmPin` and the setting are process-wide, so the tests of this binary take turns.
+#![cfg(all(
+    target_os = "linux",
+    any(feature = "compio-17", feature = "compio-19", feature = "compio-20")
+))]
+
+mod memlock;
+mod scratch;
+mod turn;
+mod vm_pin;
+
+/// The cases, for the compio crate `$compio` and this crate's module `direct::$direct`.
+macro_rules! default_pool_cases {
+    ($compio:ident, $direct:ident) => {
+        use jdb_alloc::{
+            direct::$direct::{Appender, DirectFile},
+            fixed::{DefaultPool, FixedStatus, default_pool, default_pool_tiers, set_default_pool},
+        };
+        use $compio::runtime::Runtime;
+
+        use crate::{
+            memlock::{MemlockLimit, drop_ipc_lock},
+            scratch::Scratch,
+            turn::turn,
+            vm_pin::pinned,
+        };
+
+        /// Writes 300 KiB through an appender (a 256 KiB staging buffer, then a flush), reads
+        /// back 4 KiB, 60 KiB and 1 MiB + 1 ranges, checks every byte, and gives the file's
+        /// pool stats.
+        /// Runs `f` on a thread of its own without `CAP_IPC_LOCK`, with a runtime made before
+        /// `RLIMIT_MEMLOCK` is lowered to `bytes` (the ring's own memory counts against the
+        /// limit: under 64 KiB no ring could be made at all). Restored after, also on a panic.
+        fn limited<T: Send + 'static>(
+            bytes: usize,
+            f: impl FnOnce(&Runtime) -> T + Send + 'static,
+        ) -> T {
+            std::thread::spawn(move || {
+                drop_ipc_lock();
+                let rt = Runtime::new().unwrap();
+                let _low = MemlockLimit::lower_to(bytes);
+                f(&rt)
+            })
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        }
+
+        fn exercise(rt: &Runtime, name: &str) -> jdb_alloc::fixed::PoolStats {
+            let tmp = Scratch::new(&format!("{}_{name}", stringify!($direct)));
+            rt.block_on(async {
+                let file = DirectFile::create(&tmp.0).await.unwrap();
+                let pool = file.pool().expect("a default pool").clone();
+                let record: Vec<u8> = (0..(1 << 20) + 14_000).map(|i| (i % 251) as u8).collect();
+                let mut log = Appender::new(file);
+                // Staged, then a record longer than the staging buffer (written from a buffer
+                // of its own), then the staged tail, flushed by `finish`.
+                log.append(&record[..10_000]).await.unwrap();
+                log.append(&record[10_000..]).await.unwrap();
+                let file = log.finish().await.unwrap();
+                for (pos, len) in [(0, 4096), (100, 60 << 10), (7, (1 << 20) + 1)] {
+                    let view = file.read_exact_at(pos, len).await.unwrap();
+                    assert_eq!(&view[..], &record[pos as usize..pos as usize + len]);
+                }
+                pool.stats()
+            })
+        }
+
+        /// Waits until `VmPin` is back to `before`: the kernel unpins a closed ring's buffers
+        /// in the background.
+        fn unpinned(before: usize) {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            while pinned() > before {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{} bytes still pinned 30 s after the runtime dropped, {before} before",
+                    pinned()
+                );
+                std::thread::yield_now();
+            }
+        }
+
+        /// Under an 8 MiB limit without `CAP_IPC_LOCK` (a user's usual `ulimit -l`): half of
+        /// what it leaves, all registered; what no tier holds (the 1 MiB + 1 read, the
+        /// appender's large write) is a counted miss, never an error.
+        #[test]
+        fn sized_to_half_of_an_8_mib_limit() {
+            let _turn = turn();
+            let before = pinned();
+            let (room, stats) = limited(8 << 20, |rt| {
+                let room = (8 << 20) - pinned();
+                (room, exercise(rt, "memlock_8m"))
+            });
+            unpinned(before);
+            let tiers: Vec<_> = stats
+                .tiers
+                .iter()
+                .map(|t| (t.frame_len, t.frames))
+                .collect();
+            assert_eq!(tiers, default_pool_tiers(room / 2), "{stats:?}");
+            assert!(
+                stats
+                    .tiers
+                    .iter()
+                    .all(|t| t.status == FixedStatus::Registered),
+                "{stats:?}"
+            );
+            // Fixed: the staged tail's write, the 4 KiB and 60 KiB reads.
+            assert!(stats.fixed_ops >= 3 && stats.plain_ops == 0, "{stats:?}");
+            // The 1 MiB record's write from a buffer of its own, and the 1 MiB + 1 read.
+            assert!(stats.misses >= 2, "{stats:?}");
+            assert!(stats.tiers.iter().all(|t| t.in_use == 0), "{stats:?}");
+        }
+
+        /// Under a small limit, 128 KiB: sixteen 4 KiB frames, which the
+        /// kernel refuses to register (the ring's own memory counts against the limit too):
+        /// the 4 KiB read goes through a frame all the same, fixed or plain as the counters
+        /// say; the staging buffer and the longer reads fall back to plain buffers, counted.
+        /// Nothing fails. (Not 64 KiB: there the ring's memory leaves no room for the small ring
+        /// compio 0.19 makes to probe for `openat` (`io_uring_setup` fails with `ENOMEM`), and
+        /// it then hands back a wrong descriptor for the file it opened (seen with strace);
+        /// `default_pool_tiers` says what 64 KiB gives.)
+        #[test]
+        fn a_small_limit_gives_small_frames_and_counts_the_rest() {
+            let _turn = turn();
+            let before = pinned();
+            let (room, stats) = limited(128 << 10, |rt| {
+                let room = (128 << 10) - pinned();
+                (room, exercise(rt, "memlock_128k"))
+            });
+            unpinned(before);
+            let tiers: Vec<_> = stats
+                .tiers
+                .iter()
+                .map(|t| (t.frame_len, t.frames))
+                .collect();
+            assert_eq!(tiers, default_pool_tiers(room / 2), "{stats:?}");
+            assert_eq!(default_pool_tiers(32 << 10), [(4096, 8)]);
+            match stats.tiers[0].status {
+                FixedStatus::Registered => assert_eq!((stats.fixed_ops, stats.plain_ops), (1, 0)),
+                FixedStatus::Refused(libc::ENOMEM) => {
+                    assert_eq!((stats.fixed_ops, stats.plain_ops), (0, 1))
+                }
+                other => panic!("registration under 128 KiB: {other:?}"),
+            }
+            // The staging buffer, the large record's buffer, the 60 KiB and 1 MiB reads.
+            assert!(stats.misses >= 4, "{stats:?}");
+        }
+
+        /// Under a 4 KiB limit no frame fits half of it: no default pool, plain buffers, the
+        /// same bytes.
+        #[test]
+        fn a_tiny_limit_gives_no_pool() {
+            let _turn = turn();
+            limited(4 << 10, |rt| {
+                let tmp = Scratch::new(concat!(stringify!($direct), "_memlock_4k"));
+                rt.block_on(async {
+                    assert!(default_pool().is_none());
+                    let file = DirectFile::create(&tmp.0).await.unwrap();
+                    assert!(file.pool().is_none());
+                    let mut log = Appender::new(file);
+                    log.append(b"plain").await.unwrap();
+                    let file = log.finish().await.unwrap();
+                    assert_eq!(&file.read_at(0, 10).await.unwrap()[..], b"plain");
+                });
+            });
+        }
+
+        /// `Off` and `Bytes` apply to runtimes made after the call; `with_pool` and
+        /// `without_pool` override per file.
+        #[test]
+        fn the_setting_sizes_or_disables_it() {
+            let _turn = turn();
+            let tmp = Scratch::new(concat!(stringify!($direct), "_setting"));
+            let before = pinned();
+            set_default_pool(DefaultPool::Off);
+            let off = Runtime::new()
+                .unwrap()
+                .block_on(async { DirectFile::create(&tmp.0).await.unwrap().pool().is_none() });
+            set_default_pool(DefaultPool::Bytes(1 << 20));
+            let tiers = Runtime::new().unwrap().block_on(async {
+                let file = DirectFile::create(&tmp.0).await.unwrap();
+                let plain = file.without_pool();
+                assert!(plain.pool().is_none());
+                let file = DirectFile::open(&tmp.0).await.unwrap();
+                let stats = file.pool().unwrap().stats();
+                stats
+                    .tiers
+                    .iter()
+                    .map(|t| (t.frame_len, t.frames))
+                    .collect::<Vec<_>>()
+            });
+            set_default_pool(DefaultPool::Auto);
+            unpinned(before);
+            assert!(off, "DefaultPool::Off still made a pool");
+            assert_eq!(tiers, default_pool_tiers(1 << 20));
+        }
+
+        /// One pool per runtime, pinned while its runtime lives and unpinned once it drops,
+        /// with a frame still out on another thread.
+        #[test]
+        fn goes_with_its_runtime() {
+            let _turn = turn();
+            let tmp = Scratch::new(concat!(stringify!($direct), "_runtime_drop"));
+            let before = pinned();
+            let rt = Runtime::new().unwrap();
+            let (view, pool_pinned) = rt.block_on(async {
+                let file = DirectFile::create(&tmp.0).await.unwrap();
+                file.write_aligned_at(jdb_alloc::AlignedBuf::zeroed(4096).unwrap(), 0)
+                    .await
+                    .0
+                    .unwrap();
+                let pool = file.pool().unwrap().clone();
+                let again = DirectFile::open(&tmp.0).await.unwrap();
+                // Both files share the runtime's pool: a frame taken through one shows in the
+                // other's stats.
+                let view = again.read_exact_at(0, 4096).await.unwrap();
+                assert_eq!(
+                    file.pool()
+                        .unwrap()
+                        .stats()
+                        .tiers
+                        .iter()
+                        .map(|t| t.in_use)
+                        .sum::<usize>(),
+                    1
+                );
+                let bytes: usize = pool
+                    .stats()
+                    .tiers
+                    .iter()
+                    .map(|t| t.frame_len * t.frames)
+                    .sum();
+                (view, bytes)
+            });
+            assert!(
+                pinned() >= before + pool_pinned,
+                "the default pool is not pinned"
+            );
+            drop(rt);
+            // The view's frame is freed on another thread, after its runtime is gone.
+            std::thread::spawn(move || assert!(view.iter().all(|&b| b == 0)))
+                .join()
+                .unwrap();
+            // The registration's pages were let go of with the ring.
+            unpinned(before);
+        }
+    };
+}
+
+#[cfg(feature = "compio-17")]
+mod v17 {
+    default_pool_cases!(compio, compio17);
+}
+
+#[cfg(feature = "compio-19")]
+mod v19 {
+    default_pool_cases!(compio_19, compio19);
+}
+
+#[cfg(feature = "compio-20")]
+mod v20 {
+    default_pool_cases!(compio_20, compio20);
+}
