@@ -599,7 +599,8 @@ impl<R: Compio> SharedAppender<R> {
     /// file cut to its logical length and synced) and gives the file back, or the error with
     /// the file ([`FinishError`]; after a failure, the error of the first failure). The other
     /// handles are refused from then on. `None` if another handle closed the log first (that
-    /// one gets the file).
+    /// one gets the file). If this future is dropped before it completes, the log still
+    /// closes, and the file is closed when the last handle drops.
     ///
     /// ```
     /// # #[cfg(feature = "compio-19")]
