@@ -131,6 +131,8 @@ macro_rules! direct_cases {
             Flush,
             Sync,
             Read(u64, usize),
+            /// `Appender::read_at`, no flush first: staged bytes read right.
+            ReadOwn(u64, usize),
             /// Sync, drop the appender as a crash would, reopen and resume at the synced length.
             Crash,
             /// Finish, reopen and resume at the logical length.
@@ -146,6 +148,7 @@ macro_rules! direct_cases {
                 2 => Just(Op::Flush),
                 2 => Just(Op::Sync),
                 4 => (any::<u64>(), 0usize..20_000).prop_map(|(p, l)| Op::Read(p, l)),
+                4 => (any::<u64>(), 0usize..20_000).prop_map(|(p, l)| Op::ReadOwn(p, l)),
                 1 => Just(Op::Crash),
                 1 => Just(Op::Reopen),
             ]
@@ -221,7 +224,24 @@ macro_rules! direct_cases {
                         }
                         Op::Read(pos, len) => {
                             log.flush().await.unwrap();
+                            assert_eq!(log.flushed_len(), model.len() as u64);
                             check_read(log.file(), &model, pos, len).await;
+                        }
+                        Op::ReadOwn(pos, len) => {
+                            // Anywhere in what was appended, and past its end.
+                            let pos = pos % (model.len() as u64 + 100);
+                            let end = pos as usize + len;
+                            match log.read_at(pos, len).await {
+                                Ok(view) => {
+                                    assert!(end <= model.len(), "read_at({pos}, {len}) past {}", model.len());
+                                    assert_eq!((view.pos(), &view[..]), (pos, &model[pos as usize..end]));
+                                }
+                                Err(e) => {
+                                    assert!(end > model.len(), "read_at({pos}, {len}): {e}");
+                                    assert_eq!(e.kind(), ErrorKind::UnexpectedEof);
+                                }
+                            }
+                            assert!(log.flushed_len() <= log.len());
                         }
                         Op::Crash => {
                             log.sync().await.unwrap();

@@ -10,11 +10,12 @@
 use std::{fmt, io, os::fd::AsFd};
 
 use super::{
-    Compio, DirectFile, FinishError,
+    Compio, DirectFile, FinishError, ReadView,
     buffer::Buffer,
     file::write_buffer,
     join::{BoxFuture, Window, yield_now},
     sys,
+    view::Source,
 };
 use crate::AlignedBuf;
 
@@ -315,10 +316,89 @@ impl<R: Compio> Appender<R> {
         self.synced
     }
 
-    /// The file, for reading records back: what was flushed is there.
+    /// The length the last [`flush`](Self::flush) (or `sync`) wrote: the file holds every
+    /// byte before it. Bytes past it may still be staged, or on their way to the disk, and
+    /// [`file`](Self::file)`().read_at` of them gives what the disk holds there (zeros, or
+    /// older bytes): [`read_at`](Self::read_at) reads them right.
+    #[inline]
+    pub fn flushed_len(&self) -> u64 {
+        self.flushed
+    }
+
+    /// The file, for reading records back: what was flushed is there (see
+    /// [`flushed_len`](Self::flushed_len); [`read_at`](Self::read_at) reads any appended
+    /// byte).
     #[inline]
     pub fn file(&self) -> &DirectFile<R> {
         &self.file
+    }
+
+    /// Reads `len` bytes at `pos` of what was appended, staged bytes included: never stale
+    /// bytes. A range before [`flushed_len`](Self::flushed_len) is read from the file; one
+    /// within the staging buffer is copied from it (no I/O); one that straddles the two is
+    /// flushed first (a write of the staged pages, as [`flush`](Self::flush)), then read.
+    ///
+    /// ```
+    /// # #[cfg(feature = "compio-19")]
+    /// # fn main() -> std::io::Result<()> {
+    /// # use compio_19 as compio;
+    /// use jdb_alloc::direct::compio19::{Appender, DirectFile};
+    ///
+    /// # let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/doc-scratch");
+    /// # std::fs::create_dir_all(&dir)?;
+    /// let path = dir.join(format!("read-own-{}.log", std::process::id()));
+    /// compio::runtime::Runtime::new()?.block_on(async {
+    ///     let mut log = Appender::new(DirectFile::create(&path).await?);
+    ///     log.append(b"a").await?;
+    ///     log.flush().await?;
+    ///     let at = log.append(b"b").await?; // staged, not on disk
+    ///     assert_eq!(&log.file().read_exact_at(at, 1).await?[..], [0]); // what the disk holds
+    ///     assert_eq!(&log.read_at(at, 1).await?[..], b"b"); // what was appended
+    ///     assert_eq!(&log.read_at(0, 2).await?[..], b"ab");
+    ///     std::io::Result::Ok(())
+    /// })?;
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(not(feature = "compio-19"))]
+    /// # fn main() {}
+    /// ```
+    ///
+    /// # Errors
+    /// [`io::ErrorKind::UnexpectedEof`] naming the range and the length if it ends past
+    /// [`len`](Self::len); the read's error; the flush's (the appender is then unusable).
+    pub async fn read_at(&mut self, pos: u64, len: usize) -> io::Result<ReadView> {
+        let end = pos.checked_add(len as u64).filter(|&end| end <= self.len);
+        let Some(end) = end else {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "read of {len} bytes at {pos} from the appender of {}: it holds {} bytes",
+                    self.file.path().display(),
+                    self.len
+                ),
+            ));
+        };
+        if len == 0 || end <= self.flushed {
+            // Written by the last flush; a rewrite of its page in flight writes the same bytes
+            // there.
+            return self.file.read_exact_at(pos, len).await;
+        }
+        if let Some(stage) = self.stage.as_ref().filter(|_| pos >= self.tail) {
+            // Staged: `[tail, len)` is `stage[..len - tail]`.
+            let from = (pos - self.tail) as usize;
+            let mut copy = AlignedBuf::with_cap(len).map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::OutOfMemory,
+                    format!("read of {len} bytes: {e}"),
+                )
+            })?;
+            copy.extend(&stage[from..from + len])
+                .map_err(io::Error::other)?;
+            return Ok(ReadView::new(Source::Aligned(copy), 0, len, pos));
+        }
+        self.flush().await?;
+        self.file.read_exact_at(pos, len).await
     }
 
     /// The options it runs with.
