@@ -80,8 +80,8 @@ macro_rules! shared_cases {
         };
 
         use jdb_alloc::direct::{
-            AppenderOptions, TailMode,
-            $direct::{Appender, DirectFile, SharedAppender},
+            AppenderOptions, FRAME_HEADER, TailMode,
+            $direct::{Appender, DirectFile, Records, SharedAppender},
         };
         use $compio::runtime::{Runtime, spawn};
 
@@ -426,7 +426,7 @@ macro_rules! shared_cases {
                             for i in 0..1_000_000u64 {
                                 let seed = (salt.wrapping_add(t << 32) + i) & ((1 << 62) - 1);
                                 let rec = record(seed);
-                                let pos = log.commit(&rec).await.unwrap();
+                                let pos = log.commit_framed(&rec).await.unwrap();
                                 println!("ack {pos} {} {seed}", rec.len());
                             }
                         })
@@ -445,24 +445,46 @@ macro_rules! shared_cases {
                 crash_child(&path);
                 return;
             }
-            let mut total = 0;
+            let (mut total, mut found_total, mut cut_trials) = (0, 0, 0);
             for trial in 0..$trials {
                 let tmp = Scratch::new(&format!("{}-shared-crash-{trial}", $module));
                 let acks = run_crash_child(test, &tmp.0, trial);
-                let mut spans: Vec<_> = acks.iter().map(|&(p, s)| (p, p + record_len(s) as u64)).collect();
+                let frame = |s| (FRAME_HEADER + record_len(s)) as u64;
+                let mut spans: Vec<_> = acks.iter().map(|&(p, s)| (p, p + frame(s))).collect();
                 spans.sort_unstable();
                 assert!(spans.windows(2).all(|w| w[0].1 <= w[1].0), "trial {trial}: overlapping acks");
-                run(async {
+                let (found_records, cut) = run(async {
+                    // Reopened as an engine would: the log's end found by its frames, a torn
+                    // tail cut, and the log goes on right after its last whole record.
                     let file = DirectFile::open(&tmp.0).await.unwrap();
-                    for &(pos, seed) in &acks {
-                        let rec = record(seed);
-                        let back = file.read_exact_at(pos, rec.len()).await.unwrap();
-                        assert_eq!(&back[..], &rec[..], "trial {trial}: record at {pos}");
+                    let (mut log, found) = Appender::recover(file, AppenderOptions::new()).await.unwrap();
+                    let end = found.end.at;
+                    let mut seen = std::collections::HashMap::new();
+                    let mut records = Records::new(log.file()).await.unwrap();
+                    while let Some((pos, payload)) = records.next().await.unwrap() {
+                        assert!(seen.insert(pos, payload).is_none());
                     }
+                    assert_eq!((seen.len() as u64, records.end().unwrap().at), (found.records, end));
+                    drop(records);
+                    for &(pos, seed) in &acks {
+                        let back = seen.get(&pos).unwrap_or_else(|| panic!("trial {trial}: acknowledged record at {pos} lost ({})", found.end));
+                        assert_eq!(back, &record(seed), "trial {trial}: record at {pos}");
+                    }
+                    let max_ack = spans.last().unwrap().1;
+                    assert!(end >= max_ack, "trial {trial}: log ends at {end}, before an acknowledged record's end {max_ack}");
+                    assert_eq!(log.append_framed(b"after the crash").await.unwrap(), end);
+                    log.sync().await.unwrap();
+                    (found.records, found.cut)
                 });
+                found_total += found_records;
+                cut_trials += u64::from(cut > 0);
                 total += acks.len();
             }
-            eprintln!("{}: {} trials, {total} acknowledged commits, 0 lost", $module, $trials);
+            eprintln!(
+                "{}: {} trials, {total} acknowledged commits, {found_total} records found on reopen, \
+                 0 lost; bytes past the last whole record (padding, a torn tail) cut in {cut_trials} trials",
+                $module, $trials
+            );
         }
     };
 }

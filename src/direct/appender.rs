@@ -247,6 +247,12 @@ impl<R: Compio> Appender<R> {
     /// it, flushed but never synced before a crash, are dropped, and the file's length says
     /// where the log ends.
     ///
+    /// `len` is taken as given, and the cut is real: on a file of three 1,000-byte records,
+    /// `resume(1500)` keeps half of the second and drops the third, and `resume(0)` empties
+    /// the file. A log of framed records ([`append_framed`](Self::append_framed)) has
+    /// [`resume_framed`](Self::resume_framed), which refuses a length inside a record, and
+    /// [`recover`](Self::recover), which finds the end itself.
+    ///
     /// # Errors
     /// [`io::ErrorKind::InvalidInput`] if records were already appended;
     /// [`io::ErrorKind::UnexpectedEof`] naming both lengths if the file is shorter than `len`;
@@ -456,6 +462,48 @@ impl<R: Compio> Appender<R> {
         self.stage = Some(stage);
         self.len = at + record.len() as u64;
         self.broken = false;
+        Ok(at)
+    }
+
+    /// Appends one record made of `parts` (a header and a body, say), packed as if they were
+    /// one slice, with no concatenation first; returns its offset.
+    ///
+    /// ```
+    /// # #[cfg(feature = "compio-19")]
+    /// # fn main() -> std::io::Result<()> {
+    /// # use compio_19 as compio;
+    /// use jdb_alloc::direct::compio19::{Appender, DirectFile};
+    /// # let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/doc-scratch");
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # let path = dir.join(format!("append-vectored-{}.log", std::process::id()));
+    /// compio::runtime::Runtime::new()?.block_on(async {
+    ///     let mut log = Appender::new(DirectFile::create(&path).await?);
+    ///     assert_eq!(log.append_vectored(&[b"key=", b"value"]).await?, 0);
+    ///     assert_eq!(&log.read_at(0, 9).await?[..], b"key=value");
+    ///     std::io::Result::Ok(())
+    /// })?;
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(not(feature = "compio-19"))]
+    /// # fn main() {}
+    /// ```
+    ///
+    /// # Errors
+    /// As [`append`](Self::append); a record that would pass the largest file offset is
+    /// refused whole, before any part is appended. A failure after the first part leaves the
+    /// appender unusable, as any failed append does.
+    pub async fn append_vectored(&mut self, parts: &[&[u8]]) -> io::Result<u64> {
+        self.usable()?;
+        let at = self.len;
+        let total = parts
+            .iter()
+            .try_fold(0usize, |n, p| n.checked_add(p.len()))
+            .unwrap_or(usize::MAX);
+        self.check_room(at, total)?;
+        for part in parts {
+            self.append(part).await?;
+        }
         Ok(at)
     }
 

@@ -260,8 +260,11 @@ macro_rules! compio_version {
         pub type SharedAppender = $crate::direct::SharedAppender<$marker>;
         /// [`Reader`](crate::direct::Reader) on this compio version.
         pub type Reader<'a> = $crate::direct::Reader<'a, $marker>;
+        /// [`Records`](crate::direct::Records) on this compio version.
+        pub type Records<'a> = $crate::direct::Records<'a, $marker>;
         pub use $crate::direct::{
-            AppenderOptions, ReadManyOptions, ReadView, ReaderOptions, TailMode,
+            AppenderOptions, EndReason, FRAME_HEADER, LogEnd, ReadManyOptions, ReadView,
+            ReaderOptions, Recovered, TailMode, frame_header,
         };
     };
 }

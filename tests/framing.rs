@@ -1,0 +1,256 @@
+//! Framed records through compio 0.17 (`v17::`), 0.19 (`v19::`) and 0.20 (`v20::`): a model of
+//! framed appends, syncs, crashes and reopens against what `Records` reads back and where
+//! `Appender::recover` goes on; and torn tails (cut at random, a page of garbage, a page of
+//! zeros, a flipped byte), each found, reported and cut.
+#![cfg(all(
+    target_os = "linux",
+    any(feature = "compio-17", feature = "compio-19", feature = "compio-20")
+))]
+
+mod scratch;
+
+use scratch::{Scratch, pattern, random};
+
+/// The cases, for the compio crate `$compio` and this crate's module `direct::$direct`.
+macro_rules! framing_cases {
+    ($compio:ident, $direct:ident, $module:literal) => {
+        use std::os::unix::fs::FileExt as _;
+
+        use jdb_alloc::direct::{
+            AppenderOptions, EndReason, FRAME_HEADER, TailMode,
+            $direct::{Appender, DirectFile, Records},
+        };
+        use proptest::prelude::*;
+        use $compio::runtime::Runtime;
+
+        use crate::{Scratch, pattern, random};
+
+        fn run<F: Future>(future: F) -> F::Output {
+            Runtime::new().unwrap().block_on(future)
+        }
+
+        /// Every record of `file`, and where the log ends.
+        async fn read_all(file: &DirectFile) -> (Vec<(u64, Vec<u8>)>, jdb_alloc::direct::LogEnd) {
+            let mut records = Records::new(file).await.unwrap();
+            let mut all = Vec::new();
+            while let Some(record) = records.next().await.unwrap() {
+                all.push(record);
+            }
+            (all, records.end().unwrap())
+        }
+
+        #[derive(Clone, Debug)]
+        enum Op {
+            Append(usize),
+            Sync,
+            Flush,
+            /// Sync, drop the appender as a crash would, reopen with `recover`.
+            Crash,
+            /// Finish, reopen with `recover`.
+            Reopen,
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                8 => (0usize..300).prop_map(Op::Append),
+                3 => (300usize..20_000).prop_map(Op::Append),
+                2 => Just(Op::Sync),
+                1 => Just(Op::Flush),
+                1 => Just(Op::Crash),
+                1 => Just(Op::Reopen),
+            ]
+        }
+
+        fn model_run(ops: Vec<Op>, tail: TailMode, staging: usize, name: &str) {
+            let tmp = Scratch::new(name);
+            let options = AppenderOptions::new().tail(tail).staging(staging);
+            run(async {
+                let mut log = Appender::with_options(DirectFile::create(&tmp.0).await.unwrap(), options);
+                // The records (position, payload) appended so far.
+                let mut model: Vec<(u64, Vec<u8>)> = Vec::new();
+                for (i, op) in ops.into_iter().enumerate() {
+                    match op {
+                        Op::Append(n) => {
+                            let payload = pattern(n, i as u64);
+                            let at = log.append_framed(&payload).await.unwrap();
+                            if let Some((pos, last)) = model.last() {
+                                assert!(at >= pos + (FRAME_HEADER + last.len()) as u64);
+                            }
+                            model.push((at, payload));
+                        }
+                        Op::Sync => log.sync().await.unwrap(),
+                        Op::Flush => log.flush().await.unwrap(),
+                        Op::Crash | Op::Reopen => {
+                            let file = if matches!(op, Op::Crash) {
+                                log.sync().await.unwrap();
+                                drop(log);
+                                DirectFile::open(&tmp.0).await.unwrap()
+                            } else {
+                                log.finish().await.unwrap()
+                            };
+                            let end = model.last().map_or(0, |(p, r)| p + (FRAME_HEADER + r.len()) as u64);
+                            let (again, found) = Appender::recover(file, options).await.unwrap();
+                            log = again;
+                            assert_eq!((found.records, found.end.at), (model.len() as u64, end), "{}", found.end);
+                            assert_eq!(found.end.reason, EndReason::EndOfFile, "{}", found.end);
+                            match tail {
+                                TailMode::Rewrite => assert_eq!(log.len(), end),
+                                _ => assert_eq!(log.len(), end.next_multiple_of(4096)),
+                            }
+                        }
+                    }
+                }
+                let file = log.finish().await.unwrap();
+                let (all, end) = read_all(&file).await;
+                assert_eq!(all, model);
+                assert_eq!(end.reason, EndReason::EndOfFile, "{end}");
+            });
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(16))]
+
+            #[test]
+            fn records_match_the_model(
+                ops in prop::collection::vec(op(), 1..40),
+                never in any::<bool>(),
+                staging in prop_oneof![Just(4096usize), Just(20_000), Just(256 << 10)],
+            ) {
+                let tail = if never { TailMode::NeverRewrite } else { TailMode::Rewrite };
+                model_run(ops, tail, staging, concat!($module, "-framing-model"));
+            }
+        }
+
+        /// Twenty records of 1-3,000 bytes, finished; returns their (position, payload).
+        async fn twenty(path: &std::path::Path, seed: u64) -> Vec<(u64, Vec<u8>)> {
+            let mut log = Appender::new(DirectFile::create(path).await.unwrap());
+            let mut model = Vec::new();
+            for i in 0..20 {
+                let payload = pattern(1 + (random(seed + i) % 3000) as usize, seed + i);
+                model.push((log.append_framed(&payload).await.unwrap(), payload));
+            }
+            log.finish().await.unwrap();
+            model
+        }
+
+        /// Recovers `path`: the first `keep` records of `model` are found, the log ends at the
+        /// end of the last with `reason` (`None`: any), the file is cut there and appending
+        /// goes on right after it.
+        async fn recovers(path: &std::path::Path, model: &[(u64, Vec<u8>)], keep: usize, reason: Option<EndReason>) {
+            let end = model[..keep].last().map_or(0, |(p, r)| p + (FRAME_HEADER + r.len()) as u64);
+            let file = DirectFile::open(path).await.unwrap();
+            let held = file.len().await.unwrap();
+            let (mut log, found) = Appender::recover(file, AppenderOptions::new()).await.unwrap();
+            assert_eq!((found.records, found.end.at, found.cut), (keep as u64, end, held - end), "{}", found.end);
+            if let Some(reason) = reason {
+                assert_eq!(found.end.reason, reason, "{}", found.end);
+            }
+            assert_eq!(log.append_framed(b"after").await.unwrap(), end);
+            let file = log.finish().await.unwrap();
+            let (all, tail) = read_all(&file).await;
+            assert_eq!(&all[..keep], &model[..keep]);
+            assert_eq!((all.len(), &all[keep].1[..]), (keep + 1, &b"after"[..]));
+            assert_eq!(tail.reason, EndReason::EndOfFile);
+        }
+
+        #[test]
+        fn a_tail_cut_at_random_is_found_and_cut() {
+            for trial in 0..8 {
+                let tmp = Scratch::new(&format!("{}-cut-{trial}", $module));
+                run(async {
+                    let model = twenty(&tmp.0, trial * 100).await;
+                    let (last, payload) = &model[19];
+                    let end = last + (FRAME_HEADER + payload.len()) as u64;
+                    let cut = last + 1 + random(trial) % (end - last - 1);
+                    std::fs::OpenOptions::new().write(true).open(&tmp.0).unwrap().set_len(cut).unwrap();
+                    let torn = if cut - last < FRAME_HEADER as u64 {
+                        EndReason::Torn { needed: FRAME_HEADER as u64, held: cut - last }
+                    } else {
+                        EndReason::Torn { needed: end - last, held: cut - last }
+                    };
+                    recovers(&tmp.0, &model, 19, Some(torn)).await;
+                });
+            }
+        }
+
+        #[test]
+        fn a_page_of_garbage_after_the_end_is_found_and_cut() {
+            let tmp = Scratch::new(concat!($module, "-garbage"));
+            run(async {
+                let model = twenty(&tmp.0, 7).await;
+                let file = std::fs::OpenOptions::new().write(true).open(&tmp.0).unwrap();
+                let len = file.metadata().unwrap().len();
+                file.write_all_at(&pattern(4096, 99), len).unwrap();
+                file.sync_all().unwrap();
+                recovers(&tmp.0, &model, 20, None).await;
+            });
+        }
+
+        #[test]
+        fn a_page_of_zeros_after_the_end_is_a_clean_end() {
+            let tmp = Scratch::new(concat!($module, "-zeros"));
+            run(async {
+                let model = twenty(&tmp.0, 8).await;
+                let file = std::fs::OpenOptions::new().write(true).open(&tmp.0).unwrap();
+                let len = file.metadata().unwrap().len();
+                file.set_len(len + 4096).unwrap();
+                recovers(&tmp.0, &model, 20, Some(EndReason::EndOfFile)).await;
+            });
+        }
+
+        #[test]
+        fn a_flipped_byte_fails_the_checksum() {
+            let tmp = Scratch::new(concat!($module, "-flip"));
+            run(async {
+                let model = twenty(&tmp.0, 9).await;
+                // A byte of the 13th record's payload.
+                let (pos, payload) = &model[12];
+                let at = pos + FRAME_HEADER as u64 + payload.len() as u64 / 2;
+                let file = std::fs::OpenOptions::new().read(true).write(true).open(&tmp.0).unwrap();
+                let mut byte = [0];
+                file.read_exact_at(&mut byte, at).unwrap();
+                file.write_all_at(&[!byte[0]], at).unwrap();
+                file.sync_all().unwrap();
+                recovers(&tmp.0, &model, 12, Some(EndReason::Checksum)).await;
+            });
+        }
+
+        /// A raw `resume` cuts where it is told; `resume_framed` refuses a cut inside a record.
+        #[test]
+        fn resume_framed_refuses_a_cut_record() {
+            let tmp = Scratch::new(concat!($module, "-resume"));
+            run(async {
+                let model = twenty(&tmp.0, 10).await;
+                let inside = model[5].0 + 3;
+                let err = Appender::new(DirectFile::open(&tmp.0).await.unwrap())
+                    .resume_framed(inside)
+                    .await
+                    .unwrap_err();
+                assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+                assert!(err.to_string().contains(&format!("between {}", model[5].0)), "{err}");
+                let log = Appender::new(DirectFile::open(&tmp.0).await.unwrap())
+                    .resume_framed(model[5].0)
+                    .await
+                    .unwrap();
+                assert_eq!(log.len(), model[5].0);
+                let file = log.finish().await.unwrap();
+                assert_eq!(read_all(&file).await.0, model[..5]);
+            });
+        }
+    };
+}
+
+#[cfg(feature = "compio-17")]
+mod v17 {
+    framing_cases!(compio, compio17, "v17");
+}
+
+#[cfg(feature = "compio-19")]
+mod v19 {
+    framing_cases!(compio_19, compio19, "v19");
+}
+
+#[cfg(feature = "compio-20")]
+mod v20 {
+    framing_cases!(compio_20, compio20, "v20");
+}
