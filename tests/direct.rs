@@ -777,7 +777,12 @@ macro_rules! direct_cases {
         fn create_syncs_the_directory_entry() {
             if let Ok(spec) = std::env::var(CHILD) {
                 if let Some(path) = spec.strip_prefix("create:") {
-                    run(async { DirectFile::create(path).await.unwrap() });
+                    let unsynced = std::path::Path::new(path).with_extension("unsynced.d");
+                    std::fs::create_dir_all(&unsynced).unwrap();
+                    run(async {
+                        DirectFile::create(path).await.unwrap();
+                        DirectFile::create_unsynced(unsynced.join("f")).await.unwrap();
+                    });
                 }
                 return;
             }
@@ -807,6 +812,16 @@ macro_rules! direct_cases {
                 "no fsync of {} in the trace:\n{log}",
                 dir.display()
             );
+            // `create_unsynced` syncs no directory.
+            let unsynced = tmp.0.with_extension("unsynced.d");
+            assert!(unsynced.join("f").exists());
+            let unsynced_dir = unsynced.canonicalize().unwrap();
+            assert!(
+                !log.lines().any(|line| line.contains(&format!("<{}>)", unsynced_dir.display()))),
+                "create_unsynced synced {}:\n{log}",
+                unsynced_dir.display()
+            );
+            std::fs::remove_dir_all(&unsynced).unwrap();
         }
 
         /// `from_file` asks the alignment of the file it is given, not of what its path names

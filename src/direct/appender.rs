@@ -626,6 +626,47 @@ impl<R: Compio> Appender<R> {
         }
     }
 
+    /// As [`finish`](Self::finish), without the data sync: for a file written once that need
+    /// not survive a crash on its own (a value file that a later sync covers, a scratch
+    /// file). What was synced before stays durable; the rest, and the cut to
+    /// [`len`](Self::len), may not be until something syncs the file.
+    ///
+    /// ```
+    /// # #[cfg(feature = "compio-19")]
+    /// # fn main() -> std::io::Result<()> {
+    /// # use compio_19 as compio;
+    /// use jdb_alloc::direct::compio19::{Appender, DirectFile};
+    /// # let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/doc-scratch");
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # let path = dir.join(format!("finish-unsynced-{}.log", std::process::id()));
+    /// compio::runtime::Runtime::new()?.block_on(async {
+    ///     let mut log = Appender::new(DirectFile::create(&path).await?);
+    ///     log.append(b"written once").await?;
+    ///     let file = log.finish_unsynced().await?;
+    ///     assert_eq!((file.len().await?, file.syncs()), (12, 0));
+    ///     std::io::Result::Ok(())
+    /// })?;
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(not(feature = "compio-19"))]
+    /// # fn main() {}
+    /// ```
+    ///
+    /// # Errors
+    /// As [`finish`](Self::finish), but for the sync.
+    pub async fn finish_unsynced(mut self) -> Result<DirectFile<R>, FinishError<R>> {
+        let res = async {
+            self.flush().await?;
+            self.file.set_len(self.len).await
+        }
+        .await;
+        match res {
+            Ok(()) => Ok(self.file),
+            Err(e) => Err(FinishError::new(e, self.file)),
+        }
+    }
+
     async fn finish_io(&mut self) -> io::Result<()> {
         self.flush().await?;
         self.file.set_len(self.len).await?;

@@ -95,6 +95,37 @@ impl<R: Compio> DirectFile<R> {
         Ok(file)
     }
 
+    /// As [`create`](Self::create), without the directory's `fsync`: for a file whose name
+    /// need not survive a power cut (a scratch file, or one a later sync of its directory, or
+    /// of another file created in it, covers). Until then a crash may lose the file, whatever
+    /// was synced into it.
+    ///
+    /// ```
+    /// # #[cfg(feature = "compio-19")]
+    /// # fn main() -> std::io::Result<()> {
+    /// # use compio_19 as compio;
+    /// use jdb_alloc::direct::compio19::DirectFile;
+    /// # let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/doc-scratch");
+    /// # std::fs::create_dir_all(&dir)?;
+    /// let path = dir.join(format!("unsynced-{}.tmp", std::process::id()));
+    /// compio::runtime::Runtime::new()?.block_on(async {
+    ///     let file = DirectFile::create_unsynced(&path).await?;
+    ///     assert_eq!(file.len().await?, 0);
+    ///     std::io::Result::Ok(())
+    /// })?;
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(not(feature = "compio-19"))]
+    /// # fn main() {}
+    /// ```
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    pub async fn create_unsynced(path: impl AsRef<Path>) -> io::Result<Self> {
+        Self::open_with(&path, &R::options(true)).await
+    }
+
     /// Opens `path` with compio's `options`, then adds `O_DIRECT` (keeping any custom flags
     /// the options carry). The flags are checked once the file is open (compio's options cannot
     /// be read back): options with `O_APPEND` and `create` / `truncate` create or truncate the
