@@ -2,23 +2,36 @@
 //! with `mkfs.ext4` and mounted through a loop device, so that a write past its space meets a
 //! real `ENOSPC` from the kernel. Needs root, `mkfs.ext4` and loop devices: where one is missing
 //! the test says what and fails, unless `JDB_ALLOC_ALLOW_SKIP=1` allows the skip.
+//!
+//! [`SmallFs::fail_past`] makes the device fail: it shrinks the loop device to end after a
+//! file's last block, so the next block the filesystem allocates is past the device's end and
+//! its write fails in the block layer with `EIO`. (Filling a tmpfs under the image does not
+//! do: the loop driver drops the short write of the tmpfs and reports success, a device that
+//! lies; device-mapper's `dm-error` and fault injection are absent on these machines.)
 
-use std::{path::PathBuf, process::Command};
+#![allow(dead_code)] // each includer uses part of it
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
 
 use crate::scratch::Scratch;
 
 /// A mounted ext4 of a few MiB; unmounted (which frees its loop device) and removed on drop.
 pub struct SmallFs {
     /// The image file (a binary that uses this module has `mod scratch` too).
-    _image: Scratch,
+    image: Scratch,
+    /// Its length in bytes, as made.
+    len: u64,
     /// Where it is mounted.
     pub dir: PathBuf,
 }
 
-/// Runs `cmd` with `args`; `Err` names the command and what it said.
-fn sh(cmd: &str, args: &[&str]) -> Result<(), String> {
+/// Runs `cmd` with `args` and gives its output; `Err` names the command and what it said.
+fn sh(cmd: &str, args: &[&str]) -> Result<String, String> {
     match Command::new(cmd).args(args).output() {
-        Ok(out) if out.status.success() => Ok(()),
+        Ok(out) if out.status.success() => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
         Ok(out) => Err(format!(
             "`{cmd} {}` failed: {}",
             args.join(" "),
@@ -46,9 +59,13 @@ impl SmallFs {
             std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
             let (img, mnt) = (image.0.to_str().unwrap(), dir.to_str().unwrap());
             sh("mkfs.ext4", &["-q", "-F", "-O", "^has_journal", img])?;
-            sh("mount", &["-o", "loop", img, mnt])
+            sh("mount", &["-o", "loop", img, mnt]).map(drop)
         })();
-        let fs = Self { _image: image, dir };
+        let fs = Self {
+            image,
+            len: mib << 20,
+            dir,
+        };
         match made {
             Ok(()) => Some(fs),
             Err(what) => {
@@ -61,6 +78,49 @@ impl SmallFs {
                 None
             }
         }
+    }
+}
+
+impl SmallFs {
+    /// Makes every write past `file`'s last block fail with `EIO`: the image is cut after that
+    /// block and the loop device told its new size; the filesystem still believes in its old
+    /// size and allocates the blocks that come next beyond the device's end. (Its metadata
+    /// sits in the first groups, before the file.) Undone by [`heal`](Self::heal).
+    pub fn fail_past(&self, file: &Path) {
+        let map = sh("filefrag", &["-v", file.to_str().unwrap()]).unwrap();
+        let block: u64 = map
+            .split_once(" blocks of ")
+            .and_then(|(_, rest)| rest.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no block size in filefrag's output:\n{map}"));
+        // Extent rows: `  0:   0..  289:   8705..  8994:  290: ...`; the fourth field ends
+        // the physical range.
+        let last = map
+            .lines()
+            .filter_map(|row| {
+                let physical = row.split(':').nth(2)?;
+                physical.split("..").nth(1)?.trim().parse::<u64>().ok()
+            })
+            .max()
+            .unwrap_or_else(|| panic!("no extent in filefrag's output:\n{map}"));
+        self.resize((last + 1) * block);
+    }
+
+    /// Gives the device its whole length back (the cut part reads as zeros: nothing of the
+    /// filesystem was there).
+    pub fn heal(&self) {
+        self.resize(self.len);
+    }
+
+    fn resize(&self, len: u64) {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&self.image.0)
+            .and_then(|f| f.set_len(len))
+            .unwrap();
+        let image = self.image.0.to_str().unwrap();
+        let dev = sh("losetup", &["-j", image]).unwrap();
+        let dev = dev.split(':').next().filter(|d| !d.is_empty()).unwrap();
+        sh("losetup", &["-c", dev]).unwrap();
     }
 }
 
