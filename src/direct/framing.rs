@@ -9,7 +9,8 @@
 //! or overwritten length is caught like a torn payload. A header of eight zero bytes is never a
 //! record's (the CRC32C of a zero length is not zero): it is padding (a flush's or a
 //! [`TailMode::NeverRewrite`](super::TailMode::NeverRewrite) sync's zeros up to a page
-//! boundary), skipped to the next boundary.
+//! boundary), skipped to the next boundary; so are fewer than eight zeros before a boundary
+//! where no valid record starts.
 
 use std::{fmt, io};
 
@@ -227,20 +228,34 @@ impl<'a, R: Compio> Records<'a, R> {
             }
             let len = u32::from_le_bytes(header[..4].try_into().expect("four bytes")) as u64;
             let needed = FRAME_HEADER as u64 + len;
-            if needed > left {
-                // A checksum mismatch over what is there would say the same; the length tells
-                // more: a record cut short.
-                self.end = Some(self.stop(pos, EndReason::Torn { needed, held: left }));
+            let whole = needed <= left && {
+                self.fill(needed as usize).await?;
+                let payload = &self.buf[self.off..][FRAME_HEADER..needed as usize];
+                let crc = u32::from_le_bytes(header[4..].try_into().expect("four bytes"));
+                crc32c::crc32c_append(crc32c::crc32c(&header[..4]), payload) == crc
+            };
+            if !whole {
+                // Padding shorter than a header: zeros up to the page boundary, the header
+                // read across it. (A valid header may begin with zeros too, hence checked
+                // first.)
+                let gap = ((pos + 1).next_multiple_of(self.align) - pos) as usize;
+                if gap < FRAME_HEADER && header[..gap].iter().all(|&b| b == 0) {
+                    if !self.skip_padding(pos).await? {
+                        return Ok(None);
+                    }
+                    continue;
+                }
+                // Cut short, the length tells more than a checksum mismatch over what is
+                // there would.
+                let reason = if needed > left {
+                    EndReason::Torn { needed, held: left }
+                } else {
+                    EndReason::Checksum
+                };
+                self.end = Some(self.stop(pos, reason));
                 return Ok(None);
             }
-            self.fill(needed as usize).await?;
-            let frame = &self.buf[self.off..][..needed as usize];
-            let payload = &frame[FRAME_HEADER..];
-            let crc = u32::from_le_bytes(header[4..].try_into().expect("four bytes"));
-            if crc32c::crc32c_append(crc32c::crc32c(&header[..4]), payload) != crc {
-                self.end = Some(self.stop(pos, EndReason::Checksum));
-                return Ok(None);
-            }
+            let payload = &self.buf[self.off..][FRAME_HEADER..needed as usize];
             let payload = payload.to_vec();
             self.take(needed as usize);
             self.at = pos + needed;
