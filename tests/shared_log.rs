@@ -76,7 +76,7 @@ macro_rules! shared_cases {
         use std::{
             future::Future,
             pin::pin,
-            task::{Context, Waker},
+            task::{Context, Poll, Waker},
         };
 
         use jdb_alloc::direct::{
@@ -320,7 +320,7 @@ macro_rules! shared_cases {
                 assert!(log.append(b"x").await.is_err());
                 // Closing a failed log gives the file back with the error.
                 let (err, file) = log.close().await.unwrap().unwrap_err().into_parts();
-                assert!(err.to_string().contains("unusable"), "{err}");
+                assert!(err.to_string().contains(&format!("{synced} bytes are durable")), "{err}");
                 for &(pos, t, i) in &acks {
                     let rec = scratch_record(t, i);
                     assert_eq!(&file.read_exact_at(pos, rec.len()).await.unwrap()[..], &rec[..]);
@@ -336,6 +336,61 @@ macro_rules! shared_cases {
 
         fn scratch_record(t: u64, i: u64) -> Vec<u8> {
             crate::pattern(32 << 10, t * 10_000 + i)
+        }
+
+        /// A close after the runtime went: `None` at once (the file went with the worker),
+        /// not a wait for a worker that will never answer.
+        #[test]
+        fn a_close_after_the_runtime_is_gone_returns() {
+            let tmp = Scratch::new(concat!($module, "-shared-rtclose"));
+            let rt = Runtime::new().unwrap();
+            let log = rt.block_on(async {
+                Appender::new(DirectFile::create(&tmp.0).await.unwrap()).into_shared()
+            });
+            drop(rt);
+            let mut close = pin!(log.close());
+            let mut cx = Context::from_waker(Waker::noop());
+            assert!(matches!(close.as_mut().poll(&mut cx), Poll::Ready(None)));
+        }
+
+        /// A log whose worker failed before the appender knew (its staging buffer could not
+        /// be had): `close` reports the failure and gives the file, never `Ok`.
+        #[test]
+        fn a_close_after_a_failure_is_an_error() {
+            let tmp = Scratch::new(concat!($module, "-shared-failclose"));
+            run(async {
+                let options = AppenderOptions::new().staging(usize::MAX / 2);
+                let file = DirectFile::create(&tmp.0).await.unwrap();
+                let log = Appender::with_options(file, options).into_shared();
+                let err = log.commit(b"never written").await.unwrap_err();
+                assert!(err.to_string().contains("staging"), "{err}");
+                assert_eq!(log.synced_len(), 0);
+                let (err, file) = log.close().await.unwrap().unwrap_err().into_parts();
+                assert!(err.to_string().contains("0 bytes are durable"), "{err}");
+                assert_eq!(file.len().await.unwrap(), 0);
+            });
+        }
+
+        /// A future polled again and again while it waits is one waiter, not one per poll.
+        #[test]
+        fn a_waiter_polled_often_is_kept_once() {
+            let tmp = Scratch::new(concat!($module, "-shared-waiters"));
+            run(async {
+                let log = Appender::new(DirectFile::create(&tmp.0).await.unwrap()).into_shared();
+                // A waker of its own (`Waker::noop()`'s clones need not `will_wake` it).
+                struct Quiet;
+                impl std::task::Wake for Quiet {
+                    fn wake(self: std::sync::Arc<Self>) {}
+                }
+                let waker = Waker::from(std::sync::Arc::new(Quiet));
+                let mut commit = pin!(log.commit(b"x"));
+                let mut cx = Context::from_waker(&waker);
+                for _ in 0..1000 {
+                    assert!(commit.as_mut().poll(&mut cx).is_pending());
+                }
+                assert!(format!("{log:?}").contains("waiting: 1,"), "{log:?}");
+                assert_eq!(commit.await.unwrap(), 0);
+            });
         }
 
         #[test]

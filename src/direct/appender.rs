@@ -667,6 +667,11 @@ impl<R: Compio> Appender<R> {
         }
     }
 
+    /// The file, given up without a flush: for a caller that knows the appender failed.
+    pub(super) fn into_file(self) -> DirectFile<R> {
+        self.file
+    }
+
     async fn finish_io(&mut self) -> io::Result<()> {
         self.flush().await?;
         self.file.set_len(self.len).await?;

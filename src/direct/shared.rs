@@ -111,6 +111,13 @@ impl<R: Compio> State<R> {
         Ok(at)
     }
 
+    /// Registers a task waiting for a sync or the close, once however often it is polled.
+    fn wait(&mut self, waker: &Waker) {
+        if !self.waiters.iter().any(|w| w.will_wake(waker)) {
+            self.waiters.push(waker.clone());
+        }
+    }
+
     fn wake_all(&mut self) {
         for w in self.waiters.drain(..).chain(self.room.drain(..)) {
             w.wake();
@@ -282,6 +289,7 @@ impl<R: Compio> Drop for Gone<'_, R> {
                 });
             }
             st.worker = None;
+            st.ended = true;
             st.waiters.clear();
             st.room.clear();
         }
@@ -343,7 +351,20 @@ async fn work<R: Compio>(inner: Rc<Inner<R>>, mut log: Appender<R>) {
                 }
             }
             Work::Close => {
-                let res = log.finish().await;
+                // After a failure the appender may not know of it (a batch it never took, or
+                // refused without a write): the log's failure decides, and nothing is finished.
+                let failed = {
+                    let st = inner.state.borrow();
+                    if st.failure.is_some() {
+                        st.refusal("close")
+                    } else {
+                        None
+                    }
+                };
+                let res = match failed {
+                    Some(e) => Err(FinishError::new(e, log.into_file())),
+                    None => log.finish().await,
+                };
                 let mut st = inner.state.borrow_mut();
                 if res.is_ok() {
                     st.synced = st.len;
@@ -599,7 +620,7 @@ impl<R: Compio> SharedAppender<R> {
     /// file cut to its logical length and synced) and gives the file back, or the error with
     /// the file ([`FinishError`]; after a failure, the error of the first failure). The other
     /// handles are refused from then on. `None` if another handle closed the log first (that
-    /// one gets the file). If this future is dropped before it completes, the log still
+    /// one gets the file), or if the log's runtime is gone (the file was closed with it). If this future is dropped before it completes, the log still
     /// closes, and the file is closed when the last handle drops.
     ///
     /// ```
@@ -642,8 +663,10 @@ impl<R: Compio> SharedAppender<R> {
             let mut st = inner.state.borrow_mut();
             match st.closed.take() {
                 Some(res) => Poll::Ready(Some(res)),
+                // The worker went with its runtime, and the file with it.
+                None if st.ended => Poll::Ready(None),
                 None => {
-                    st.waiters.push(cx.waker().clone());
+                    st.wait(cx.waker());
                     Poll::Pending
                 }
             }
@@ -666,7 +689,9 @@ impl<R: Compio> SharedAppender<R> {
             if st.pending.is_empty() || st.pending.len() < st.bound {
                 return Poll::Ready(st.enqueue(parts, durable));
             }
-            st.room.push(cx.waker().clone());
+            if !st.room.iter().any(|w| w.will_wake(cx.waker())) {
+                st.room.push(cx.waker().clone());
+            }
             Poll::Pending
         })
         .await
@@ -685,7 +710,7 @@ impl<R: Compio> SharedAppender<R> {
             if st.ended {
                 return Poll::Ready(Err(st.refusal(op).expect("closing")));
             }
-            st.waiters.push(cx.waker().clone());
+            st.wait(cx.waker());
             Poll::Pending
         })
         .await
@@ -722,6 +747,7 @@ impl<R: Compio> fmt::Debug for SharedAppender<R> {
             .field("synced", &st.synced)
             .field("syncs", &st.syncs)
             .field("queued", &st.pending.len())
+            .field("waiting", &(st.waiters.len() + st.room.len()))
             .field("failed", &st.failure.as_ref().map(|f| f.what.clone()))
             .finish_non_exhaustive()
     }
