@@ -38,6 +38,7 @@ macro_rules! default_pool_cases {
             bytes: usize,
             f: impl FnOnce(&Runtime) -> T + Send + 'static,
         ) -> T {
+            probed();
             std::thread::spawn(move || {
                 drop_ipc_lock();
                 let rt = Runtime::new().unwrap();
@@ -46,6 +47,28 @@ macro_rules! default_pool_cases {
             })
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        }
+
+        /// Runs one operation on a runtime without a pool, once per process, before any limit
+        /// is lowered. compio 0.19 and 0.20 ask the kernel which opcodes it has at their first
+        /// operation, through a small ring of their own; when the limit leaves no room for that
+        /// ring they run `openat` on a thread instead, and then keep the result's value (0,
+        /// standard input) as the file's descriptor and close the one opened: an I/O-safety
+        /// abort. A process's limit holds from its start, when that ring fits; here the limit
+        /// is lowered after the fact, so the probe is made first.
+        fn probed() {
+            static PROBED: std::sync::Once = std::sync::Once::new();
+            PROBED.call_once(|| {
+                let tmp = Scratch::new(concat!(stringify!($direct), "_probe"));
+                let before = pinned();
+                set_default_pool(DefaultPool::Off);
+                let rt = Runtime::new().unwrap();
+                set_default_pool(DefaultPool::Auto);
+                rt.block_on(async { DirectFile::create_unsynced(&tmp.0).await.unwrap() });
+                drop(rt);
+                // The limits below are set against what is pinned: this ring's pages first go.
+                unpinned(before);
+            });
         }
 
         fn exercise(rt: &Runtime, name: &str) -> jdb_alloc::fixed::PoolStats {
@@ -118,10 +141,8 @@ macro_rules! default_pool_cases {
         /// kernel refuses to register (the ring's own memory counts against the limit too):
         /// the 4 KiB read goes through a frame all the same, fixed or plain as the counters
         /// say; the staging buffer and the longer reads fall back to plain buffers, counted.
-        /// Nothing fails. (Not 64 KiB: there the ring's memory leaves no room for the small ring
-        /// compio 0.19 makes to probe for `openat` (`io_uring_setup` fails with `ENOMEM`), and
-        /// it then hands back a wrong descriptor for the file it opened (seen with strace);
-        /// `default_pool_tiers` says what 64 KiB gives.)
+        /// Nothing fails. (Not 64 KiB: the runtime's own ring pins more than that; there
+        /// `default_pool_tiers` says what it gives.)
         #[test]
         fn a_small_limit_gives_small_frames_and_counts_the_rest() {
             let _turn = turn();
