@@ -137,7 +137,7 @@ fn the_two_commands_come_first() {
     assert_eq!(
         commands[..2.min(commands.len())],
         [
-            "cargo run --release --example direct_io",
+            "cargo run --release --features compio-19 --example direct_io",
             "cargo test --all-features",
         ]
     );
