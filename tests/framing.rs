@@ -196,6 +196,39 @@ macro_rules! framing_cases {
             });
         }
 
+        /// Once the scan ends, before the file does (garbage after the log) or with it, no read
+        /// ahead is left in flight: every frame of the file's pool is back (a read cancelled
+        /// instead would hold its frame until the kernel completes it, and compio 0.17 leaks
+        /// it if the runtime drops first).
+        #[test]
+        fn no_read_ahead_is_left_in_flight_at_the_end() {
+            let tmp = Scratch::new(concat!($module, "-settled"));
+            run(async {
+                let model = twenty(&tmp.0, 11).await;
+                let pool = jdb_alloc::fixed::FixedPool::new(&[(2 << 20, 8)]).unwrap();
+                let in_use = || pool.stats().tiers.iter().map(|t| t.in_use).sum::<usize>();
+                for garbage in [0, 8 << 20] {
+                    if garbage > 0 {
+                        let file = std::fs::OpenOptions::new().write(true).open(&tmp.0).unwrap();
+                        let len = file.metadata().unwrap().len();
+                        file.write_all_at(&pattern(garbage, 5), len).unwrap();
+                        file.sync_all().unwrap();
+                    }
+                    let file = DirectFile::open(&tmp.0).await.unwrap().with_pool(pool.clone());
+                    let mut records = Records::new(&file).await.unwrap();
+                    let mut n = 0;
+                    while records.next().await.unwrap().is_some() {
+                        n += 1;
+                    }
+                    assert_eq!(n, model.len());
+                    assert_eq!(in_use(), 0, "{garbage} bytes of garbage: {:?}", records.end());
+                    // Asked again, the end stays where it was, still with nothing in flight.
+                    assert!(records.next().await.unwrap().is_none());
+                    assert_eq!(in_use(), 0);
+                }
+            });
+        }
+
         #[test]
         fn a_page_of_zeros_after_the_end_is_a_clean_end() {
             let tmp = Scratch::new(concat!($module, "-zeros"));

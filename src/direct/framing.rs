@@ -193,6 +193,16 @@ impl<'a, R: Compio> Records<'a, R> {
     /// # Errors
     /// A read's error (the scan can go on with the next call, from where it was).
     pub async fn next(&mut self) -> io::Result<Option<(u64, Vec<u8>)>> {
+        let next = self.find().await;
+        if self.end.is_some() {
+            // The log may end before the file: no read ahead is left to be cancelled.
+            self.reader.settle().await;
+        }
+        next
+    }
+
+    /// [`next`](Self::next), the reads ahead left as they are.
+    async fn find(&mut self) -> io::Result<Option<(u64, Vec<u8>)>> {
         loop {
             if self.end.is_some() {
                 return Ok(None);

@@ -155,8 +155,19 @@ impl<'a, T> Window<'a, T> {
         }
     }
 
-    /// Drops every entry: futures still flying are cancelled.
-    pub(super) fn clear(&mut self) {
+    /// Waits for every future still flying, then drops every entry: none is cancelled. (A
+    /// cancelled operation stays with the runtime until the kernel completes it, and compio
+    /// 0.17 leaks it if the runtime is dropped first.)
+    pub(super) async fn settle(&mut self) {
+        poll_fn(|cx| {
+            self.poll_all(cx);
+            if self.slots.iter().all(|slot| matches!(slot, Slot::Done(_))) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
         self.slots.clear();
     }
 }

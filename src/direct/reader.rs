@@ -90,7 +90,11 @@ type Ahead = (io::Result<ReadView>, usize);
 /// Use it as [`compio17::Reader`](super::compio17::Reader),
 /// [`compio19::Reader`](super::compio19::Reader) or
 /// [`compio20::Reader`](super::compio20::Reader). The reads in flight are cancelled when it
-/// drops.
+/// drops (their buffers stay with the runtime until the kernel is done with them, and compio
+/// 0.17 leaks them if the runtime goes first); at the end of the file, and once [`Records`]
+/// finds the log's end, none is left in flight.
+///
+/// [`Records`]: super::Records
 ///
 /// ```
 /// # #[cfg(feature = "compio-19")]
@@ -184,8 +188,8 @@ impl<'a, R: Compio> Reader<'a, R> {
     /// end. Calls after `None` look again: a file that has grown is read on.
     ///
     /// # Errors
-    /// A read's error (as [`DirectFile::read_at`]); the reads ahead are then dropped, and the
-    /// next call tries again from the same position.
+    /// A read's error (as [`DirectFile::read_at`]); the reads ahead are then waited for and
+    /// dropped, and the next call tries again from the same position.
     pub async fn next_chunk(&mut self) -> io::Result<Option<ReadView>> {
         if let Some(rest) = self.rest.take() {
             if !rest.is_empty() {
@@ -199,14 +203,14 @@ impl<'a, R: Compio> Reader<'a, R> {
         let view = match res {
             Ok(view) => view,
             Err(e) => {
-                self.restart();
+                self.settle().await;
                 return Err(e);
             }
         };
         self.pos = view.pos() + view.len() as u64;
         if view.len() < asked {
             // The end of the file, for now: what was read beyond it may be stale.
-            self.restart();
+            self.settle().await;
         }
         if view.is_empty() {
             return Ok(None);
@@ -235,9 +239,10 @@ impl<'a, R: Compio> Reader<'a, R> {
         Ok(n)
     }
 
-    /// Drops the reads ahead: the next one starts where the last view ended.
-    fn restart(&mut self) {
-        self.window.clear();
+    /// Waits for the reads ahead and drops them: the next one starts where the last view
+    /// ended, and nothing is left in flight.
+    pub(super) async fn settle(&mut self) {
+        self.window.settle().await;
         self.ahead = self.pos;
     }
 
