@@ -270,6 +270,25 @@ macro_rules! shared_cases {
                 }
                 assert!(landed, "the record never reached the file");
                 assert_eq!(&file.read_exact_at(0, rec.len()).await.unwrap()[..], &rec[..]);
+                // Then its sync, and it lets go of the file: only this reopened one stays open.
+                // (Dropping the runtime while that sync flies would leave it to compio, which
+                // 0.17 leaks.)
+                let open = || {
+                    std::fs::read_dir("/proc/self/fd")
+                        .unwrap()
+                        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+                        .filter(|target| *target == tmp.0)
+                        .count()
+                };
+                let mut ended = false;
+                for _ in 0..100_000 {
+                    if open() == 1 {
+                        ended = true;
+                        break;
+                    }
+                    spawn(async {}).await.unwrap();
+                }
+                assert!(ended, "the worker still holds the file: {} open", open());
             });
         }
 
