@@ -49,6 +49,33 @@ macro_rules! read_cases {
             Runtime::new().unwrap().block_on(future)
         }
 
+        /// Polls `future` up to `times` times, letting the runtime run in between; drops
+        /// it if it has not finished by then.
+        async fn poll_times<F: Future>(future: F, times: usize) -> Option<F::Output> {
+            let mut future = std::pin::pin!(future);
+            for _ in 0..times {
+                let polled = std::future::poll_fn(|cx| std::task::Poll::Ready(future.as_mut().poll(cx))).await;
+                if let std::task::Poll::Ready(out) = polled {
+                    return Some(out);
+                }
+                yield_once().await;
+            }
+            None
+        }
+
+        /// Pending once, its waker woken: the runtime polls its driver before polling again.
+        async fn yield_once() {
+            let mut yielded = false;
+            std::future::poll_fn(|cx| {
+                if std::mem::replace(&mut yielded, true) {
+                    return std::task::Poll::Ready(());
+                }
+                cx.waker().wake_by_ref();
+                std::task::Poll::Pending
+            })
+            .await;
+        }
+
         /// Opens `path`, with `pool` if given.
         async fn open(path: &std::path::Path, pool: &Option<FixedPool>) -> DirectFile {
             let file = DirectFile::open(path).await.unwrap();
@@ -167,6 +194,53 @@ macro_rules! read_cases {
                     assert_eq!(seen, model.get(start..).unwrap_or_default());
                     // At the end it stays at the end.
                     assert!(reader.next_chunk().await.unwrap().is_none());
+                    drop(reader);
+                    all_back(pool);
+                });
+            }
+
+            /// `next_chunk` is cancel-safe: a call whose future is dropped after a few polls
+            /// (in its wait for a read, or for the reads ahead at the end of the file) loses
+            /// nothing, and the views that did come are the file's bytes, each once.
+            #[test]
+            fn a_scan_loses_nothing_to_dropped_calls(
+                file_len in 0usize..200_000,
+                start in 0usize..210_000,
+                chunk in 1usize..20_000,
+                window in 1usize..9,
+                polls in prop::collection::vec(0usize..4, 1..32),
+                pooled in any::<bool>(),
+            ) {
+                let (tmp, model) = model_file(concat!($module, "-scan-dropped"), file_len, 17);
+                run(async {
+                    let pool = pooled.then(|| FixedPool::new(&[(16 << 10, 2), (24 << 10, 8)]).unwrap());
+                    let file = open(&tmp.0, &pool).await;
+                    let mut reader = file.reader_with(start as u64, ReaderOptions::new().chunk(chunk).window(window));
+                    let mut seen = Vec::new();
+                    let (mut dropped, mut ended) = (0, false);
+                    for &times in polls.iter().cycle() {
+                        // `0`: awaited to the end; else polled `times` times, then dropped
+                        // unless it finished.
+                        let got = if times == 0 {
+                            Some(reader.next_chunk().await)
+                        } else {
+                            poll_times(reader.next_chunk(), times).await
+                        };
+                        match got {
+                            None => dropped += 1,
+                            Some(res) => match res.unwrap() {
+                                Some(view) => {
+                                    assert_eq!(view.pos(), (start + seen.len()) as u64);
+                                    seen.extend_from_slice(&view);
+                                }
+                                None if ended => break,
+                                // Once more after the end: it stays there.
+                                None => ended = true,
+                            },
+                        }
+                        assert!(dropped < 100_000, "no progress: {dropped} calls dropped");
+                    }
+                    assert_eq!(seen, model.get(start..).unwrap_or_default(), "{dropped} calls dropped");
                     drop(reader);
                     all_back(pool);
                 });

@@ -140,7 +140,8 @@ impl Default for AppenderOptions {
 /// - Write-behind: a full staging buffer (or a large record's buffer) is sent to the disk and
 ///   `append` goes on packing into another, with up to
 ///   [`write_behind`](AppenderOptions::write_behind) bytes (1 MiB) in flight; `flush` and `sync`
-///   wait for all of them, and a write that failed fails the appender as a failed sync does.
+///   wait for all of them, and a write that failed fails the appender as a failed sync does
+///   (the call that sees the failure returns once the other writes in flight have completed).
 ///   (The writes in flight are compio futures of the runtime's thread: the appender is not
 ///   `Send`.)
 /// - [`finish`](Self::finish) flushes, truncates the file to [`len`](Self::len) and syncs.
@@ -770,6 +771,10 @@ impl<R: Compio> Appender<R> {
             self.behind_bytes -= buf.len();
             if let Err(e) = res {
                 self.failure = Some(format!("a write behind: {e}"));
+                // The later writes may still land: wait for them, so that a caller who
+                // reopens and resumes after this error races with nothing.
+                self.behind.settle().await;
+                self.behind_bytes = 0;
                 return Err(e);
             }
             let kept: usize = self.spare.iter().map(Buffer::cap).sum();

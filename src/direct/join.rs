@@ -14,25 +14,27 @@ use std::{
 
 /// Polls the futures `iter` yields, at most `depth` (at least one) at a time, handing each
 /// output to `done` as it completes, in completion order. The first error `done` returns ends
-/// the call, dropping the futures still in flight.
+/// the call once the futures already in flight have completed (their outputs are dropped):
+/// none is cancelled, so none is left with the runtime when the call returns.
 pub(super) async fn each_concurrent<F: Future, E>(
-    mut iter: impl Iterator<Item = F>,
+    iter: impl Iterator<Item = F>,
     depth: usize,
     mut done: impl FnMut(F::Output) -> Result<(), E>,
 ) -> Result<(), E> {
+    let mut iter = iter.fuse();
     let depth = depth.max(1);
     let mut flight: Vec<Pin<Box<F>>> = Vec::with_capacity(depth);
-    let mut exhausted = false;
+    let mut failed: Option<E> = None;
     poll_fn(|cx| {
         loop {
-            while !exhausted && flight.len() < depth {
+            while failed.is_none() && flight.len() < depth {
                 match iter.next() {
                     Some(future) => flight.push(Box::pin(future)),
-                    None => exhausted = true,
+                    None => break,
                 }
             }
             if flight.is_empty() {
-                return Poll::Ready(Ok(()));
+                return Poll::Ready(failed.take().map_or(Ok(()), Err));
             }
             let mut progressed = false;
             let mut i = 0;
@@ -41,8 +43,10 @@ pub(super) async fn each_concurrent<F: Future, E>(
                     Poll::Ready(out) => {
                         drop(flight.swap_remove(i));
                         progressed = true;
-                        if let Err(e) = done(out) {
-                            return Poll::Ready(Err(e));
+                        if failed.is_none() {
+                            if let Err(e) = done(out) {
+                                failed = Some(e);
+                            }
                         }
                     }
                     Poll::Pending => i += 1,

@@ -149,7 +149,8 @@ impl<R: Compio> DirectFile<R> {
     /// nothing and give empty views.
     ///
     /// # Errors
-    /// The first failure ends the call (the reads still in flight are cancelled), with an error
+    /// The first failure ends the call, once the reads already in flight have completed (they
+    /// are waited for, not cancelled, so no buffer is left with the runtime), with an error
     /// that names the range (its index, offset and length): [`io::ErrorKind::InvalidInput`] if
     /// `pos + len` overflows; [`io::ErrorKind::UnexpectedEof`] if the range runs past the end
     /// of the file; [`io::ErrorKind::OutOfMemory`]; the read's error, of the same kind.

@@ -144,6 +144,8 @@ pub struct Reader<'a, R: Compio> {
     window: Window<'a, Ahead>,
     /// What `AsyncRead` has not copied out yet of the last view.
     rest: Option<ReadView>,
+    /// The answer of a `next_chunk` that waits for the reads ahead before giving it.
+    settling: Option<io::Result<ReadView>>,
 }
 
 impl<R: Compio> DirectFile<R> {
@@ -165,6 +167,7 @@ impl<R: Compio> DirectFile<R> {
             ahead: pos,
             window: Window::new(),
             rest: None,
+            settling: None,
         }
     }
 }
@@ -187,37 +190,49 @@ impl<'a, R: Compio> Reader<'a, R> {
     /// one up to the next multiple of the chunk size), fewer where the file ends, `None` at its
     /// end. Calls after `None` look again: a file that has grown is read on.
     ///
+    /// Cancel-safe: if the future is dropped before it completes, no view is skipped and no
+    /// error is lost; the next call gives what this one would have.
+    ///
     /// # Errors
-    /// A read's error (as [`DirectFile::read_at`]); the reads ahead are then waited for and
-    /// dropped, and the next call tries again from the same position.
+    /// A read's error (as [`DirectFile::read_at`]), once the reads ahead have completed (they
+    /// are waited for and dropped, not cancelled: a device that hangs delays the error). The
+    /// next call tries again from the same position.
     pub async fn next_chunk(&mut self) -> io::Result<Option<ReadView>> {
         if let Some(rest) = self.rest.take() {
             if !rest.is_empty() {
                 return Ok(Some(rest));
             }
         }
-        self.fill().await;
-        let Some((res, asked)) = self.window.front().await else {
-            unreachable!("fill leaves at least one read in the window")
-        };
-        let view = match res {
-            Ok(view) => view,
-            Err(e) => {
-                self.settle().await;
-                return Err(e);
+        if self.settling.is_none() {
+            self.fill().await;
+            let Some((res, asked)) = self.window.front().await else {
+                unreachable!("fill leaves at least one read in the window")
+            };
+            match res {
+                Ok(view) if view.len() == asked => {
+                    self.pos = view.pos() + view.len() as u64;
+                    // Keep the window full while the caller works on this view.
+                    self.fill().await;
+                    return Ok(Some(view));
+                }
+                // An error, or the end of the file for now (what was read beyond it may be
+                // stale): the reads ahead are waited for before the answer is given.
+                res => self.settling = Some(res),
             }
-        };
-        self.pos = view.pos() + view.len() as u64;
-        if view.len() < asked {
-            // The end of the file, for now: what was read beyond it may be stale.
-            self.settle().await;
         }
-        if view.is_empty() {
-            return Ok(None);
+        // Kept in `self` across the wait, so that a caller that drops this future and calls
+        // again gets the same answer: no view is skipped, no error lost.
+        self.window.settle().await;
+        let res = self.settling.take().expect("set before the wait");
+        if let Ok(view) = &res {
+            self.pos = view.pos() + view.len() as u64;
         }
-        // Keep the window full while the caller works on this view.
-        self.fill().await;
-        Ok(Some(view))
+        self.ahead = self.pos;
+        match res {
+            Ok(view) if view.is_empty() => Ok(None),
+            Ok(view) => Ok(Some(view)),
+            Err(e) => Err(e),
+        }
     }
 
     /// Copies the next bytes into `dst` (at most its length); `0` at the end of the file
@@ -240,10 +255,13 @@ impl<'a, R: Compio> Reader<'a, R> {
     }
 
     /// Waits for the reads ahead and drops them: the next one starts where the last view
-    /// ended, and nothing is left in flight.
+    /// ended, and nothing is left in flight. An answer [`next_chunk`](Self::next_chunk) was
+    /// waiting to give is kept for its next call.
     pub(super) async fn settle(&mut self) {
         self.window.settle().await;
-        self.ahead = self.pos;
+        if self.settling.is_none() {
+            self.ahead = self.pos;
+        }
     }
 
     /// Issues reads until the window is full.
