@@ -2,7 +2,9 @@
 //! (`v20::`): framed records synced on a small ext4 whose loop device is then cut after the
 //! log's last block (`small_fs::SmallFs::fail_past`), so the writes to the blocks that come
 //! next fail with `EIO`. The appender must fail and stay failed, and once the device is whole
-//! again a reopen must find every record a sync acknowledged. Needs root and loop devices.
+//! again a reopen must find every record a sync acknowledged. And `read_many` over a file cut
+//! in two (`SmallFs::fail_within`): its error comes once no read is left in flight. Needs root
+//! and loop devices.
 #![cfg(all(
     target_os = "linux",
     any(feature = "compio-17", feature = "compio-19", feature = "compio-20")
@@ -28,9 +30,12 @@ macro_rules! eio_cases {
     ($compio:ident, $direct:ident, $module:literal) => {
         use std::collections::HashMap;
 
-        use jdb_alloc::direct::{
-            AppenderOptions,
-            $direct::{Appender, DirectFile, Records},
+        use jdb_alloc::{
+            direct::{
+                AppenderOptions, ReadManyOptions,
+                $direct::{Appender, DirectFile, Records},
+            },
+            fixed::FixedPool,
         };
         use $compio::runtime::Runtime;
 
@@ -116,6 +121,41 @@ macro_rules! eio_cases {
                     found.records
                 );
             });
+        }
+
+        /// `read_many` over a file whose second half the cut leaves out: the call fails with
+        /// the device's `EIO` and names a range, and only once the reads it had in flight (of
+        /// the first half, from the disk under the device, while the failing ones fail at
+        /// once) are done: every pool frame is back
+        /// when it returns, none left with the runtime.
+        #[test]
+        fn a_failed_read_many_leaves_no_read_in_flight() {
+            let Some(fs) = SmallFs::new(concat!($module, "-eio-reads"), 64) else {
+                return;
+            };
+            let data = fs.dir.join("data");
+            let file = std::fs::File::create(&data).unwrap();
+            std::io::Write::write_all(&mut &file, &pattern(16 << 20, 7)).unwrap();
+            file.sync_all().unwrap();
+            fs.fail_within(&data, 8 << 20);
+            fs.uncache();
+            Runtime::new().unwrap().block_on(async {
+                let pool = FixedPool::new(&[(16 << 10, 256)]).unwrap();
+                let file = DirectFile::open(&data).await.unwrap().with_pool(pool.clone());
+                let ranges: Vec<(u64, usize)> = (0..256u64)
+                    .map(|i| ((i * 65_536) % (16 << 20) + i % 4096, 1 + (i as usize * 977) % 12_000))
+                    .collect();
+                let options = ReadManyOptions::new().max_merged(0).depth(32);
+                let err = file.read_many_with(&ranges, options).await.unwrap_err();
+                // No await since: what the call had in flight has completed.
+                let stats = pool.stats();
+                // (Every read had a frame: the test sees them all.)
+                assert_eq!(stats.misses, 0, "{stats:?}");
+                assert!(stats.tiers.iter().all(|t| t.in_use == 0), "{stats:?}");
+                let msg = err.to_string();
+                assert!(msg.contains("read_many: range") && msg.contains(&format!("os error {}", libc::EIO)), "{msg}");
+            });
+            fs.heal();
         }
     };
 }

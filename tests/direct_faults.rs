@@ -1,7 +1,7 @@
 //! The `Appender`'s write-behind against a real fault, through compio 0.17 (`v17::`), 0.19
 //! (`v19::`) and 0.20 (`v20::`) runtimes: a small ext4 on a loop device (see
 //! `small_fs`) runs out of space while writes are behind; `sync` must fail, and so must every
-//! call after it, while what an earlier sync covered reads back. Needs root and loop devices.
+//! call after it, with no write left in flight, while what an earlier sync covered reads back. Needs root and loop devices.
 #![cfg(all(
     target_os = "linux",
     any(feature = "compio-17", feature = "compio-19", feature = "compio-20")
@@ -61,6 +61,13 @@ macro_rules! fault_cases {
                 let first_err = failed.as_ref().unwrap_or(&sync_err);
                 assert_eq!(first_err.raw_os_error(), Some(libc::ENOSPC), "{first_err}");
                 assert_eq!(log.synced_len(), synced);
+                // The call that saw a write fail waited for the others: none is left in
+                // flight to land after a reopen.
+                let state = format!("{log:?}");
+                assert!(
+                    state.contains("writes_behind: 0, bytes_behind: 0"),
+                    "{state}"
+                );
 
                 // Fail-stop: every later call refuses, naming the failure.
                 let err = log.append(b"more").await.unwrap_err();

@@ -87,22 +87,38 @@ impl SmallFs {
     /// size and allocates the blocks that come next beyond the device's end. (Its metadata
     /// sits in the first groups, before the file.) Undone by [`heal`](Self::heal).
     pub fn fail_past(&self, file: &Path) {
-        let map = sh("filefrag", &["-v", file.to_str().unwrap()]).unwrap();
-        let block: u64 = map
-            .split_once(" blocks of ")
-            .and_then(|(_, rest)| rest.split_whitespace().next()?.parse().ok())
-            .unwrap_or_else(|| panic!("no block size in filefrag's output:\n{map}"));
-        // Extent rows: `  0:   0..  289:   8705..  8994:  290: ...`; the fourth field ends
-        // the physical range.
-        let last = map
-            .lines()
-            .filter_map(|row| {
-                let physical = row.split(':').nth(2)?;
-                physical.split("..").nth(1)?.trim().parse::<u64>().ok()
-            })
-            .max()
-            .unwrap_or_else(|| panic!("no extent in filefrag's output:\n{map}"));
-        self.resize((last + 1) * block);
+        let (block, extents) = extents(file);
+        let last = extents.iter().map(|e| e.physical.end).max().unwrap();
+        self.resize(last * block);
+    }
+
+    /// Cuts the device at the block that holds byte `offset` of `file`: reads of the file from
+    /// there on fail with `EIO` (of the blocks after it on the device, which a file written in
+    /// one go has), and those before it succeed. Undone by [`heal`](Self::heal).
+    pub fn fail_within(&self, file: &Path, offset: u64) {
+        let (block, extents) = extents(file);
+        let at = offset / block;
+        let extent = extents
+            .iter()
+            .find(|e| e.logical.contains(&at))
+            .unwrap_or_else(|| panic!("no extent of {} holds byte {offset}", file.display()));
+        self.resize((extent.physical.start + (at - extent.logical.start)) * block);
+    }
+
+    /// Drops the image's pages from the page cache, so that the device's next reads go to
+    /// the disk under it and take a disk's time.
+    pub fn uncache(&self) {
+        use std::os::fd::AsRawFd;
+        let image = std::fs::File::open(&self.image.0).unwrap();
+        image.sync_all().unwrap();
+        // SAFETY: an advice on a descriptor `image` keeps open; no memory is involved.
+        let rc = unsafe { libc::posix_fadvise(image.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+        assert_eq!(
+            rc,
+            0,
+            "posix_fadvise(DONTNEED) of {}",
+            self.image.0.display()
+        );
     }
 
     /// Gives the device its whole length back (the cut part reads as zeros: nothing of the
@@ -134,4 +150,40 @@ impl Drop for SmallFs {
         let _ = std::fs::remove_dir(&self.dir);
         // The image goes with `Scratch`.
     }
+}
+
+/// One extent of a file: its blocks in the file and on the device, end exclusive.
+struct Extent {
+    logical: std::ops::Range<u64>,
+    physical: std::ops::Range<u64>,
+}
+
+/// The block size and the extents of `file`, as `filefrag -v` tells them.
+fn extents(file: &Path) -> (u64, Vec<Extent>) {
+    let map = sh("filefrag", &["-v", file.to_str().unwrap()]).unwrap();
+    let block: u64 = map
+        .split_once(" blocks of ")
+        .and_then(|(_, rest)| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no block size in filefrag's output:\n{map}"));
+    // Extent rows: `  0:   0..  289:   8705..  8994:  290: ...`: the logical and the physical
+    // range, ends inclusive.
+    let range = |field: &str| -> Option<std::ops::Range<u64>> {
+        let (start, end) = field.split_once("..")?;
+        Some(start.trim().parse().ok()?..end.trim().parse::<u64>().ok()? + 1)
+    };
+    let extents: Vec<Extent> = map
+        .lines()
+        .filter_map(|row| {
+            let mut fields = row.split(':').skip(1);
+            Some(Extent {
+                logical: range(fields.next()?)?,
+                physical: range(fields.next()?)?,
+            })
+        })
+        .collect();
+    assert!(
+        !extents.is_empty(),
+        "no extent in filefrag's output:\n{map}"
+    );
+    (block, extents)
 }
