@@ -5,6 +5,8 @@
 //! A future dropped before it completes cancels its operation; compio keeps the operation's
 //! buffer until the kernel has let go of it.
 
+use futures_core::Stream;
+use futures_util::stream::FuturesUnordered;
 use std::{
     collections::VecDeque,
     future::{Future, poll_fn},
@@ -16,6 +18,9 @@ use std::{
 /// output to `done` as it completes, in completion order. The first error `done` returns ends
 /// the call once the futures already in flight have completed (their outputs are dropped):
 /// none is cancelled, so none is left with the runtime when the call returns.
+///
+/// Of the futures in flight, only those whose wakers were woken are polled again, so that a
+/// deep queue costs each completion one poll, not one poll per future in flight.
 pub(super) async fn each_concurrent<F: Future, E>(
     iter: impl Iterator<Item = F>,
     depth: usize,
@@ -23,38 +28,26 @@ pub(super) async fn each_concurrent<F: Future, E>(
 ) -> Result<(), E> {
     let mut iter = iter.fuse();
     let depth = depth.max(1);
-    let mut flight: Vec<Pin<Box<F>>> = Vec::with_capacity(depth);
+    let mut flight = FuturesUnordered::new();
     let mut failed: Option<E> = None;
     poll_fn(|cx| {
         loop {
             while failed.is_none() && flight.len() < depth {
                 match iter.next() {
-                    Some(future) => flight.push(Box::pin(future)),
+                    Some(future) => flight.push(future),
                     None => break,
                 }
             }
-            if flight.is_empty() {
-                return Poll::Ready(failed.take().map_or(Ok(()), Err));
-            }
-            let mut progressed = false;
-            let mut i = 0;
-            while i < flight.len() {
-                match flight[i].as_mut().poll(cx) {
-                    Poll::Ready(out) => {
-                        drop(flight.swap_remove(i));
-                        progressed = true;
-                        if failed.is_none() {
-                            if let Err(e) = done(out) {
-                                failed = Some(e);
-                            }
+            match Pin::new(&mut flight).poll_next(cx) {
+                Poll::Ready(Some(out)) => {
+                    if failed.is_none() {
+                        if let Err(e) = done(out) {
+                            failed = Some(e);
                         }
                     }
-                    Poll::Pending => i += 1,
                 }
-            }
-            // Room was made: refill, and submit the new ones.
-            if !progressed {
-                return Poll::Pending;
+                Poll::Ready(None) => return Poll::Ready(failed.take().map_or(Ok(()), Err)),
+                Poll::Pending => return Poll::Pending,
             }
         }
     })
