@@ -17,7 +17,10 @@ macro_rules! default_pool_cases {
     ($compio:ident, $direct:ident) => {
         use jdb_alloc::{
             direct::$direct::{Appender, DirectFile},
-            fixed::{DefaultPool, FixedStatus, default_pool, default_pool_tiers, set_default_pool},
+            fixed::{
+                DefaultPool, FixedStatus, default_pool, default_pool_setting, default_pool_tiers,
+                set_default_pool,
+            },
         };
         use $compio::runtime::Runtime;
 
@@ -61,9 +64,10 @@ macro_rules! default_pool_cases {
             PROBED.call_once(|| {
                 let tmp = Scratch::new(concat!(stringify!($direct), "_probe"));
                 let before = pinned();
+                let setting = default_pool_setting();
                 set_default_pool(DefaultPool::Off);
                 let rt = Runtime::new().unwrap();
-                set_default_pool(DefaultPool::Auto);
+                set_default_pool(setting);
                 rt.block_on(async { DirectFile::create_unsynced(&tmp.0).await.unwrap() });
                 drop(rt);
                 // The limits below are set against what is pinned: this ring's pages first go.
