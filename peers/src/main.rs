@@ -251,6 +251,13 @@ fn verify_appended(path: &Path, rec_len: usize, count: usize) -> Res<()> {
     Ok(())
 }
 
+/// Checks an appended file and removes it, whether it was right or not.
+fn finish_append(path: &Path, rec_len: usize, count: usize) -> Res<()> {
+    let checked = verify_appended(path, rec_len, count);
+    let removed = fs::remove_file(path).map_err(ctx(format!("remove {}", path.display())));
+    checked.and(removed)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Cases.
 
@@ -813,8 +820,7 @@ mod ours {
         let took = started.elapsed();
         let note = pool_note(&file);
         drop(file);
-        verify_appended(&path, len, count)?;
-        fs::remove_file(&path).map_err(ctx("remove the append file"))?;
+        finish_append(&path, len, count)?;
         Ok(Outcome { took, note })
     }
 }
@@ -954,8 +960,7 @@ mod peer_glommio {
         // Flushes, truncates to the bytes written and syncs.
         writer.close().await.map_err(ctx("close"))?;
         let took = started.elapsed();
-        verify_appended(&path, len, count)?;
-        fs::remove_file(&path).map_err(ctx("remove the append file"))?;
+        finish_append(&path, len, count)?;
         Ok(Outcome::plain(took))
     }
 }
@@ -1198,8 +1203,7 @@ mod peer_tokio_uring {
         log.file.sync_data().await.map_err(ctx("sync_data"))?;
         let took = started.elapsed();
         log.file.close().await.map_err(ctx("close"))?;
-        verify_appended(&path, len, count)?;
-        fs::remove_file(&path).map_err(ctx("remove the append file"))?;
+        finish_append(&path, len, count)?;
         Ok(Outcome::plain(took))
     }
 }
