@@ -128,6 +128,7 @@ macro_rules! read_cases {
                 depth in 0usize..6,
                 pooled in any::<bool>(),
                 inside in prop::bool::weighted(0.75),
+                stop_after in prop::option::weighted(0.2, 0usize..8),
             ) {
                 // Mostly ranges within the file, so that most calls succeed.
                 if inside {
@@ -164,6 +165,55 @@ macro_rules! read_cases {
                             assert!(e.to_string().contains(&named), "{e} should name {named}");
                         }
                         (want, got) => panic!("expected {:?}, got {:?}", want.map(|v| v.len()), got.map(|v| v.len())),
+                    }
+                    all_back(pool.clone());
+
+                    // `read_each`: the same views, each once, as they complete; `each`'s own
+                    // error ends the call with no view after it.
+                    let mut seen = vec![0usize; ranges.len()];
+                    let (mut given, mut stopped, mut after_stop) = (0, false, 0);
+                    let got = file.read_each_with(&ranges, options, |i, view| {
+                        after_stop += usize::from(stopped);
+                        if stopped || stop_after == Some(given) {
+                            stopped = true;
+                            return Err(std::io::Error::other("stop"));
+                        }
+                        given += 1;
+                        seen[i] += 1;
+                        assert_eq!(view.pos(), ranges[i].0, "range {i}");
+                        let (pos, len) = (ranges[i].0 as usize, ranges[i].1);
+                        let want = if len == 0 { &[][..] } else { &model[pos..][..len] };
+                        assert_eq!(&view[..], want, "range {i} {:?}", ranges[i]);
+                        Ok(())
+                    }).await;
+                    assert_eq!(after_stop, 0, "views handed over after `each` failed");
+                    match (expected(&model, &ranges), got) {
+                        (Ok(_), Ok(())) => {
+                            assert!(stop_after.is_none_or(|n| n >= ranges.len()));
+                            assert!(seen.iter().all(|&n| n == 1), "{seen:?}");
+                        }
+                        (_, Err(e)) if e.to_string() == "stop" => {
+                            assert_eq!(Some(given), stop_after);
+                            assert!(seen.iter().all(|&n| n <= 1), "{seen:?}");
+                        }
+                        (Err((ErrorKind::InvalidInput, i)), Err(e)) => {
+                            assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+                            let named = format!("read_each: range {i} ({}, {})", ranges[i].0, ranges[i].1);
+                            assert!(e.to_string().contains(&named), "{e} should name {named}");
+                            assert_eq!(given, 0);
+                        }
+                        (Err((ErrorKind::UnexpectedEof, _)), Err(e)) => {
+                            // The first short range to complete: any of those past the end.
+                            assert_eq!(e.kind(), ErrorKind::UnexpectedEof, "{e}");
+                            assert!(
+                                ranges.iter().enumerate().any(|(i, &(pos, len))| len > 0
+                                    && pos + len as u64 > model.len() as u64
+                                    && e.to_string().contains(&format!("read_each: range {i} ({pos}, {len})"))),
+                                "{e}"
+                            );
+                            assert!(seen.iter().all(|&n| n <= 1), "{seen:?}");
+                        }
+                        (want, got) => panic!("read_each: expected {:?}, got {got:?}", want.map(|v| v.len())),
                     }
                     all_back(pool);
                 });
@@ -338,6 +388,36 @@ macro_rules! read_cases {
                 let views = file.read_many_with(&[(100, 10), (200, 20)], options).await.unwrap();
                 assert_ne!(views[1].as_ptr() as usize, views[0].as_ptr() as usize + 100);
                 assert_eq!(&views[1][..], &model[200..220]);
+            });
+        }
+
+        /// `read_each` frees each read's buffer as its view drops, so a pool of a few frames
+        /// serves every read of a large set; `read_many` holds them all until it returns, and
+        /// the reads past the pool's frames go to plain buffers.
+        #[test]
+        fn read_each_keeps_memory_to_the_depth() {
+            let (tmp, model) = model_file(concat!($module, "-each"), 4 << 20, 9);
+            run(async {
+                let pool = FixedPool::new(&[(16 << 10, 8)]).unwrap();
+                let file = DirectFile::open(&tmp.0).await.unwrap().with_pool(pool.clone());
+                // 200 ranges of up to 8 KiB, 20 KiB apart: no two merged.
+                let ranges: Vec<(u64, usize)> = (0..200u64).map(|i| (i * 20_480 + i % 97, 1 + (i as usize * 131) % 8192)).collect();
+                let options = ReadManyOptions::new().max_gap(0).depth(4);
+                let mut sum = 0u64;
+                file.read_each_with(&ranges, options, |i, view| {
+                    let (pos, len) = ranges[i];
+                    assert_eq!(&view[..], &model[pos as usize..][..len]);
+                    sum += len as u64;
+                    Ok(())
+                }).await.unwrap();
+                assert_eq!(sum, ranges.iter().map(|r| r.1 as u64).sum::<u64>());
+                let each = pool.stats();
+                assert_eq!((each.misses, each.fixed_ops + each.plain_ops), (0, 200), "{each:?}");
+
+                let views = file.read_many_with(&ranges, options).await.unwrap();
+                let many = pool.stats();
+                assert_eq!(views.len(), 200);
+                assert!(many.misses - each.misses >= 200 - 8, "{many:?}");
             });
         }
 

@@ -150,8 +150,9 @@ impl<R: Compio> DirectFile<R> {
     ///
     /// The views come back together, so every read's buffer is alive at once until they drop:
     /// a call over many large ranges holds all their bytes, and the reads past the pool's free
-    /// frames go to plain buffers. Give large sets in batches: 4,000 ranges of 64 KiB in one
-    /// call ran 1.20x glommio's streaming `read_many`, 256 a call 0.96x (benches/RESULTS.md,
+    /// frames go to plain buffers. For large sets, [`read_each_with`](Self::read_each_with)
+    /// hands each view over as its read completes (4,000 ranges of 64 KiB in one `read_many`
+    /// ran 1.20x glommio's streaming `read_many`, 256 a call 0.96x: benches/RESULTS.md,
     /// "Peers").
     ///
     /// # Errors
@@ -159,15 +160,132 @@ impl<R: Compio> DirectFile<R> {
     /// are waited for, not cancelled, so no buffer is left with the runtime), with an error
     /// that names the range (its index, offset and length): [`io::ErrorKind::InvalidInput`] if
     /// `pos + len` overflows; [`io::ErrorKind::UnexpectedEof`] if the range runs past the end
-    /// of the file; [`io::ErrorKind::OutOfMemory`]; the read's error, of the same kind.
+    /// of the file (the lowest such index); [`io::ErrorKind::OutOfMemory`]; the read's error,
+    /// of the same kind.
     pub async fn read_many_with(
         &self,
         ranges: &[(u64, usize)],
         options: ReadManyOptions,
     ) -> io::Result<Vec<ReadView>> {
+        let mut views: Vec<Option<ReadView>> = (0..ranges.len()).map(|_| None).collect();
+        let mut short: Option<(usize, usize)> = None;
+        self.read_ranges("read_many", ranges, options, |i, view| {
+            match view {
+                Ok(view) => views[i] = Some(view),
+                Err(had) => {
+                    if short.is_none_or(|(j, _)| i < j) {
+                        short = Some((i, had));
+                    }
+                }
+            }
+            Ok(())
+        })
+        .await?;
+        if let Some((i, had)) = short {
+            return Err(self.short_range("read_many", ranges, i, had));
+        }
+        Ok(views
+            .into_iter()
+            .zip(ranges)
+            .map(|(view, &(pos, _))| view.unwrap_or_else(|| ReadView::empty(pos)))
+            .collect())
+    }
+
+    /// [`read_each_with`](Self::read_each_with) with the default [`ReadManyOptions`].
+    ///
+    /// # Errors
+    /// As [`read_each_with`](Self::read_each_with).
+    pub async fn read_each(
+        &self,
+        ranges: &[(u64, usize)],
+        each: impl FnMut(usize, ReadView) -> io::Result<()>,
+    ) -> io::Result<()> {
+        self.read_each_with(ranges, ReadManyOptions::new(), each)
+            .await
+    }
+
+    /// Reads every range of `ranges` as [`read_many_with`](Self::read_many_with) does (sorted,
+    /// merged, up to the queue depth in flight), but hands each view to `each`, with the
+    /// range's index in `ranges`, as soon as its read completes: in completion order, once per
+    /// range (empty ranges first, before any read). A view `each` drops frees its buffer (or
+    /// the last view of a merged read does) while the other reads go on, so memory stays
+    /// bounded by the depth and the views kept, and the reads keep the pool's frames.
+    ///
+    /// ```
+    /// # #[cfg(feature = "compio-19")]
+    /// # fn main() -> std::io::Result<()> {
+    /// # use compio_19 as compio;
+    /// use jdb_alloc::direct::compio19::DirectFile;
+    ///
+    /// # let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/doc-scratch");
+    /// # std::fs::create_dir_all(&dir)?;
+    /// let path = dir.join(format!("read-each-{}.dat", std::process::id()));
+    /// std::fs::write(&path, (0..100_000u32).map(|i| (i % 251) as u8).collect::<Vec<_>>())?;
+    /// compio::runtime::Runtime::new()?.block_on(async {
+    ///     let file = DirectFile::open(&path).await?;
+    ///     let ranges = [(90_000, 300), (10, 5), (50_000, 0)];
+    ///     let mut sums = [0u32; 3];
+    ///     file.read_each(&ranges, |i, view| {
+    ///         sums[i] = view.iter().map(|&b| u32::from(b)).sum();
+    ///         Ok(()) // the view drops here, and its buffer goes back
+    ///     })
+    ///     .await?;
+    ///     assert_eq!(sums[1], 10 + 11 + 12 + 13 + 14);
+    ///     assert_eq!(sums[2], 0);
+    ///     std::io::Result::Ok(())
+    /// })?;
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(not(feature = "compio-19"))]
+    /// # fn main() {}
+    /// ```
+    ///
+    /// # Errors
+    /// The first failure ends the call once the reads in flight have completed (no more views
+    /// are handed over after it; those handed over before stay the caller's): an error of
+    /// `each`, as it returned it, or one that names the range as
+    /// [`read_many_with`](Self::read_many_with) says, a range past the end of the file
+    /// ([`io::ErrorKind::UnexpectedEof`]) failing when its read completes.
+    pub async fn read_each_with(
+        &self,
+        ranges: &[(u64, usize)],
+        options: ReadManyOptions,
+        mut each: impl FnMut(usize, ReadView) -> io::Result<()>,
+    ) -> io::Result<()> {
+        self.read_ranges("read_each", ranges, options, |i, view| match view {
+            Ok(view) => each(i, view),
+            Err(had) => Err(self.short_range("read_each", ranges, i, had)),
+        })
+        .await
+    }
+
+    /// The error of range `i`, of which the file holds only `had` bytes.
+    fn short_range(&self, op: &str, ranges: &[(u64, usize)], i: usize, had: usize) -> io::Error {
+        let (pos, len) = ranges[i];
+        io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!(
+                "{op}: range {i} ({pos}, {len}) in {}: the file has {had} of those bytes",
+                self.path().display()
+            ),
+        )
+    }
+
+    /// Reads `ranges` (sorted, merged, concurrent) and gives `each` every range's view as its
+    /// read completes, or `Err(had)` for a range the file holds only `had` bytes of; empty
+    /// ranges first. The first error of a read or of `each` ends the call once the reads in
+    /// flight are done, and no range is given after it.
+    async fn read_ranges(
+        &self,
+        op: &'static str,
+        ranges: &[(u64, usize)],
+        options: ReadManyOptions,
+        mut each: impl FnMut(usize, Result<ReadView, usize>) -> io::Result<()>,
+    ) -> io::Result<()> {
         let name = |i: usize| {
             let (pos, len) = ranges[i];
-            format!("read_many: range {i} ({pos}, {len})")
+            format!("{op}: range {i} ({pos}, {len})")
         };
         // (first page, end of the last page, index asked) of every range that reads something.
         let mut spans = Vec::with_capacity(ranges.len());
@@ -183,31 +301,25 @@ impl<R: Compio> DirectFile<R> {
             })?;
             spans.push((first, end, i));
         }
+        for (i, &(pos, len)) in ranges.iter().enumerate() {
+            if len == 0 {
+                each(i, Ok(ReadView::empty(pos)))?;
+            }
+        }
         spans.sort_unstable();
         let groups = merge(&spans, options);
 
-        let mut sources: Vec<Option<Source>> = (0..groups.len()).map(|_| None).collect();
-        let reads = groups.iter().enumerate().map(|(g, group)| {
+        let reads = groups.iter().map(|group| {
             let lowest = spans[group.members.clone()].iter().map(|s| s.2).min();
             let what = move || name(lowest.unwrap_or_default());
             async move {
                 let res = self.read_pages(group.first, group.end, what).await;
-                (
-                    g,
-                    res.map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", what()))),
-                )
+                let res = res.map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", what())));
+                (group, res)
             }
         });
-        each_concurrent(reads, options.depth, |(g, res)| {
-            sources[g] = Some(res?);
-            Ok::<(), io::Error>(())
-        })
-        .await?;
-
-        let mut views: Vec<Option<ReadView>> = (0..ranges.len()).map(|_| None).collect();
-        let mut short = None;
-        for (group, source) in groups.iter().zip(sources) {
-            let source = source.expect("every read completed");
+        each_concurrent(reads, options.depth, |(group, res)| {
+            let source = res?;
             let got = source.bytes().len();
             let members = &spans[group.members.clone()];
             let mut source = Some(source);
@@ -217,33 +329,18 @@ impl<R: Compio> DirectFile<R> {
                 let skip = (pos - group.first) as usize;
                 let (start, had) = (skip.min(got), got.saturating_sub(skip).min(len));
                 if had < len {
-                    if short.is_none_or(|(j, _)| i < j) {
-                        short = Some((i, had));
-                    }
+                    each(i, Err(had))?;
                     continue;
                 }
                 let source = match &shared {
                     Some(shared) => Source::Shared(shared.clone()),
                     None => source.take().expect("one view per unshared read"),
                 };
-                views[i] = Some(ReadView::new(source, start, had, pos));
+                each(i, Ok(ReadView::new(source, start, had, pos)))?;
             }
-        }
-        if let Some((i, had)) = short {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!(
-                    "{} in {}: the file has {had} of those bytes",
-                    name(i),
-                    self.path().display()
-                ),
-            ));
-        }
-        Ok(views
-            .into_iter()
-            .zip(ranges)
-            .map(|(view, &(pos, _))| view.unwrap_or_else(|| ReadView::empty(pos)))
-            .collect())
+            Ok(())
+        })
+        .await
     }
 }
 

@@ -15,7 +15,8 @@
 //!   `WRITE_FIXED`) and check the alignment before the kernel would answer `EINVAL`.
 //! - [`DirectFile::read_many`] reads many ranges at once (an index probe, a multi-get): sorted,
 //!   neighbours merged into one aligned read whose views share its buffer, the rest in flight
-//!   together up to a queue depth ([`ReadManyOptions`]).
+//!   together up to a queue depth ([`ReadManyOptions`]); [`DirectFile::read_each`] hands each
+//!   view over as its read completes, so that a large set holds no more than it keeps.
 //! - [`DirectFile::reader`] gives a [`Reader`]: the file front to back from any position, with
 //!   a window of reads in flight ahead ([`ReaderOptions`]), as views
 //!   ([`next_chunk`](Reader::next_chunk)) or through compio's `AsyncRead`.
