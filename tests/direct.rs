@@ -318,11 +318,13 @@ macro_rules! direct_cases {
         }
 
         /// The appender options of crash test `mode`: the default ones in either tail mode, or
-        /// (`behind`) small staging buffers, many of them written behind at once.
+        /// (`behind`) small staging buffers, many of them written behind at once, and
+        /// (`prealloc`) the same into a file grown ahead of them.
         fn crash_options(mode: &str) -> AppenderOptions {
             match mode {
                 "never" => AppenderOptions::new().tail(TailMode::NeverRewrite),
                 "behind" => AppenderOptions::new().staging(16 << 10).write_behind(2 << 20),
+                "prealloc" => AppenderOptions::new().staging(16 << 10).write_behind(2 << 20).preallocate(1 << 20),
                 _ => AppenderOptions::new(),
             }
         }
@@ -356,6 +358,10 @@ macro_rules! direct_cases {
             run(async {
                 let file = DirectFile::open(&tmp.0).await.unwrap();
                 let align = file.alignment();
+                if mode == "prealloc" {
+                    let held = file.len().await.unwrap();
+                    assert!(held >= synced.next_multiple_of(1 << 20), "file {held}, synced {synced}: not grown ahead");
+                }
                 let data = file.read_exact_at(0, synced as usize).await.unwrap();
                 assert_eq!(check_crash_records(&data, align), records, "synced {synced}");
                 drop(data);
@@ -386,6 +392,44 @@ macro_rules! direct_cases {
         #[test]
         fn synced_records_survive_sigkill_with_writes_behind() {
             crash_parent(concat!($module, "::synced_records_survive_sigkill_with_writes_behind"), "behind");
+        }
+
+        /// The same into a preallocated file: its length says nothing after the kill, the
+        /// synced length does.
+        #[test]
+        fn synced_records_survive_sigkill_with_preallocation() {
+            crash_parent(concat!($module, "::synced_records_survive_sigkill_with_preallocation"), "prealloc");
+        }
+
+        /// With preallocation the file is grown a step at a time ahead of the writes, every
+        /// byte appended reads back, and `finish` cuts the file to the log.
+        #[test]
+        fn preallocation_grows_the_file_ahead_and_finish_cuts_it() {
+            let tmp = Scratch::new(concat!($module, "-grown-ahead"));
+            let step = 64u64 << 10;
+            run(async {
+                let options = AppenderOptions::new().staging(16 << 10).write_behind(256 << 10).preallocate(step);
+                assert_eq!(options.preallocate_len(), step);
+                let mut log = Appender::with_options(DirectFile::create(&tmp.0).await.unwrap(), options);
+                let mut model = Vec::new();
+                for (i, n) in [100usize, 5000, 100_000, 1, 300_000, 20_000, 7].into_iter().cycle().take(40).enumerate() {
+                    let rec = pattern(n, i as u64);
+                    assert_eq!(log.append(&rec).await.unwrap(), model.len() as u64);
+                    model.extend(&rec);
+                    if i % 7 == 3 {
+                        log.sync().await.unwrap();
+                    }
+                    let held = log.file().len().await.unwrap();
+                    assert!(held >= log.flushed_len(), "file {held} < flushed {}", log.flushed_len());
+                    assert!(held % step == 0, "file {held} not grown by whole steps of {step}");
+                }
+                let held = log.file().len().await.unwrap();
+                assert!(held > model.len() as u64, "file {held}, log {}", model.len());
+                assert_eq!(&log.read_at(0, model.len()).await.unwrap()[..], &model[..]);
+                let file = log.finish().await.unwrap();
+                assert_eq!(file.len().await.unwrap(), model.len() as u64);
+                assert_eq!(&file.read_exact_at(0, model.len()).await.unwrap()[..], &model[..]);
+            });
         }
 
         #[test]

@@ -92,6 +92,36 @@ macro_rules! fault_cases {
                 );
             });
         }
+
+        /// A preallocation step larger than the filesystem: growing the file fails, the
+        /// appender stops preallocating and goes on with writes that extend the file.
+        #[test]
+        fn a_step_that_does_not_fit_falls_back_to_extending_writes() {
+            let Some(fs) = SmallFs::new(concat!($module, "-grow"), 8) else {
+                return;
+            };
+            let path = fs.dir.join("log");
+            run(async {
+                let file = DirectFile::create(&path).await.unwrap();
+                let options = AppenderOptions::new().preallocate(64 << 20);
+                let mut log = Appender::with_options(file, options);
+                let record = pattern(1 << 20, 3);
+                assert_eq!(log.append(&record).await.unwrap(), 0);
+                log.sync().await.unwrap();
+                assert_eq!(log.options().preallocate_len(), 0);
+                let held = log.file().len().await.unwrap();
+                assert!(
+                    held < 8 << 20,
+                    "the file holds {held} bytes in a filesystem of 8 MiB"
+                );
+                let file = log.finish().await.unwrap();
+                assert_eq!(file.len().await.unwrap(), 1 << 20);
+                assert_eq!(
+                    &file.read_exact_at(0, 1 << 20).await.unwrap()[..],
+                    &record[..]
+                );
+            });
+        }
     };
 }
 

@@ -61,9 +61,11 @@ macro_rules! framing_cases {
             ]
         }
 
-        fn model_run(ops: Vec<Op>, tail: TailMode, staging: usize, name: &str) {
+        /// `ahead`: the preallocation step (`0`: none); a crash then leaves zeros past the
+        /// last write, which `recover` must take for the end.
+        fn model_run(ops: Vec<Op>, tail: TailMode, (staging, ahead): (usize, u64), name: &str) {
             let tmp = Scratch::new(name);
-            let options = AppenderOptions::new().tail(tail).staging(staging);
+            let options = AppenderOptions::new().tail(tail).staging(staging).preallocate(ahead);
             run(async {
                 let mut log = Appender::with_options(DirectFile::create(&tmp.0).await.unwrap(), options);
                 // The records (position, payload) appended so far.
@@ -117,9 +119,10 @@ macro_rules! framing_cases {
                 ops in prop::collection::vec(op(), 1..40),
                 never in any::<bool>(),
                 staging in prop_oneof![Just(4096usize), Just(20_000), Just(256 << 10)],
+                ahead in prop_oneof![Just(0u64), Just(64 << 10)],
             ) {
                 let tail = if never { TailMode::NeverRewrite } else { TailMode::Rewrite };
-                model_run(ops, tail, staging, concat!($module, "-framing-model"));
+                model_run(ops, tail, (staging, ahead), concat!($module, "-framing-model"));
             }
         }
 
@@ -128,7 +131,7 @@ macro_rules! framing_cases {
         #[test]
         fn padding_shorter_than_a_header_is_skipped() {
             let ops = vec![Op::Append(0), Op::Append(1030), Op::Append(3035), Op::Crash, Op::Append(11209)];
-            model_run(ops, TailMode::NeverRewrite, 256 << 10, concat!($module, "-short-padding"));
+            model_run(ops, TailMode::NeverRewrite, (256 << 10, 0), concat!($module, "-short-padding"));
         }
 
         /// Twenty records of 1-3,000 bytes, finished; returns their (position, payload).

@@ -374,26 +374,28 @@ async fn read_cases(path: &Path, rounds: usize, quick: bool, part: &str) {
 
 #[derive(Clone, Copy)]
 enum Write {
-    Appender(usize),
+    /// Write-behind bound, preallocation step.
+    Appender(usize, u64),
     /// Plain `write_aligned_at` of one buffer: the record copied in first, or ready.
-    PlainLoop {
-        copy: bool,
-    },
+    PlainLoop { copy: bool },
 }
 
 /// Appends of 1 MiB and 128 B records.
 async fn append_cases(path: &Path, rounds: usize, data: &[u8], fio_here: bool) {
     println!(
-        "\n{:<22} {:<30} {:>10} {:>9} {:>9} {:>9}",
-        "appends", "way", "MiB/s", "records/s", "vs base", "vs fio"
+        "\n{:<24} {:<34} {:>7} {:>9} {:>7} {:>7} {:>9}",
+        "appends", "way", "MiB/s", "records/s", "vs base", "vs fio", "vs fio fa"
     );
     for (len, count, every) in [(1usize << 20, 128usize, 16usize), (128, 64 * 40, 64)] {
         let mut ways = vec![
             (
                 Side::new("Appender, write-behind 1 MiB (default)"),
-                Write::Appender(1 << 20),
+                Write::Appender(1 << 20, 0),
             ),
-            (Side::new("Appender, no write-behind"), Write::Appender(0)),
+            (
+                Side::new("Appender, no write-behind"),
+                Write::Appender(0, 0),
+            ),
         ];
         if len >= 1 << 20 {
             ways.extend([
@@ -407,15 +409,32 @@ async fn append_cases(path: &Path, rounds: usize, data: &[u8], fio_here: bool) {
                 ),
                 (
                     Side::new("Appender, write-behind 4 MiB"),
-                    Write::Appender(4 << 20),
+                    Write::Appender(4 << 20, 0),
+                ),
+                (
+                    Side::new("Appender, 1 MiB behind, prealloc"),
+                    Write::Appender(1 << 20, 64 << 20),
+                ),
+                (
+                    Side::new("Appender, 4 MiB behind, prealloc"),
+                    Write::Appender(4 << 20, 64 << 20),
+                ),
+                (
+                    Side::new("Appender, 16 MiB behind, prealloc"),
+                    Write::Appender(16 << 20, 64 << 20),
                 ),
                 (
                     Side::new("Appender, write-behind 16 MiB"),
-                    Write::Appender(16 << 20),
+                    Write::Appender(16 << 20, 0),
                 ),
             ]);
         }
-        let mut fio_side = Side::new("fio write 1 MiB qd4");
+        // Into a file that grows at each write, and into one laid out first (as the
+        // preallocating appender's).
+        let mut fio_sides = [
+            (Side::new("fio write 1 MiB qd4"), "none"),
+            (Side::new("fio write 1 MiB qd4, fallocate"), "native"),
+        ];
         let record = |i: usize| &data[(i * 977) % (data.len() - len)..][..len];
         for r in 0..=rounds {
             let n = ways.len();
@@ -425,8 +444,10 @@ async fn append_cases(path: &Path, rounds: usize, data: &[u8], fio_here: bool) {
                 let meter = Meter::start();
                 let file = DirectFile::create(&out).await.unwrap();
                 match *way {
-                    Write::Appender(behind) => {
-                        let options = AppenderOptions::new().write_behind(behind);
+                    Write::Appender(behind, ahead) => {
+                        let options = AppenderOptions::new()
+                            .write_behind(behind)
+                            .preallocate(ahead);
                         let mut log = Appender::with_options(file, options);
                         for i in 0..count {
                             log.append(record(i)).await.unwrap();
@@ -434,7 +455,7 @@ async fn append_cases(path: &Path, rounds: usize, data: &[u8], fio_here: bool) {
                                 log.sync().await.unwrap();
                             }
                         }
-                        log.sync().await.unwrap();
+                        log.finish().await.unwrap();
                     }
                     Write::PlainLoop { copy } => {
                         let mut buf = AlignedBuf::with_cap(len).unwrap();
@@ -463,18 +484,20 @@ async fn append_cases(path: &Path, rounds: usize, data: &[u8], fio_here: bool) {
                 }
             }
             if fio_here && r > 0 && len >= 1 << 20 {
-                let out = path.with_extension("queue-fio");
-                let mut args = fio_base(&out, 4);
-                args.extend([
-                    "--rw=write".into(),
-                    "--bs=1M".into(),
-                    format!("--size={}", len * count),
-                    format!("--fdatasync={every}"),
-                    "--end_fsync=1".into(),
-                    "--fallocate=none".into(),
-                ]);
-                fio_side.wall.push(fio(&args));
-                std::fs::remove_file(&out).unwrap();
+                for (side, fallocate) in &mut fio_sides {
+                    let out = path.with_extension("queue-fio");
+                    let mut args = fio_base(&out, 4);
+                    args.extend([
+                        "--rw=write".into(),
+                        "--bs=1M".into(),
+                        format!("--size={}", len * count),
+                        format!("--fdatasync={every}"),
+                        "--end_fsync=1".into(),
+                        format!("--fallocate={fallocate}"),
+                    ]);
+                    side.wall.push(fio(&args));
+                    std::fs::remove_file(&out).unwrap();
+                }
             }
         }
         // The base: the plain loop (1 MiB), or the appender without write-behind (128 B).
@@ -483,22 +506,24 @@ async fn append_cases(path: &Path, rounds: usize, data: &[u8], fio_here: bool) {
             .find(|w| matches!(w.1, Write::PlainLoop { copy: false }))
             .or(ways.get(1))
             .map(|w| w.0.wall());
-        let fio_wall = (fio_here && len >= 1 << 20).then(|| fio_side.wall());
+        let fio_walls =
+            (fio_here && len >= 1 << 20).then(|| [fio_sides[0].0.wall(), fio_sides[1].0.wall()]);
         let mut sides: Vec<&Side> = ways.iter().map(|w| &w.0).collect();
-        if fio_wall.is_some() {
-            sides.push(&fio_side);
+        if fio_walls.is_some() {
+            sides.extend(fio_sides.iter().map(|f| &f.0));
         }
         let bytes = (len * count) as f64;
         for side in sides {
             let wall = side.wall();
             println!(
-                "{:<22} {:<30} {:>10.0} {:>9.0} {:>9} {:>9}",
+                "{:<24} {:<34} {:>7.0} {:>9.0} {:>7} {:>7} {:>9}",
                 format!("{len} B, sync every {every}"),
                 side.name,
                 bytes / wall / (1 << 20) as f64,
                 count as f64 / wall,
                 plain.map_or("-".into(), |p| format!("{:.2}", p / wall)),
-                fio_wall.map_or("-".into(), |f| format!("{:.2}", f / wall)),
+                fio_walls.map_or("-".into(), |f| format!("{:.2}", f[0] / wall)),
+                fio_walls.map_or("-".into(), |f| format!("{:.2}", f[1] / wall)),
             );
         }
     }

@@ -51,6 +51,7 @@ pub struct AppenderOptions {
     staging: usize,
     tail: TailMode,
     behind: usize,
+    ahead: u64,
 }
 
 impl AppenderOptions {
@@ -65,6 +66,7 @@ impl AppenderOptions {
             staging: Self::DEFAULT_STAGING,
             tail: TailMode::Rewrite,
             behind: Self::DEFAULT_WRITE_BEHIND,
+            ahead: 0,
         }
     }
 
@@ -95,8 +97,9 @@ impl AppenderOptions {
     /// (benches/RESULTS.md, "Queue depth"): with 1 MiB records, on ext4 over a loop device on
     /// tmpfs and on this machine's disk, 1 MiB behind (the copy of one record overlapping the
     /// write of the one before) and 4 MiB were within 3% of each other, 16 MiB 10-26% slower:
-    /// ext4 sends writes that extend a file to io_uring's worker threads, which run the writes
-    /// to one file one at a time, so more in flight only adds buffers.
+    /// ext4 completes a write that extends a file before it starts the next, so more in
+    /// flight only adds buffers. Into a file grown ahead ([`preallocate`](Self::preallocate))
+    /// the writes go to the device together.
     pub const fn write_behind(mut self, bytes: usize) -> Self {
         self.behind = bytes;
         self
@@ -105,6 +108,40 @@ impl AppenderOptions {
     /// The bound on bytes written behind.
     pub const fn write_behind_len(&self) -> usize {
         self.behind
+    }
+
+    /// Preallocation: before a write would pass the end of the file, the file is grown
+    /// (`fallocate`) to the next multiple of `bytes` past the write, so that the writes land
+    /// inside the file. `0` (the default) lets each write extend the file.
+    ///
+    /// Why: ext4 (and XFS) complete a direct write that extends a file before the next one
+    /// starts, so the writes behind go to the disk one at a time; writes inside the file go
+    /// together. The cost: until [`finish`](Appender::finish) cuts it to
+    /// [`len`](Appender::len), the file is longer than the log, and after a crash its length
+    /// no longer says where the log ends: the bytes past the last write read as zeros.
+    /// [`resume`](Appender::resume) at a length you kept, or frame the records and
+    /// [`recover`](Appender::recover), which stops at the zeros (and reads them: up to a step
+    /// of zeros to scan at a reopen). If the file cannot be grown (no room left for a whole
+    /// step, no `fallocate` on this filesystem), the appender stops preallocating
+    /// ([`Appender::options`] then says `0`) and its writes extend the file as without the
+    /// setting; a full disk is the error of the write that does not fit.
+    ///
+    /// ```
+    /// use jdb_alloc::direct::AppenderOptions;
+    ///
+    /// // Large records back to back: 4 MiB behind, the file grown 64 MiB at a time.
+    /// let options = AppenderOptions::new().write_behind(4 << 20).preallocate(64 << 20);
+    /// assert_eq!(options.preallocate_len(), 64 << 20);
+    /// ```
+    pub const fn preallocate(mut self, bytes: u64) -> Self {
+        self.ahead = bytes;
+        self
+    }
+
+    /// The preallocation step (`0`: none); see [`preallocate`](Self::preallocate) for an
+    /// example.
+    pub const fn preallocate_len(&self) -> u64 {
+        self.ahead
     }
 
     /// The staging size asked for.
@@ -208,6 +245,8 @@ pub struct Appender<R: Compio> {
     spare: Vec<Buffer>,
     /// The first write's or sync's error, for the refusals after it.
     failure: Option<String>,
+    /// With preallocation: the length the file was last grown to, once known.
+    reserved: Option<u64>,
 }
 
 impl<R: Compio> Appender<R> {
@@ -235,6 +274,7 @@ impl<R: Compio> Appender<R> {
             behind_bytes: 0,
             spare: Vec::new(),
             failure: None,
+            reserved: None,
         }
     }
 
@@ -533,6 +573,7 @@ impl<R: Compio> Appender<R> {
             return R::buf_result(Err(e), record);
         }
         self.broken = true;
+        self.reserve(self.tail + whole as u64);
         let (res, record) = self.file.write_all(record, whole, self.tail).await;
         if let Err(e) = res {
             return R::buf_result(Err(e), record);
@@ -562,6 +603,7 @@ impl<R: Compio> Appender<R> {
         let staged = stage.len();
         let padded = staged.next_multiple_of(self.align());
         stage.pad_zeros(padded);
+        self.reserve(self.tail + padded as u64);
         let (res, back) =
             write_buffer::<R>(self.file.inner(), self.align(), stage, self.tail).await;
         res?;
@@ -743,6 +785,7 @@ impl<R: Compio> Appender<R> {
     /// Sends `buf` (whole pages) to be written at `pos` while the caller goes on, then reaps
     /// writes until no more than the write-behind bound is in flight.
     async fn write_behind(&mut self, buf: Buffer, pos: u64) -> io::Result<()> {
+        self.reserve(pos + buf.len() as u64);
         let (file, align) = (self.file.inner().clone(), self.align());
         self.behind_bytes += buf.len();
         let write: BoxFuture<'static, _> =
@@ -753,6 +796,35 @@ impl<R: Compio> Appender<R> {
             yield_now().await;
         }
         self.reap(self.options.behind).await
+    }
+
+    /// With preallocation, grows the file past `end` if it is shorter (see
+    /// [`AppenderOptions::preallocate`]). Where that fails (no room for a whole step, no
+    /// `fallocate`), preallocation stops and the writes extend the file: a full disk is then
+    /// the error of the write that does not fit, as without the setting.
+    fn reserve(&mut self, end: u64) {
+        let step = self.options.ahead;
+        if step == 0 || self.reserved.is_some_and(|r| end <= r) {
+            return;
+        }
+        let fd = self.file.inner().as_fd();
+        let grown = self
+            .reserved
+            .map_or_else(|| sys::len(fd), Ok)
+            .and_then(|from| {
+                if end <= from {
+                    return Ok(from);
+                }
+                let to = end.checked_next_multiple_of(step).unwrap_or(end);
+                sys::preallocate(fd, from, to - from, false).map(|()| to)
+            });
+        match grown {
+            Ok(to) => self.reserved = Some(to),
+            Err(_) => {
+                self.options.ahead = 0;
+                self.reserved = None;
+            }
+        }
     }
 
     /// Takes the writes behind that have completed, oldest first, and waits for more while

@@ -552,7 +552,7 @@ impl<R: Compio> DirectFile<R> {
     /// The system call's (for example [`io::ErrorKind::Unsupported`] where the filesystem has
     /// no `fallocate`), with a message naming the arguments.
     pub async fn preallocate(&self, len: u64, keep_size: bool) -> io::Result<()> {
-        sys::preallocate(self.file.as_fd(), len, keep_size)
+        sys::preallocate(self.file.as_fd(), 0, len, keep_size)
     }
 
     /// Sets the file's length (`ftruncate`), shrinking or extending with zeros.

@@ -22,8 +22,10 @@
 //!   ([`next_chunk`](Reader::next_chunk)) or through compio's `AsyncRead`.
 //! - [`Appender`] packs records of any size one after another into a recycled staging buffer
 //!   and writes whole pages, behind: a full buffer goes out while the next records are packed
-//!   ([`AppenderOptions::write_behind`]); [`flush`](Appender::flush) writes the partial tail
-//!   page padded with zeros, [`sync`](Appender::sync) makes everything appended so far durable.
+//!   ([`AppenderOptions::write_behind`]), into a file grown ahead of the writes if asked
+//!   ([`AppenderOptions::preallocate`]: large records at the device's queue depth);
+//!   [`flush`](Appender::flush) writes the partial tail page padded with zeros,
+//!   [`sync`](Appender::sync) makes everything appended so far durable.
 //! - [`Appender::into_shared`] gives a [`SharedAppender`]: the log for many tasks of its
 //!   runtime, with group commit ([`commit`](SharedAppender::commit) returns once the record is
 //!   durable; the records queued during one write and `fdatasync` share the next), fail-stop

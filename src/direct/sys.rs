@@ -69,8 +69,13 @@ pub(super) fn fs_name(fd: BorrowedFd<'_>) -> String {
     name.into()
 }
 
-/// `fallocate(2)` of `[0, len)`; `keep_size` leaves the file's length as it is.
-pub(super) fn preallocate(fd: BorrowedFd<'_>, len: u64, keep_size: bool) -> io::Result<()> {
+/// `fallocate(2)` of `[offset, offset + len)`; `keep_size` leaves the file's length as it is.
+pub(super) fn preallocate(
+    fd: BorrowedFd<'_>,
+    offset: u64,
+    len: u64,
+    keep_size: bool,
+) -> io::Result<()> {
     if len == 0 {
         return Ok(());
     }
@@ -79,10 +84,10 @@ pub(super) fn preallocate(fd: BorrowedFd<'_>, len: u64, keep_size: bool) -> io::
     } else {
         FallocateFlags::empty()
     };
-    rustix::fs::fallocate(fd, flags, 0, len).map_err(|e| {
+    rustix::fs::fallocate(fd, flags, offset, len).map_err(|e| {
         io::Error::new(
             io::Error::from(e).kind(),
-            format!("preallocate({len} bytes, keep_size {keep_size}): {e}"),
+            format!("preallocate({len} bytes at {offset}, keep_size {keep_size}): {e}"),
         )
     })
 }
