@@ -108,6 +108,47 @@ pub enum Error {
         /// Bytes per frame of the pool's largest tier.
         largest: usize,
     },
+
+    /// One range of a batch read (`DirectFile::read_many`, `read_each`) failed: which, and the
+    /// error of its read as the [`source`](std::error::Error::source), the system's error code
+    /// included. It reaches the caller inside an [`std::io::Error`] of the same kind:
+    ///
+    /// ```
+    /// use std::{error::Error as _, io};
+    ///
+    /// // What a failed read of range 3 looks like to the caller.
+    /// let os = io::Error::from_raw_os_error(5); // EIO
+    /// let err = io::Error::new(
+    ///     os.kind(),
+    ///     jdb_alloc::Error::RangeFailed {
+    ///         op: "read_many",
+    ///         index: 3,
+    ///         pos: 8192,
+    ///         len: 100,
+    ///         path: "data.db".into(),
+    ///         source: os,
+    ///     },
+    /// );
+    /// assert!(err.to_string().starts_with("read_many: range 3 (8192, 100) in data.db: "));
+    /// let code = err.source().and_then(|s| s.downcast_ref::<io::Error>()).and_then(|e| e.raw_os_error());
+    /// assert_eq!(code, Some(5));
+    /// ```
+    #[error("{op}: range {index} ({pos}, {len}) in {path}: {source}")]
+    RangeFailed {
+        /// The call: `read_many` or `read_each`.
+        op: &'static str,
+        /// The range's index in the slice given (the lowest of those one merged read served).
+        index: usize,
+        /// The range's offset.
+        pos: u64,
+        /// The range's length.
+        len: usize,
+        /// The file.
+        path: String,
+        /// The read's error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// `Result` with this crate's [`enum@Error`].

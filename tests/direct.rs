@@ -635,6 +635,38 @@ macro_rules! direct_cases {
             });
         }
 
+        /// A flush cancelled with writes behind (its own among them), then `finish`: the error
+        /// gives the file back only once they have all landed, so the cut of a `resume` there
+        /// is the file's last word (it failed before: stale writes landed after the cut).
+        #[test]
+        fn a_failed_finish_gives_the_file_back_with_nothing_in_flight() {
+            for (trial, staged) in [0usize, 100, 5000].into_iter().enumerate() {
+                let tmp = Scratch::new(&format!("{}-finish-settles-{trial}", $module));
+                run(async {
+                    let file = DirectFile::create(&tmp.0).await.unwrap();
+                    let options = AppenderOptions::new().staging(64 << 10).write_behind(usize::MAX);
+                    let mut log = Appender::with_options(file, options);
+                    // Enough writes that the last are still queued when `finish` returns.
+                    let record = pattern(64 << 10, 1);
+                    for _ in 0..256 {
+                        log.append(&record).await.unwrap();
+                    }
+                    log.append(&pattern(staged, 9)).await.unwrap();
+                    {
+                        let mut flush = std::pin::pin!(log.flush());
+                        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+                        assert!(flush.as_mut().poll(&mut cx).is_pending());
+                    }
+                    let err = log.finish().await.unwrap_err();
+                    assert!(err.to_string().contains("unusable"), "{err}");
+                    let file = err.into_file();
+                    let log = Appender::new(file).resume(0).await.unwrap();
+                    let file = log.finish().await.unwrap();
+                    assert_eq!(file.len().await.unwrap(), 0, "a write landed after the cut");
+                });
+            }
+        }
+
         /// The glue method under `read_aligned_at` is public (hidden); a read that would leave
         /// unwritten bytes inside the length is refused, not done.
         #[test]

@@ -154,6 +154,14 @@ macro_rules! eio_cases {
                 assert!(stats.tiers.iter().all(|t| t.in_use == 0), "{stats:?}");
                 let msg = err.to_string();
                 assert!(msg.contains("read_many: range") && msg.contains(&format!("os error {}", libc::EIO)), "{msg}");
+                // The system's error is the source, its code intact (it was lost before).
+                assert_eq!(err.kind(), std::io::Error::from_raw_os_error(libc::EIO).kind());
+                let source = std::error::Error::source(&err).and_then(|s| s.downcast_ref::<std::io::Error>());
+                assert_eq!(source.and_then(|e| e.raw_os_error()), Some(libc::EIO), "{err:?}");
+                assert!(matches!(
+                    err.get_ref().and_then(|e| e.downcast_ref::<jdb_alloc::Error>()),
+                    Some(jdb_alloc::Error::RangeFailed { op: "read_many", .. })
+                ), "{err:?}");
             });
             fs.heal();
         }

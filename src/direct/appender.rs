@@ -190,7 +190,8 @@ impl Default for AppenderOptions {
 /// disk. Reopen and [`resume`](Self::resume) at the last synced length. (A dropped future's
 /// write, and the writes behind of a dropped appender, stay with the runtime until the kernel
 /// completes them: let the runtime run before another appender writes the same file, or they
-/// may land after the new ones.)
+/// may land after the new ones. A failed [`finish`](Self::finish) waits for its writes behind
+/// before it gives the file back.)
 ///
 /// ```
 /// # #[cfg(feature = "compio-17")]
@@ -598,22 +599,23 @@ impl<R: Compio> Appender<R> {
             return Ok(());
         }
         self.broken = true;
-        self.reap(0).await?;
         let mut stage = self.take_stage()?;
         let staged = stage.len();
         let padded = staged.next_multiple_of(self.align());
-        stage.pad_zeros(padded);
-        self.reserve(self.tail + padded as u64);
-        let (res, back) =
-            write_buffer::<R>(self.file.inner(), self.align(), stage, self.tail).await;
-        res?;
-        stage = back;
-        // Keep only the partial last page: the pages before it are written for good.
+        // The pages go out as one more write behind, so that a flush whose future is dropped
+        // leaves its write where `settle` finds it; the partial last page, which the next
+        // flush writes again, waits aside meanwhile and then starts the staging buffer (most
+        // often the same buffer, back from its write).
         let whole = staged / self.align() * self.align();
-        stage.copy_within(whole..staged, 0);
-        stage.truncate(staged - whole);
+        let rest = stage[whole..staged].to_vec();
+        stage.pad_zeros(padded);
+        let tail = self.tail;
+        self.write_behind(stage, tail).await?;
+        self.reap(0).await?;
+        let mut next = self.fresh_stage()?;
+        next.extend(&rest);
+        self.stage = Some(next);
         self.tail += whole as u64;
-        self.stage = Some(stage);
         self.flushed = self.len;
         self.broken = false;
         Ok(())
@@ -659,13 +661,14 @@ impl<R: Compio> Appender<R> {
     /// # Errors
     /// As [`flush`](Self::flush), [`DirectFile::set_len`] and [`DirectFile::sync_data`], or the
     /// refusal of an appender an earlier error left unusable: a [`FinishError`] that gives the
-    /// file back with the error (`?` turns it into the [`io::Error`]). What is durable is what
-    /// [`synced_len`](Self::synced_len), read before calling `finish`, said: reopen or keep the
-    /// file, and [`resume`](Self::resume) there.
+    /// file back with the error (`?` turns it into the [`io::Error`]), once every write the
+    /// appender still had behind has completed (none lands after you resume). What is durable
+    /// is what [`synced_len`](Self::synced_len), read before calling `finish`, said: reopen or
+    /// keep the file, and [`resume`](Self::resume) there.
     pub async fn finish(mut self) -> Result<DirectFile<R>, FinishError<R>> {
         match self.finish_io().await {
             Ok(()) => Ok(self.file),
-            Err(e) => Err(FinishError::new(e, self.file)),
+            Err(e) => Err(FinishError::new(e, self.into_file().await)),
         }
     }
 
@@ -706,12 +709,14 @@ impl<R: Compio> Appender<R> {
         .await;
         match res {
             Ok(()) => Ok(self.file),
-            Err(e) => Err(FinishError::new(e, self.file)),
+            Err(e) => Err(FinishError::new(e, self.into_file().await)),
         }
     }
 
-    /// The file, given up without a flush: for a caller that knows the appender failed.
-    pub(super) fn into_file(self) -> DirectFile<R> {
+    /// The file, given up without a flush (for a caller that knows the appender failed), once
+    /// every write still behind has completed: none lands after the caller resumes the file.
+    pub(super) async fn into_file(mut self) -> DirectFile<R> {
+        self.behind.settle().await;
         self.file
     }
 

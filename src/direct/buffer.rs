@@ -63,13 +63,6 @@ impl Buffer {
         }
     }
 
-    pub(super) fn truncate(&mut self, len: usize) {
-        match self {
-            Self::Plain(buf) => buf.truncate(len),
-            Self::Fixed(frame) => frame.truncate(len),
-        }
-    }
-
     /// Zero-fills from the length up to `to` (within the capacity).
     pub(super) fn pad_zeros(&mut self, to: usize) {
         static ZEROS: [u8; PAGE_SIZE] = [0; PAGE_SIZE];

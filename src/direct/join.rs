@@ -3,7 +3,8 @@
 //! future in it, not only the one awaited.
 //!
 //! A future dropped before it completes cancels its operation; compio keeps the operation's
-//! buffer until the kernel has let go of it.
+//! buffer until the kernel has let go of it, as long as the runtime lives (see the module
+//! docs of `direct`, "Dropped futures and the runtime's end").
 
 use futures_core::Stream;
 use futures_util::stream::FuturesUnordered;

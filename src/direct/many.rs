@@ -156,12 +156,14 @@ impl<R: Compio> DirectFile<R> {
     /// "Peers").
     ///
     /// # Errors
-    /// The first failure ends the call, once the reads already in flight have completed (they
+    /// A failed read ends the call, once the reads already in flight have completed (they
     /// are waited for, not cancelled, so no buffer is left with the runtime), with an error
     /// that names the range (its index, offset and length): [`io::ErrorKind::InvalidInput`] if
-    /// `pos + len` overflows; [`io::ErrorKind::UnexpectedEof`] if the range runs past the end
-    /// of the file (the lowest such index); [`io::ErrorKind::OutOfMemory`]; the read's error,
-    /// of the same kind.
+    /// `pos + len` overflows, before any read; [`io::ErrorKind::UnexpectedEof`] if the range
+    /// runs past the end of the file (the lowest such index, once every read is in: the
+    /// others go on); [`io::ErrorKind::OutOfMemory`]; the read's error, of the same kind, as a
+    /// [`RangeFailed`](crate::Error::RangeFailed) whose source is the system's error (its
+    /// `raw_os_error` intact).
     pub async fn read_many_with(
         &self,
         ranges: &[(u64, usize)],
@@ -246,7 +248,9 @@ impl<R: Compio> DirectFile<R> {
     /// are handed over after it; those handed over before stay the caller's): an error of
     /// `each`, as it returned it, or one that names the range as
     /// [`read_many_with`](Self::read_many_with) says, a range past the end of the file
-    /// ([`io::ErrorKind::UnexpectedEof`]) failing when its read completes.
+    /// ([`io::ErrorKind::UnexpectedEof`]) failing when its read completes. If the future is
+    /// dropped, the views handed over so far stay the caller's, and a new call reads every
+    /// range again: keep track in `each` of what was seen if a retry must not see it twice.
     pub async fn read_each_with(
         &self,
         ranges: &[(u64, usize)],
@@ -310,11 +314,24 @@ impl<R: Compio> DirectFile<R> {
         let groups = merge(&spans, options);
 
         let reads = groups.iter().map(|group| {
-            let lowest = spans[group.members.clone()].iter().map(|s| s.2).min();
-            let what = move || name(lowest.unwrap_or_default());
+            let index = spans[group.members.clone()].iter().map(|s| s.2).min();
+            let index = index.unwrap_or_default();
+            let (first, end) = (group.first, group.end);
             async move {
-                let res = self.read_pages(group.first, group.end, what).await;
-                let res = res.map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", what())));
+                let what = || format!("a read of [{first}, {end})");
+                let res = self.read_pages(first, end, what).await.map_err(|source| {
+                    let ((pos, len), kind) = (ranges[index], source.kind());
+                    let path = self.path().display().to_string();
+                    let failed = crate::Error::RangeFailed {
+                        op,
+                        index,
+                        pos,
+                        len,
+                        path,
+                        source,
+                    };
+                    io::Error::new(kind, failed)
+                });
                 (group, res)
             }
         });

@@ -82,7 +82,20 @@
 //!   record at least as large as the staging buffer goes out in one write from a recycled
 //!   buffer of its size. [`Appender::append_buf`] takes a record already in an [`AlignedBuf`]
 //!   and, where nothing is staged, writes it with no copy at all.
-//! - `preallocate`, `set_len` and `len` are metadata system calls made on the calling thread.
+//! - `preallocate`, `set_len` and `len` (and an appender's growth ahead of its writes) are
+//!   metadata system calls made on the calling thread.
+//! - Dropped futures and the runtime's end: a read or write whose future is dropped (a
+//!   cancelled `read_many`, a dropped [`Reader`] or appender with reads ahead or writes
+//!   behind) stays with the runtime until the kernel completes it. Let the runtime run until
+//!   then before dropping it. For registered frames this crate makes sure of that itself:
+//!   [`settle`](crate::fixed::compio19::settle) waits for them, and a frame the runtime drops
+//!   unfinished is kept for the life of the process, never reused. Plain buffers (a pool
+//!   miss, [`DirectFile::without_pool`], a caller's [`AlignedBuf`]) go through compio's own
+//!   `read_at` / `write_at`, and compio 0.19 and 0.20 free the buffers of operations still in
+//!   flight when the runtime drops (0.17 never frees them), and `settle` does not count
+//!   those: do not drop a runtime right after dropping such a future, or a buffer may be
+//!   reused while the kernel still reads or writes it. (Routing plain buffers through this
+//!   crate's own operation, as frames are, would close this; it is not done yet.)
 
 mod appender;
 mod backend;

@@ -90,8 +90,9 @@ type Ahead = (io::Result<ReadView>, usize);
 /// Use it as [`compio17::Reader`](super::compio17::Reader),
 /// [`compio19::Reader`](super::compio19::Reader) or
 /// [`compio20::Reader`](super::compio20::Reader). The reads in flight are cancelled when it
-/// drops (their buffers stay with the runtime until the kernel is done with them, and compio
-/// 0.17 leaks them if the runtime goes first); at the end of the file, and once [`Records`]
+/// drops (their buffers stay with the runtime until the kernel is done with them, while the
+/// runtime lives: see "Dropped futures and the runtime's end" in the [module
+/// docs](super#costs-and-limits)); at the end of the file, and once [`Records`]
 /// finds the log's end, none is left in flight.
 ///
 /// [`Records`]: super::Records

@@ -362,7 +362,7 @@ async fn work<R: Compio>(inner: Rc<Inner<R>>, mut log: Appender<R>) {
                     }
                 };
                 let res = match failed {
-                    Some(e) => Err(FinishError::new(e, log.into_file())),
+                    Some(e) => Err(FinishError::new(e, log.into_file().await)),
                     None => log.finish().await,
                 };
                 let mut st = inner.state.borrow_mut();
