@@ -609,8 +609,7 @@ impl<R: Compio> Appender<R> {
         let whole = staged / self.align() * self.align();
         let rest = stage[whole..staged].to_vec();
         stage.pad_zeros(padded);
-        let tail = self.tail;
-        self.write_behind(stage, tail).await?;
+        self.send(stage, self.tail).await;
         self.reap(0).await?;
         let mut next = self.fresh_stage()?;
         next.extend(&rest);
@@ -790,17 +789,22 @@ impl<R: Compio> Appender<R> {
     /// Sends `buf` (whole pages) to be written at `pos` while the caller goes on, then reaps
     /// writes until no more than the write-behind bound is in flight.
     async fn write_behind(&mut self, buf: Buffer, pos: u64) -> io::Result<()> {
+        self.send(buf, pos).await;
+        if self.behind_bytes <= self.options.behind {
+            // Not waiting: the write must reach the kernel before the next records are packed.
+            yield_now().await;
+        }
+        self.reap(self.options.behind).await
+    }
+
+    /// Puts the write of `buf` at `pos` among the writes behind (the file grown ahead first).
+    async fn send(&mut self, buf: Buffer, pos: u64) {
         self.reserve(pos + buf.len() as u64);
         let (file, align) = (self.file.inner().clone(), self.align());
         self.behind_bytes += buf.len();
         let write: BoxFuture<'static, _> =
             Box::pin(async move { write_buffer::<R>(&file, align, buf, pos).await });
         self.behind.push(write).await;
-        if self.behind_bytes <= self.options.behind {
-            // Not waiting: the write must reach the kernel before the next records are packed.
-            yield_now().await;
-        }
-        self.reap(self.options.behind).await
     }
 
     /// With preallocation, grows the file past `end` if it is shorter (see
