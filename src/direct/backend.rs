@@ -87,8 +87,14 @@ macro_rules! compio_version {
                     range.end,
                     buf.len()
                 );
-                let $buf::BufResult(res, slice) = file.read_at(buf.slice(range), pos).await;
-                (res, slice.into_inner())
+                use $fixed as fixed;
+                match fixed::own_op(file, buf, range.clone(), pos, false) {
+                    Ok(op) => op.await,
+                    Err(buf) => {
+                        let $buf::BufResult(res, slice) = file.read_at(buf.slice(range), pos).await;
+                        (res, slice.into_inner())
+                    }
+                }
             }
 
             async fn write_buf(
@@ -98,9 +104,16 @@ macro_rules! compio_version {
                 pos: u64,
             ) -> (std::io::Result<usize>, $crate::AlignedBuf) {
                 use $buf::{IntoInner, $slice};
+                use $fixed as fixed;
                 use $io::AsyncWriteAt;
-                let $buf::BufResult(res, slice) = file.write_at(buf.slice(range), pos).await;
-                (res, slice.into_inner())
+                match fixed::own_op(file, buf, range.clone(), pos, true) {
+                    Ok(op) => op.await,
+                    Err(buf) => {
+                        let $buf::BufResult(res, slice) =
+                            file.write_at(buf.slice(range), pos).await;
+                        (res, slice.into_inner())
+                    }
+                }
             }
 
             async fn read_frame(
@@ -108,7 +121,12 @@ macro_rules! compio_version {
                 frame: $crate::Frame,
                 pos: u64,
             ) -> (std::io::Result<usize>, $crate::Frame) {
-                read_owned(file, frame, pos).await
+                use $fixed as fixed;
+                let range = 0..frame.cap();
+                match fixed::own_op(file, frame, range, pos, false) {
+                    Ok(op) => op.await,
+                    Err(frame) => read_owned(file, frame, pos).await,
+                }
             }
 
             async fn write_frame(
@@ -116,7 +134,12 @@ macro_rules! compio_version {
                 frame: $crate::Frame,
                 pos: u64,
             ) -> (std::io::Result<usize>, $crate::Frame) {
-                write_owned(file, frame, pos).await
+                use $fixed as fixed;
+                let range = 0..frame.len();
+                match fixed::own_op(file, frame, range, pos, true) {
+                    Ok(op) => op.await,
+                    Err(frame) => write_owned(file, frame, pos).await,
+                }
             }
 
             async fn read_raw(
@@ -124,7 +147,12 @@ macro_rules! compio_version {
                 raw: $crate::RawIoBuf,
                 pos: u64,
             ) -> (std::io::Result<usize>, $crate::RawIoBuf) {
-                read_owned(file, raw, pos).await
+                use $fixed as fixed;
+                let range = 0..raw.cap();
+                match fixed::own_op(file, raw, range, pos, false) {
+                    Ok(op) => op.await,
+                    Err(raw) => read_owned(file, raw, pos).await,
+                }
             }
 
             async fn write_raw(
@@ -132,7 +160,12 @@ macro_rules! compio_version {
                 raw: $crate::RawIoBuf,
                 pos: u64,
             ) -> (std::io::Result<usize>, $crate::RawIoBuf) {
-                write_owned(file, raw, pos).await
+                use $fixed as fixed;
+                let range = 0..raw.len();
+                match fixed::own_op(file, raw, range, pos, true) {
+                    Ok(op) => op.await,
+                    Err(raw) => write_owned(file, raw, pos).await,
+                }
             }
 
             async fn read_fixed(
@@ -270,3 +303,214 @@ macro_rules! compio_version {
 }
 
 pub(super) use compio_version;
+
+#[cfg(all(test, any(feature = "compio-19", feature = "compio-20")))]
+mod tests {
+    /// A read of a plain buffer still in flight when its runtime drops (here of a pipe nobody
+    /// writes, which never completes): compio 0.19 and 0.20 drop the operation after closing
+    /// the ring, and the buffer must not go back to the recycler, whose next buffer of that
+    /// size the kernel could then write. The case for the compio crate `$compio`, whose
+    /// version is `$marker`.
+    macro_rules! in_flight_buffer_case {
+        ($name:ident, $compio:ident, $marker:ty) => {
+            #[test]
+            fn $name() {
+                use std::os::fd::FromRawFd;
+
+                use crate::{AlignedBuf, Frame, direct::Compio};
+
+                const LEN: usize = 256 << 10;
+                let mut fds = [0; 2];
+                // SAFETY: `fds` has room for the two descriptors.
+                assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+                let rt = $compio::runtime::Runtime::new().unwrap();
+                let (buf_at, frame_at) = rt.block_on(async {
+                    // SAFETY: the pipe's read end was just opened and nothing else owns it.
+                    let file = unsafe { $compio::fs::File::from_raw_fd(fds[0]) };
+                    let buf = AlignedBuf::with_cap(LEN).unwrap();
+                    let frame = AlignedBuf::with_cap(LEN)
+                        .unwrap()
+                        .into_frames(LEN)
+                        .unwrap()
+                        .next()
+                        .unwrap();
+                    let at = (buf.as_ptr() as usize, frame.as_ptr() as usize);
+                    let other = file.clone();
+                    $compio::runtime::spawn(async move {
+                        let _ = <$marker as Compio>::read_buf(&file, buf, 0..LEN, 0).await;
+                        unreachable!("nothing is ever written to the pipe");
+                    })
+                    .detach();
+                    $compio::runtime::spawn(async move {
+                        let _ = <$marker as Compio>::read_frame(&other, frame, 0).await;
+                        unreachable!("nothing is ever written to the pipe");
+                    })
+                    .detach();
+                    // Tasks run in order: once this one ran, both reads were submitted.
+                    $compio::runtime::spawn(async {}).await.unwrap();
+                    at
+                });
+                drop(rt);
+                let next: Vec<AlignedBuf> =
+                    (0..8).map(|_| AlignedBuf::with_cap(LEN).unwrap()).collect();
+                let frames: Vec<Frame> = (0..8)
+                    .flat_map(|_| AlignedBuf::with_cap(LEN).unwrap().into_frames(LEN).unwrap())
+                    .collect();
+                let lent = |at: usize| {
+                    next.iter().any(|b| b.as_ptr() as usize == at)
+                        || frames.iter().any(|f| f.as_ptr() as usize == at)
+                };
+                assert!(!lent(buf_at), "the buffer read into was lent again");
+                assert!(!lent(frame_at), "the frame read into was lent again");
+                // SAFETY: the write end is open and owned by nothing else; closing it ends the
+                // kernel's read, whose memory stays kept.
+                unsafe { libc::close(fds[1]) };
+            }
+        };
+    }
+
+    /// `settle` counts a plain buffer's read whose future was dropped (it did not before they
+    /// were this crate's own operations): pending while the kernel holds the buffer, ready once
+    /// compio reports the read's end (here its cancellation, which compio asks for when the
+    /// future drops). The case for the compio crate `$compio`, whose version is `$marker`, and
+    /// this crate's module `fixed::$fixed`.
+    macro_rules! settle_plain_case {
+        ($name:ident, $compio:ident, $marker:ty, $fixed:ident) => {
+            #[test]
+            fn $name() {
+                use std::{
+                    future::Future,
+                    os::fd::FromRawFd,
+                    pin::pin,
+                    task::{Context, Poll, Waker},
+                };
+
+                use crate::{AlignedBuf, direct::Compio, fixed::$fixed};
+
+                let mut fds = [0; 2];
+                // SAFETY: `fds` has room for the two descriptors.
+                assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+                let rt = $compio::runtime::Runtime::new().unwrap();
+                rt.block_on(async {
+                    // SAFETY: the pipe's read end was just opened and nothing else owns it.
+                    let file = unsafe { $compio::fs::File::from_raw_fd(fds[0]) };
+                    let buf = AlignedBuf::with_cap(4096).unwrap();
+                    {
+                        let mut read = pin!(<$marker as Compio>::read_buf(&file, buf, 0..4096, 0));
+                        std::future::poll_fn(|cx| {
+                            assert!(read.as_mut().poll(cx).is_pending(), "nothing to read yet");
+                            Poll::Ready(())
+                        })
+                        .await;
+                    }
+                    let mut settle = pin!($fixed::settle());
+                    let mut cx = Context::from_waker(Waker::noop());
+                    assert!(
+                        settle.as_mut().poll(&mut cx).is_pending(),
+                        "the read is in flight"
+                    );
+                    settle.await;
+                });
+                // SAFETY: the write end is open and owned by nothing else.
+                unsafe { libc::close(fds[1]) };
+            }
+        };
+    }
+
+    /// A read in flight whose future outlives a runtime dropped while a panic unwound: compio
+    /// then skips dropping its tasks (this crate's ring guard among them, so the ring reads as
+    /// open), and the future, dropped later, drops compio's driver last, which closes the ring
+    /// and drops the operation in flight. Its buffer must not go back to the recycler.
+    macro_rules! panicking_runtime_case {
+        ($name:ident, $compio:ident, $marker:ty) => {
+            #[test]
+            fn $name() {
+                use std::{future::Future, os::fd::FromRawFd, pin::Pin, task::Poll};
+
+                use crate::{AlignedBuf, direct::Compio};
+
+                type Read = Pin<Box<dyn Future<Output = ()>>>;
+                const LEN: usize = 256 << 10;
+                let mut fds = [0; 2];
+                // SAFETY: `fds` has room for the two descriptors.
+                assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+                let mut kept: Option<(Read, usize)> = None;
+                let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    let rt = $compio::runtime::Runtime::new().unwrap();
+                    kept = Some(rt.block_on(async {
+                        // SAFETY: the pipe's read end was just opened and nothing else owns it.
+                        let file = unsafe { $compio::fs::File::from_raw_fd(fds[0]) };
+                        let buf = AlignedBuf::with_cap(LEN).unwrap();
+                        let at = buf.as_ptr() as usize;
+                        let mut read: Read = Box::pin(async move {
+                            let _ = <$marker as Compio>::read_buf(&file, buf, 0..LEN, 0).await;
+                            unreachable!("nothing is ever written to the pipe");
+                        });
+                        std::future::poll_fn(|cx| {
+                            assert!(read.as_mut().poll(cx).is_pending(), "nothing to read yet");
+                            Poll::Ready(())
+                        })
+                        .await;
+                        // Once another task ran, the read was submitted.
+                        $compio::runtime::spawn(async {}).await.unwrap();
+                        (read, at)
+                    }));
+                    let _dropped_while_unwinding = rt;
+                    panic!("the runtime drops while this unwinds");
+                }));
+                assert!(unwound.is_err());
+                let (read, at) = kept.take().unwrap();
+                drop(read);
+                let next: Vec<AlignedBuf> =
+                    (0..8).map(|_| AlignedBuf::with_cap(LEN).unwrap()).collect();
+                assert!(
+                    next.iter().all(|b| b.as_ptr() as usize != at),
+                    "the buffer read into was lent again"
+                );
+                // SAFETY: the write end is open and owned by nothing else.
+                unsafe { libc::close(fds[1]) };
+            }
+        };
+    }
+
+    #[cfg(feature = "compio-19")]
+    panicking_runtime_case!(
+        an_in_flight_buffer_outlives_a_runtime_dropped_while_panicking_19,
+        compio_19,
+        crate::direct::compio19::Compio19
+    );
+    #[cfg(feature = "compio-20")]
+    panicking_runtime_case!(
+        an_in_flight_buffer_outlives_a_runtime_dropped_while_panicking_20,
+        compio_20,
+        crate::direct::compio20::Compio20
+    );
+
+    #[cfg(feature = "compio-19")]
+    settle_plain_case!(
+        settle_waits_for_a_dropped_plain_read_19,
+        compio_19,
+        crate::direct::compio19::Compio19,
+        compio19
+    );
+    #[cfg(feature = "compio-20")]
+    settle_plain_case!(
+        settle_waits_for_a_dropped_plain_read_20,
+        compio_20,
+        crate::direct::compio20::Compio20,
+        compio20
+    );
+
+    #[cfg(feature = "compio-19")]
+    in_flight_buffer_case!(
+        an_in_flight_buffer_outlives_a_dropped_runtime_19,
+        compio_19,
+        crate::direct::compio19::Compio19
+    );
+    #[cfg(feature = "compio-20")]
+    in_flight_buffer_case!(
+        an_in_flight_buffer_outlives_a_dropped_runtime_20,
+        compio_20,
+        crate::direct::compio20::Compio20
+    );
+}

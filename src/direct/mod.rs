@@ -86,16 +86,16 @@
 //!   metadata system calls made on the calling thread.
 //! - Dropped futures and the runtime's end: a read or write whose future is dropped (a
 //!   cancelled `read_many`, a dropped [`Reader`] or appender with reads ahead or writes
-//!   behind) stays with the runtime until the kernel completes it. Let the runtime run until
-//!   then before dropping it. For registered frames this crate makes sure of that itself:
-//!   [`settle`](crate::fixed::compio19::settle) waits for them, and a frame the runtime drops
-//!   unfinished is kept for the life of the process, never reused. Plain buffers (a pool
-//!   miss, [`DirectFile::without_pool`], a caller's [`AlignedBuf`]) go through compio's own
-//!   `read_at` / `write_at`, and compio 0.19 and 0.20 free the buffers of operations still in
-//!   flight when the runtime drops (0.17 never frees them), and `settle` does not count
-//!   those: do not drop a runtime right after dropping such a future, or a buffer may be
-//!   reused while the kernel still reads or writes it. (Routing plain buffers through this
-//!   crate's own operation, as frames are, would close this; it is not done yet.)
+//!   behind) stays with the runtime until the kernel completes it. Every read and write of
+//!   this module, registered frame or plain buffer, is this crate's own io_uring operation
+//!   (compio's `read_at` / `write_at` only where the driver is not io_uring):
+//!   [`settle`](crate::fixed::compio19::settle) waits for them, and memory the runtime drops
+//!   with its operation unfinished (compio 0.19 and 0.20 do so after closing the ring, while
+//!   the kernel may still use it) is kept for the life of the process, never freed or reused.
+//!   `rt.block_on(settle())` before dropping a runtime keeps nothing. A [`RawIoBuf`]'s memory
+//!   is its owner's, which this crate cannot keep: if a runtime may have dropped one's
+//!   operation unfinished (its future was dropped, and the runtime too before `settle`
+//!   returned), keep that memory for the life of the process.
 
 mod appender;
 mod backend;
@@ -223,8 +223,10 @@ pub trait Compio: sealed::Sealed + Sized + 'static {
 /// A [`RawIoBuf`] is how memory the caller keeps (a page store's arena, an `&mut AlignedBuf`
 /// through [`as_raw`](AlignedBuf::as_raw)) goes to the file with no copy: the `unsafe` that
 /// made the view already promised the memory lives and is left alone while the view is used,
-/// and here that lasts until compio is done with the operation, also when its future is
-/// dropped first. It must be [`ALIGNMENT`]-aligned (refused otherwise, before the kernel
+/// and here that lasts until the kernel is done with the operation, also when its future is
+/// dropped first ([`settle`](crate::fixed::compio19::settle) says when: it counts these
+/// operations; a runtime dropped before leaves the kernel's use unknown, so keep the memory
+/// then). It must be [`ALIGNMENT`]-aligned (refused otherwise, before the kernel
 /// would say `EINVAL`) and, like a frame, go in one request (at most 2047 MiB).
 ///
 /// ```

@@ -36,16 +36,13 @@ macro_rules! fixed_io_example {
 /// Expands to `register`, `status`, `read_fixed_at`, `write_fixed_at` and the ring lookups of
 /// one compio version: `$version` is its number for the docs, `$module` the module's name for
 /// the examples, `$doc_crate` the name this crate's tests give that compio (a user's is plain
-/// `compio`), `$runtime` its compio-runtime crate, and `$read_len` the buffer trait method
-/// that records the bytes a read brought in (raising the length, as compio does after
-/// `read_at`).
+/// `compio`), and `$runtime` its compio-runtime crate.
 macro_rules! version_api {
     (
         version: $version:literal,
         module: $module:literal,
         doc_crate: $doc_crate:literal,
-        runtime: $runtime:ident,
-        read_len: $trait_:ident :: $method:ident $(,)?
+        runtime: $runtime:ident $(,)?
     ) => {
         pub use super::FixedPool;
 
@@ -97,9 +94,8 @@ macro_rules! version_api {
         #[doc = concat!(
             "Reads into `frame` from `fd` at `pos` (a compio `File`, or anything compio shares a \
              descriptor of), as `read_at` does: into the whole capacity, then the frame's length \
-             set through `", stringify!($trait_), "::", stringify!($method), "` with the bytes \
-             read. `READ_FIXED` when `frame` is registered with the current runtime's ring, a \
-             plain read otherwise.\n\n",
+             raised (never lowered) to the bytes read. `READ_FIXED` when `frame` is registered \
+             with the current runtime's ring, a plain read otherwise.\n\n",
             "Dropping the future before it completes leaves the frame with compio until the \
              kernel is done with it.\n\n",
             "# Panics\n",
@@ -111,12 +107,8 @@ macro_rules! version_api {
             frame: FixedFrame,
             pos: u64,
         ) -> BufResult<usize, FixedFrame> {
-            let BufResult(res, mut frame) = submit(fd, frame, pos, false).await;
-            if let Ok(n) = res {
-                // SAFETY: the kernel wrote bytes `[0, n)` of the frame, and `n <= cap`.
-                unsafe { $trait_::$method(&mut frame, n) };
-            }
-            BufResult(res, frame)
+            let range = 0..frame.cap();
+            submit(fd, frame, range, pos, false).await
         }
 
         #[doc = concat!(
@@ -132,12 +124,15 @@ macro_rules! version_api {
             frame: FixedFrame,
             pos: u64,
         ) -> BufResult<usize, FixedFrame> {
-            submit(fd, frame, pos, true).await
+            let range = 0..frame.len();
+            submit(fd, frame, range, pos, true).await
         }
 
+        /// A fixed frame's operation, on the current runtime's ring.
         async fn submit<F: AsFd + 'static>(
             fd: &impl ToSharedFd<F>,
             frame: FixedFrame,
+            range: std::ops::Range<usize>,
             pos: u64,
             write: bool,
         ) -> BufResult<usize, FixedFrame> {
@@ -150,23 +145,68 @@ macro_rules! version_api {
                 }
                 Err(why) => panic!("read_fixed_at/write_fixed_at: {why}"),
             };
-            let op = Op(FixedOp::new(fd.to_shared_fd(), frame, ring, pos, write));
-            let BufResult(res, op) = $runtime::submit(op).await;
-            BufResult(res, op.0.into_frame())
+            let (res, frame) = run(fd, frame, range, ring, pos, write).await;
+            BufResult(res, frame)
+        }
+
+        /// A read into (or a write from) bytes `range` of `memory`, one of this crate's
+        /// buffers, as this crate's own operation when the current runtime's driver is
+        /// io_uring (also from a thread-local destructor): a runtime dropped first then cannot
+        /// free the memory under the kernel (see `IoOp`). `Err(memory)` back when the driver
+        /// is another, or no runtime is current, for compio's own `read_at` / `write_at`.
+        ///
+        /// A read needs `range.start` within the memory's length and raises the length to the
+        /// end of the bytes read; a write needs `range` within the length.
+        pub(crate) fn own_op<F: AsFd + 'static, M: OpMemory>(
+            fd: &impl ToSharedFd<F>,
+            memory: M,
+            range: std::ops::Range<usize>,
+            pos: u64,
+            write: bool,
+        ) -> std::result::Result<
+            impl std::future::Future<Output = (std::io::Result<usize>, M)>,
+            M,
+        > {
+            let ring = match current_ring() {
+                Ok(ring) => Some(ring),
+                Err(FixedStatus::ThreadExiting) => None,
+                Err(_) => return Err(memory),
+            };
+            Ok(run(fd, memory, range, ring, pos, write))
+        }
+
+        /// Runs [`IoOp`] on the current runtime: compio submits it and returns it with its
+        /// result.
+        fn run<F: AsFd + 'static, M: OpMemory, S: ToSharedFd<F>>(
+            fd: &S,
+            memory: M,
+            range: std::ops::Range<usize>,
+            ring: Option<Arc<Ring>>,
+            pos: u64,
+            write: bool,
+        ) -> impl std::future::Future<Output = (std::io::Result<usize>, M)> + use<F, M, S> {
+            let op = Op(IoOp::new(fd.to_shared_fd(), memory, range, ring, pos, write));
+            async move {
+                let BufResult(res, op) = $runtime::submit(op).await;
+                let memory = op.0.into_memory(&res);
+                (res, memory)
+            }
         }
 
         #[doc = concat!(
             "Waits until compio has reported the result of every `read_fixed_at` / \
-             `write_fixed_at` started on the current runtime, or dropped it, also those whose \
-             futures were dropped (a lost `select!`, a timeout): the kernel is then done with \
-             their frames, which are freed, or wait in futures still alive. Returns at once if \
+             `write_fixed_at` started on the current runtime, and of every read and write of \
+             this version's `DirectFile` and appenders (frames and plain buffers alike; not \
+             those started from a thread-local destructor), or dropped it, also those whose futures were dropped (a lost `select!`, a timeout): \
+             the kernel is then done with their memory, which is freed, or waits in futures \
+             still alive. Returns at once if \
              there are none, or outside a runtime. (compio 0.17 reports successful results \
              only: a failed operation whose future is alive and not polled again keeps it \
              waiting.)\n\n",
             "A dropped operation may not have reached the kernel yet; compio submits it, and \
              cancels it, when the runtime next runs. Dropping the runtime before then leaves \
-             this crate unable to tell whether the kernel still uses the frame, so it keeps \
-             it, and its arena, for the life of the process. Settle first: \
+             this crate unable to tell whether the kernel still uses the memory, so it keeps \
+             it (a frame with its arena) for the life of the process. Settle first: \
              `rt.block_on(", $module, "::settle()); drop(rt);`\n\n",
             "An operation that never completes (a read of a pipe nobody writes) keeps it \
              waiting: bound it with a timeout.\n\n",
@@ -209,26 +249,29 @@ macro_rules! version_api {
     };
 }
 
-/// Defines `Op`, [`FixedOp`](super::FixedOp) as an operation of `$driver` (compio-driver 0.12
+/// Defines `Op`, [`IoOp`](super::IoOp) as an operation of `$driver` (compio-driver 0.12
 /// or 0.13, whose `OpCode` is the same `unsafe trait` with a `Control` type), for `$version`.
 #[cfg(any(feature = "compio-19", feature = "compio-20"))]
 macro_rules! driver_op {
     (version: $version:literal, driver: $driver:ident $(,)?) => {
-        #[doc = concat!("[`FixedOp`] as a compio ", $version, " operation.")]
-        struct Op<F>(FixedOp<$driver::SharedFd<F>>);
+        #[doc = concat!("[`IoOp`] as a compio ", $version, " operation.")]
+        struct Op<F, M: OpMemory>(IoOp<$driver::SharedFd<F>, M>);
 
-        // SAFETY: the entry points into the frame's memory, which the operation owns (a heap
-        // block that does not move with the operation) and holds until it is dropped, and names
-        // the descriptor its `SharedFd` keeps open; a fixed entry names the slot registered for
-        // that frame's arena on this ring, which stays registered while the frame lives. compio
-        // keeps the operation until the kernel completes it; should it drop it before (after
-        // closing the ring), `FixedOp`'s `Drop` keeps the frame for the life of the process
+        // SAFETY: the entry points into bytes of the memory the operation holds until it is
+        // dropped (checked in bounds when it was made): an `OpMemory`, which does not move with
+        // the operation, a block this crate frees only when its owner drops or, for a
+        // `RawIoBuf`, memory its creator promised to keep alive and untouched while the view is
+        // used. It names the descriptor its `SharedFd` keeps open; a fixed entry names the slot
+        // registered for that frame's arena on this ring, which stays registered while the
+        // frame lives. compio keeps the operation until the kernel completes it and reports
+        // every result; should it drop a submitted operation unreported (its driver's end,
+        // after closing the ring), `IoOp`'s `Drop` keeps the memory for the life of the process
         // instead of freeing it.
-        unsafe impl<F: AsFd + 'static> $driver::OpCode for Op<F> {
+        unsafe impl<F: AsFd + 'static, M: OpMemory> $driver::OpCode for Op<F, M> {
             type Control = ();
 
             fn create_entry(&mut self, _: &mut ()) -> $driver::OpEntry {
-                $driver::OpEntry::Submission(self.0.entry())
+                $driver::OpEntry::Submission(self.0.entry(true))
             }
 
             unsafe fn set_result(

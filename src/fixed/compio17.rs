@@ -27,11 +27,14 @@
 
 use std::{os::fd::AsFd, pin::Pin, sync::Arc};
 
-use compio_buf_07::{BufResult, SetBufInit};
+use compio_buf_07::BufResult;
 use compio_driver_10::{DriverType, OpCode, OpEntry, SharedFd, ToSharedFd};
 use compio_runtime_10::Runtime;
 
-use super::{FixedFrame, FixedFrames, FixedOp, FixedStatus, Ring};
+use super::{
+    FixedFrame, FixedFrames, FixedStatus, Ring,
+    op::{IoOp, OpMemory},
+};
 use crate::{AlignedBuf, Result};
 
 super::api::version_api! {
@@ -39,15 +42,17 @@ super::api::version_api! {
     module: "compio17",
     doc_crate: "compio",
     runtime: compio_runtime_10,
-    read_len: SetBufInit::set_buf_init,
 }
 
-/// [`FixedOp`] as a compio 0.17 operation.
-struct Op<F>(FixedOp<SharedFd<F>>);
+/// [`IoOp`] as a compio 0.17 operation.
+struct Op<F, M: OpMemory>(IoOp<SharedFd<F>, M>);
 
-impl<F: AsFd + 'static> OpCode for Op<F> {
+// compio-driver 0.10's `OpCode` is a safe trait, but the entry's memory must outlive the
+// kernel's use as in the newer drivers' `unsafe impl` (see `driver_op`): it is the operation's
+// own, which compio 0.17 never drops in flight (its driver's end leaks such operations).
+impl<F: AsFd + 'static, M: OpMemory> OpCode for Op<F, M> {
     fn create_entry(self: Pin<&mut Self>) -> OpEntry {
-        OpEntry::Submission(self.get_mut().0.entry())
+        OpEntry::Submission(self.get_mut().0.entry(false))
     }
 
     /// Called for successful results only (compio-driver 0.10): an operation that failed

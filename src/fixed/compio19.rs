@@ -28,11 +28,14 @@
 
 use std::{os::fd::AsFd, sync::Arc};
 
-use compio_buf_08::{BufResult, SetLen};
+use compio_buf_08::BufResult;
 use compio_driver_12::{DriverType, ToSharedFd};
 use compio_runtime_12::Runtime;
 
-use super::{FixedFrame, FixedFrames, FixedOp, FixedStatus, Ring};
+use super::{
+    FixedFrame, FixedFrames, FixedStatus, Ring,
+    op::{IoOp, OpMemory},
+};
 use crate::{AlignedBuf, Result};
 
 super::api::version_api! {
@@ -40,7 +43,6 @@ super::api::version_api! {
     module: "compio19",
     doc_crate: "compio_19",
     runtime: compio_runtime_12,
-    read_len: SetLen::advance_to,
 }
 
 super::api::driver_op! {

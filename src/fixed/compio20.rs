@@ -28,11 +28,14 @@
 
 use std::{os::fd::AsFd, sync::Arc};
 
-use compio_buf_09::{BufResult, SetLenExt};
+use compio_buf_09::BufResult;
 use compio_driver_13::{DriverType, ToSharedFd};
 use compio_runtime_13::Runtime;
 
-use super::{FixedFrame, FixedFrames, FixedOp, FixedStatus, Ring};
+use super::{
+    FixedFrame, FixedFrames, FixedStatus, Ring,
+    op::{IoOp, OpMemory},
+};
 use crate::{AlignedBuf, Result};
 
 super::api::version_api! {
@@ -40,7 +43,6 @@ super::api::version_api! {
     module: "compio20",
     doc_crate: "compio_20",
     runtime: compio_runtime_13,
-    read_len: SetLenExt::advance_to,
 }
 
 super::api::driver_op! {

@@ -54,9 +54,12 @@
 //!   never drops them. The frame, and its arena, are then kept for the life of the process
 //!   rather than freed under the kernel. `rt.block_on(compio19::settle())` (or the `settle` of
 //!   `compio17` / `compio20`) before dropping the runtime waits until compio is done with all of
-//!   them, so nothing is kept. (compio's own `read_at` / `write_at` give no such guarantee, for
-//!   a fixed frame or any buffer: compio 0.19 and 0.20 free the buffers of operations still in
-//!   flight after closing the ring. Let operations finish before dropping a runtime.)
+//!   them, so nothing is kept. The same holds for every read and write of
+//!   [`DirectFile`](crate::direct::DirectFile) and its appenders, plain buffers included: they
+//!   are this crate's operations too. (compio's own `read_at` / `write_at` give no such
+//!   guarantee, for a fixed frame or any buffer: compio 0.19 and 0.20 free the buffers of
+//!   operations still in flight after closing the ring. Let those finish before dropping a
+//!   runtime.)
 //! - **Thread exit.** In a thread-local destructor, after this crate's per-thread registry of
 //!   rings is gone, nothing panics: registration reports [`FixedStatus::ThreadExiting`] and
 //!   fixed operations run as plain reads and writes. `settle` still finds the runtime's ring
@@ -92,6 +95,7 @@ pub mod compio19;
 #[cfg_attr(docsrs, doc(cfg(feature = "compio-20")))]
 pub mod compio20;
 mod default;
+pub(crate) mod op;
 mod pool;
 mod ring;
 
@@ -100,7 +104,6 @@ use std::{
     iter::FusedIterator,
     mem::ManuallyDrop,
     ops::{Deref, DerefMut},
-    os::fd::AsRawFd,
     sync::Arc,
 };
 
@@ -677,127 +680,6 @@ impl fmt::Debug for FixedFrame {
     }
 }
 
-/// The largest length one read or write entry carries (`u32`), kept aligned.
-fn entry_len(len: usize) -> u32 {
-    len.min(u32::MAX as usize & !crate::ALIGN_MASK) as u32
-}
-
-// ============================================================================
-// The operation
-// ============================================================================
-
-/// A read or write of a fixed frame on one ring: `READ_FIXED` / `WRITE_FIXED` with a slot,
-/// plain `READ` / `WRITE` without. `D` is the compio version's shared descriptor, which keeps
-/// the file open while the operation lives.
-struct FixedOp<D> {
-    fd: D,
-    /// Always `Some` until [`into_frame`](Self::into_frame).
-    frame: Option<FixedFrame>,
-    slot: Option<u16>,
-    /// The ring the operation runs on; `None` when this crate cannot follow it (the thread is
-    /// exiting, [`FixedStatus::ThreadExiting`]): the operation is then plain.
-    ring: Option<Arc<Ring>>,
-    pos: u64,
-    write: bool,
-    /// Set when compio reports the operation's result (or drops it), which ends its count in
-    /// the ring's `ops`. compio may drop an operation that did complete without reporting it
-    /// (compio-driver 0.12 at runtime drop, 0.10 on errors): it then counts as unfinished, and
-    /// its arena is kept rather than freed, which errs safe.
-    done: bool,
-}
-
-impl<D: AsRawFd> FixedOp<D> {
-    /// The operation for `frame` on `ring`, the current runtime's, on its thread.
-    fn new(fd: D, frame: FixedFrame, ring: Option<Arc<Ring>>, pos: u64, write: bool) -> Self {
-        if let Some(ring) = &ring {
-            ring.collect_stale();
-            ring.op_started();
-        }
-        let slot = ring.as_ref().and_then(|ring| frame.slot_on(ring));
-        if let Some(home) = &frame.reg.home {
-            home.count_op(slot.is_some());
-        }
-        Self {
-            fd,
-            slot,
-            frame: Some(frame),
-            ring,
-            pos,
-            write,
-            done: false,
-        }
-    }
-
-    /// The submission entry. It points into the frame's memory, which does not move with the
-    /// operation and lives as long as it, and names `fd`'s descriptor, open as long as it.
-    fn entry(&mut self) -> io_uring::squeue::Entry {
-        use io_uring::{opcode, types::Fd};
-
-        let fd = Fd(self.fd.as_raw_fd());
-        let frame = self.frame.as_mut().expect("in flight with its frame");
-        let (ptr, cap, len) = (frame.as_mut_ptr(), frame.cap(), frame.len());
-        match (self.write, self.slot) {
-            (false, Some(slot)) => opcode::ReadFixed::new(fd, ptr, entry_len(cap), slot)
-                .offset(self.pos)
-                .build(),
-            (false, None) => opcode::Read::new(fd, ptr, entry_len(cap))
-                .offset(self.pos)
-                .build(),
-            (true, Some(slot)) => opcode::WriteFixed::new(fd, ptr, entry_len(len), slot)
-                .offset(self.pos)
-                .build(),
-            (true, None) => opcode::Write::new(fd, ptr, entry_len(len))
-                .offset(self.pos)
-                .build(),
-        }
-    }
-
-    /// compio reports the operation's result: the kernel is done with the frame, so a `settle`
-    /// need not wait for the operation (its future may live on unpolled).
-    fn finish(&mut self) {
-        if !std::mem::replace(&mut self.done, true) {
-            if let Some(ring) = &self.ring {
-                ring.op_finished();
-            }
-        }
-    }
-
-    /// The frame back, once compio returned the operation.
-    fn into_frame(mut self) -> FixedFrame {
-        self.frame.take().expect("the frame is taken once")
-    }
-}
-
-/// Frames of operations dropped unfinished after their ring closed: kept for the life of the
-/// process (reachable, so leak checkers do not report them), since the kernel may still write.
-static KEPT: std::sync::Mutex<Vec<FixedFrame>> = std::sync::Mutex::new(Vec::new());
-
-impl<D> Drop for FixedOp<D> {
-    fn drop(&mut self) {
-        // compio 0.19 and 0.20 drop operations still in flight after closing the ring, when the
-        // kernel may still be writing their memory: never free the frame (and its arena) then.
-        // (compio 0.17 never drops them at all.) While a panic unwinds, compio's executor skips
-        // dropping its tasks, this crate's ring guard among them, so a closed ring may still
-        // read as open: an unfinished operation is then taken for in flight too.
-        if let Some(frame) = self.frame.take() {
-            // Without a ring to ask, an unfinished operation is taken for in flight.
-            let open = self.ring.as_ref().is_some_and(|ring| ring.is_alive());
-            if !self.done && (!open || std::thread::panicking()) {
-                KEPT.lock().unwrap_or_else(|e| e.into_inner()).push(frame);
-            } else {
-                drop(frame);
-            }
-        }
-        // Last, if compio did not report a result: a task waiting in `settle` finds the frame
-        // already gone.
-        if !self.done {
-            if let Some(ring) = &self.ring {
-                ring.op_finished();
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     /// Each status names its cause, and every one that falls back says so and how to avoid it.
@@ -870,7 +752,7 @@ mod tests {
             fn $name() {
                 use io_uring::opcode;
 
-                use super::{FixedOp, $fixed};
+                use super::{op::IoOp, $fixed};
                 use crate::{AlignedBuf, PAGE_SIZE};
 
                 let file = std::fs::File::open("/dev/null").unwrap();
@@ -881,10 +763,15 @@ mod tests {
                     let frames = $fixed::register(arena, PAGE_SIZE).unwrap();
                     (frames, $fixed::current_ring().unwrap())
                 });
-                let code = |frame, ring, write| {
-                    let mut op = FixedOp::new(fd, frame, Some(ring), 0, write);
-                    let code = op.entry().get_opcode();
-                    (code, op.into_frame())
+                let code = |frame: super::FixedFrame, ring, write| {
+                    let range = if write {
+                        0..frame.len()
+                    } else {
+                        0..frame.cap()
+                    };
+                    let mut op = IoOp::new(fd, frame, range, Some(ring), 0, write);
+                    let code = op.entry(true).get_opcode();
+                    (code, op.into_memory(&Ok(0)))
                 };
                 let (read, frame) =
                     first.block_on(async { code(frames.next().unwrap(), ring.clone(), false) });
