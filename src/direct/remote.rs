@@ -33,7 +33,10 @@ struct Request {
 /// Each call copies its record into a request; the log's runtime queues it in the order the
 /// requests arrive (from one handle, the order of the calls). Its futures are cancellation-safe
 /// as the local ones: a request sent is queued whole, whether or not its answer is awaited.
-/// Once the log's runtime is gone, or the log closed, every call is an error.
+/// Once the log's runtime is gone, or the log closed, every call is an error. (A runtime
+/// dropped while a panic unwinds is the exception: compio then leaks its tasks, the one that
+/// serves these requests among them, and a call waits for ever. Where the log's thread may
+/// panic, bound the calls with a timeout.)
 ///
 /// ```
 /// # #[cfg(feature = "compio-19")]
