@@ -369,6 +369,56 @@ mod tests {
         };
     }
 
+    /// As `in_flight_buffer_case`, for a write of a plain buffer to a full pipe nobody reads:
+    /// the kernel would send a freed buffer's next owner's bytes.
+    macro_rules! in_flight_write_case {
+        ($name:ident, $compio:ident, $marker:ty) => {
+            #[test]
+            fn $name() {
+                use std::os::fd::FromRawFd;
+
+                use crate::{AlignedBuf, direct::Compio};
+
+                const LEN: usize = 256 << 10;
+                let mut fds = [0; 2];
+                let flags = libc::O_CLOEXEC | libc::O_NONBLOCK;
+                // SAFETY: `fds` has room for the two descriptors.
+                assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), flags) }, 0);
+                let page = [0u8; 4096];
+                // SAFETY: the write end is open; each write sends bytes of a live local.
+                while unsafe { libc::write(fds[1], page.as_ptr().cast(), page.len()) } > 0 {}
+                // Blocking again, so that io_uring waits for room instead of failing at once.
+                // SAFETY: the write end is open; F_SETFL takes an int of flags.
+                assert_eq!(unsafe { libc::fcntl(fds[1], libc::F_SETFL, 0) }, 0);
+                let rt = $compio::runtime::Runtime::new().unwrap();
+                let at = rt.block_on(async {
+                    // SAFETY: the pipe's write end was just opened and nothing else owns it.
+                    let file = unsafe { $compio::fs::File::from_raw_fd(fds[1]) };
+                    let buf = AlignedBuf::zeroed(LEN).unwrap();
+                    let at = buf.as_ptr() as usize;
+                    $compio::runtime::spawn(async move {
+                        let _ = <$marker as Compio>::write_buf(&file, buf, 0..LEN, 0).await;
+                        unreachable!("nothing ever reads the pipe");
+                    })
+                    .detach();
+                    // Tasks run in order: once this one ran, the write was submitted.
+                    $compio::runtime::spawn(async {}).await.unwrap();
+                    at
+                });
+                drop(rt);
+                let next: Vec<AlignedBuf> =
+                    (0..8).map(|_| AlignedBuf::with_cap(LEN).unwrap()).collect();
+                assert!(
+                    next.iter().all(|b| b.as_ptr() as usize != at),
+                    "the buffer written from was lent again"
+                );
+                // SAFETY: the read end is open and owned by nothing else. (A write still in
+                // flight then fails with EPIPE; Rust programs ignore SIGPIPE.)
+                unsafe { libc::close(fds[0]) };
+            }
+        };
+    }
+
     /// `settle` counts a plain buffer's read whose future was dropped (it did not before they
     /// were this crate's own operations): pending while the kernel holds the buffer, ready once
     /// compio reports the read's end (here its cancellation, which compio asks for when the
@@ -499,6 +549,19 @@ mod tests {
         compio_20,
         crate::direct::compio20::Compio20,
         compio20
+    );
+
+    #[cfg(feature = "compio-19")]
+    in_flight_write_case!(
+        a_buffer_written_in_flight_outlives_a_dropped_runtime_19,
+        compio_19,
+        crate::direct::compio19::Compio19
+    );
+    #[cfg(feature = "compio-20")]
+    in_flight_write_case!(
+        a_buffer_written_in_flight_outlives_a_dropped_runtime_20,
+        compio_20,
+        crate::direct::compio20::Compio20
     );
 
     #[cfg(feature = "compio-19")]
