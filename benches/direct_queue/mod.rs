@@ -7,8 +7,9 @@
 //!   bytes), and 1,000 clustered in 8 MiB; against a loop of `read_exact_at`, and fio replaying
 //!   the same aligned reads (an iolog) at depth 32. Device reads and bytes come from the block
 //!   device's `stat` (what reached the device, merges included).
-//! - `Reader`: a scan of the whole file, against a loop of 1 MiB `read_at` and fio's sequential
-//!   read of 1 MiB blocks at depth 4.
+//! - `Reader`: a scan of the whole file, with the default options and others, against a loop
+//!   of 1 MiB `read_at` and fio's sequential read at the default's block size and depth (the
+//!   `vs fio` column) and of 1 MiB blocks at depth 4.
 //! - Appends: 128 records of 1 MiB with a sync every 16, against a loop of plain
 //!   `write_aligned_at` + `sync_data` of a ready buffer (and of one the record is copied into) and fio's sequential write (1 MiB, depth 4, `fdatasync`
 //!   every 16, no preallocation); 2,560 records of 128 B with a sync every 64, with and without
@@ -299,18 +300,29 @@ async fn read_cases(path: &Path, rounds: usize, quick: bool, part: &str) {
     // Reader: whole-file scans.
     let scan_rounds = if quick { 2 } else { rounds.min(5) };
     let mut ways: Vec<(Side, Option<ReaderOptions>)> = vec![
-        (Side::new("Reader 1 MiB x 4"), Some(ReaderOptions::new())),
+        (Side::new("Reader (default)"), Some(ReaderOptions::new())),
         (Side::new("read_at 1 MiB loop"), None),
     ];
     for (name, chunk, window) in [
-        ("Reader 1 MiB x 2", 1 << 20, 2),
+        ("Reader 1 MiB x 4", 1 << 20, 4),
         ("Reader 1 MiB x 8", 1 << 20, 8),
+        ("Reader 256 KiB x 4", 256 << 10, 4),
         ("Reader 256 KiB x 16", 256 << 10, 16),
+        ("Reader 128 KiB x 32", 128 << 10, 32),
     ] {
         let options = ReaderOptions::new().chunk(chunk).window(window);
         ways.push((Side::new(name), Some(options)));
     }
-    let mut fio_side = Side::new("fio read 1 MiB qd4");
+    // fio at the default's block size and depth (the `vs fio` column), and at 1 MiB x 4.
+    let (chunk, window) = (ReaderOptions::DEFAULT_CHUNK, ReaderOptions::DEFAULT_WINDOW);
+    let mut fio_sides = vec![(
+        Side::new(format!("fio read {} KiB qd{window}", chunk >> 10)),
+        chunk,
+        window,
+    )];
+    if (chunk, window) != (1 << 20, 4) {
+        fio_sides.push((Side::new("fio read 1024 KiB qd4"), 1 << 20, 4));
+    }
     for r in 0..=scan_rounds {
         let n = ways.len();
         for k in 0..n {
@@ -340,13 +352,15 @@ async fn read_cases(path: &Path, rounds: usize, quick: bool, part: &str) {
             }
         }
         if fio_here && r > 0 {
-            let mut args = fio_base(&big, 4);
-            args.extend([
-                "--rw=read".into(),
-                "--bs=1M".into(),
-                format!("--size={size}"),
-            ]);
-            fio_side.wall.push(fio(&args));
+            for (side, chunk, window) in &mut fio_sides {
+                let mut args = fio_base(&big, *window);
+                args.extend([
+                    "--rw=read".into(),
+                    format!("--bs={chunk}"),
+                    format!("--size={size}"),
+                ]);
+                side.wall.push(fio(&args));
+            }
         }
     }
     println!(
@@ -355,10 +369,10 @@ async fn read_cases(path: &Path, rounds: usize, quick: bool, part: &str) {
     );
     let mib = size as f64 / (1 << 20) as f64;
     let loop_wall = ways[1].0.wall();
-    let fio_wall = fio_here.then(|| fio_side.wall());
+    let fio_wall = fio_here.then(|| fio_sides[0].0.wall());
     let mut sides: Vec<&Side> = ways.iter().map(|w| &w.0).collect();
     if fio_here {
-        sides.push(&fio_side);
+        sides.extend(fio_sides.iter().map(|f| &f.0));
     }
     for side in sides {
         println!(
