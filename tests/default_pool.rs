@@ -223,6 +223,54 @@ macro_rules! default_pool_cases {
             assert_eq!(tiers, default_pool_tiers(1 << 20));
         }
 
+        /// A scan with the default `ReaderOptions` reads into the default pool's frames:
+        /// under the 8 MiB limit of these machines' users, every read is fixed (a chunk fits
+        /// the largest tier, which holds the window), none a miss.
+        #[test]
+        fn a_default_scan_reads_into_registered_frames() {
+            use jdb_alloc::direct::ReaderOptions;
+
+            let _turn = turn();
+            let before = pinned();
+            let (stats, chunks, tiers) = limited(8 << 20, |rt| {
+                let tmp = Scratch::new(concat!(stringify!($direct), "_scan"));
+                rt.block_on(async {
+                    let data = crate::scratch::pattern(5 << 20, 3);
+                    std::fs::write(&tmp.0, &data).unwrap();
+                    let file = DirectFile::open(&tmp.0).await.unwrap();
+                    let pool = file.pool().expect("a default pool").clone();
+                    let start = pool.stats();
+                    let (mut reader, mut seen, mut chunks) = (file.reader(0), Vec::new(), 0);
+                    while let Some(view) = reader.next_chunk().await.unwrap() {
+                        seen.extend_from_slice(&view);
+                        chunks += 1;
+                    }
+                    assert!(seen == data, "the scan's bytes differ from the file's");
+                    let end = pool.stats();
+                    let tiers: Vec<_> = end.tiers.iter().map(|t| (t.frame_len, t.frames)).collect();
+                    let ops = (
+                        end.fixed_ops - start.fixed_ops,
+                        end.plain_ops - start.plain_ops,
+                    );
+                    ((ops, end.misses - start.misses), chunks, tiers)
+                })
+            });
+            unpinned(before);
+            let largest = tiers.iter().max().copied().unwrap_or_default();
+            assert!(
+                largest.0 >= ReaderOptions::DEFAULT_CHUNK
+                    && largest.1 >= ReaderOptions::DEFAULT_WINDOW,
+                "the largest tier {largest:?} cannot hold a default scan's window: {tiers:?}"
+            );
+            assert_eq!(chunks, (5 << 20) / ReaderOptions::DEFAULT_CHUNK);
+            // Each chunk's read, and the reads ahead past the end (empty: the file may grow).
+            let ((fixed, plain), misses) = stats;
+            assert!(
+                fixed >= chunks as u64 && plain == 0 && misses == 0,
+                "{stats:?}"
+            );
+        }
+
         /// One pool per runtime, pinned while its runtime lives and unpinned once it drops,
         /// with a frame still out on another thread.
         #[test]
