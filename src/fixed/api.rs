@@ -274,6 +274,10 @@ macro_rules! driver_op {
                 $driver::OpEntry::Submission(self.0.entry(true))
             }
 
+            fn call_blocking(&mut self, _: &mut ()) -> std::io::Result<usize> {
+                self.0.call_blocking()
+            }
+
             unsafe fn set_result(
                 &mut self,
                 _: &mut (),

@@ -206,6 +206,37 @@ impl<D: AsRawFd, M: OpMemory> IoOp<D, M> {
         }
     }
 
+    /// The operation as a system call on the calling thread, `pread` / `pwrite` of the same
+    /// bytes: for a compio version that cannot tell whether the kernel has the entry's opcode
+    /// (compio 0.19 and 0.20 ask through a small ring of their own, which a low memory-lock
+    /// limit can refuse) and then runs the operation on its thread pool instead.
+    #[cfg(any(feature = "compio-19", feature = "compio-20"))]
+    pub(super) fn call_blocking(&mut self) -> std::io::Result<usize> {
+        let fd = self.fd.as_raw_fd();
+        let memory = self.memory.as_mut().expect("in flight with its memory");
+        // In bounds: `new` checked `range` against the memory.
+        let ptr = memory.base().wrapping_add(self.range.start);
+        let len = entry_len(self.range.len()) as usize;
+        let pos = libc::off_t::try_from(self.pos).map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("offset {} is past the largest file offset", self.pos),
+            )
+        })?;
+        let n = if self.write {
+            // SAFETY: `[ptr, ptr + len)` lies within the memory's initialised bytes (`new`
+            // checked a write's range against the length), which the operation holds, and
+            // nothing writes while it runs; `fd` is open as long as the operation.
+            unsafe { libc::pwrite(fd, ptr.cast(), len, pos) }
+        } else {
+            // SAFETY: `[ptr, ptr + len)` lies within the memory's capacity (checked in `new`),
+            // which the operation holds and nothing else reads or writes while it runs; `fd`
+            // is open as long as the operation.
+            unsafe { libc::pread(fd, ptr.cast(), len, pos) }
+        };
+        usize::try_from(n).map_err(|_| std::io::Error::last_os_error())
+    }
+
     /// compio reports the operation's result: the kernel is done with the memory, so a
     /// `settle` need not wait for the operation (its future may live on unpolled).
     pub(super) fn finish(&mut self) {
@@ -259,11 +290,12 @@ impl<D, M: OpMemory> IoOp<D, M> {
     /// Whether the kernel may still use the memory of this operation, being dropped: never
     /// when it was not submitted or its result was reported. Otherwise compio 0.19 and 0.20
     /// (`reports_all`) drop it unreported only at their driver's end, after closing the ring,
-    /// when it may still be in flight. compio 0.17 drops the operations that failed unreported
-    /// and never those in flight; this crate takes it for in flight without a ring to ask
-    /// (the thread is exiting), once the ring closed, or while a panic unwinds (compio's
-    /// executor then skips dropping its tasks, this crate's ring guard among them, so a closed
-    /// ring may still read as open).
+    /// when it may still be in flight. compio 0.17 (compio-driver 0.10) drops the operations
+    /// that failed unreported, and never those in flight (its driver's end leaks them); should
+    /// a later 0.10 release drop them as 0.12 does, this crate still takes an unfinished one
+    /// for in flight without a ring to ask (the thread is exiting), once the ring closed (its
+    /// guard task drops before the driver), or while a panic unwinds, which costs at most a
+    /// leak of a failed operation's memory.
     fn maybe_in_flight(&self) -> bool {
         if self.done || !self.submitted {
             return false;

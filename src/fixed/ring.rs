@@ -13,11 +13,11 @@
 //! nothing here calls `io_uring_register` on that descriptor, whose number the OS may hand to
 //! the next runtime.
 //!
-//! A runtime dropped while a panic unwinds is the exception: compio's executor then skips
-//! dropping its tasks, so the guard never drops and the ring still reads as open after compio
-//! closed it. (The guard holds only the ring's id, so the leaked future keeps nothing; the
-//! process-wide list of rings lets go of such a ring once it is seen closed.) The descriptor
-//! number is therefore never trusted alone:
+//! A runtime dropped while a panic unwinds is the exception: the executor of compio 0.19 and
+//! 0.20 then skips dropping its tasks (compio 0.17's drops them even then), so the guard never
+//! drops and the ring still reads as open after compio closed it. (The guard holds only the
+//! ring's id, so the leaked future keeps nothing; the process-wide list of rings lets go of
+//! such a ring once it is seen closed.) The descriptor number is therefore never trusted alone:
 //!
 //! - A ring is looked up by its descriptor number *and* the address of its runtime's driver
 //!   waker's data (compio's drivers make their wakers from an `Arc` of their own). The [`Ring`]
