@@ -7,9 +7,10 @@
 //!   bytes), and 1,000 clustered in 8 MiB; against a loop of `read_exact_at`, and fio replaying
 //!   the same aligned reads (an iolog) at depth 32. Device reads and bytes come from the block
 //!   device's `stat` (what reached the device, merges included).
-//! - `Reader`: a scan of the whole file, with the default options and others, against a loop
-//!   of 1 MiB `read_at` and fio's sequential read at the default's block size and depth (the
-//!   `vs fio` column) and of 1 MiB blocks at depth 4.
+//! - `Reader`: a scan of the whole file, with the default options and others (through the
+//!   runtime's default pool, without a pool, and with a pool of 1 MiB frames on ordinary and on
+//!   huge pages), against a loop of 1 MiB `read_at` and fio's sequential read at the default's
+//!   block size and depth (the `vs fio` column) and of 1 MiB blocks at depth 4.
 //! - Appends: 128 records of 1 MiB with a sync every 16, against a loop of plain
 //!   `write_aligned_at` + `sync_data` of a ready buffer (and of one the record is copied into) and fio's sequential write (1 MiB, depth 4, `fdatasync`
 //!   every 16, no preallocation); 2,560 records of 128 B with a sync every 64, with and without
@@ -24,11 +25,12 @@ use std::{
 
 use compio_19::BufResult;
 use jdb_alloc::{
-    AlignedBuf,
+    AlignedBuf, HugePages,
     direct::{
         AppenderOptions, ReadManyOptions, ReaderOptions,
         compio19::{Appender, DirectFile},
     },
+    fixed::FixedPool,
 };
 
 use crate::{Meter, Rng, median, prepare};
@@ -299,19 +301,42 @@ async fn read_cases(path: &Path, rounds: usize, quick: bool, part: &str) {
     }
     // Reader: whole-file scans.
     let scan_rounds = if quick { 2 } else { rounds.min(5) };
-    let mut ways: Vec<(Side, Option<ReaderOptions>)> = vec![
-        (Side::new("Reader (default)"), Some(ReaderOptions::new())),
-        (Side::new("read_at 1 MiB loop"), None),
+    // The file as opened (the runtime's default pool), without a pool (recycled plain
+    // buffers), and with a pool of 1 MiB frames of the bench's own, on ordinary and on huge
+    // pages (32 frames: a huge-page arena is at least 32 MiB).
+    let again = || async { DirectFile::open(&big).await.unwrap() };
+    let files = [
+        again().await,
+        again().await.without_pool(),
+        again()
+            .await
+            .with_pool(FixedPool::new(&[(1 << 20, 8)]).unwrap()),
+        again()
+            .await
+            .with_pool(FixedPool::with_huge_pages(&[(1 << 20, 32)], HugePages::Try).unwrap()),
     ];
-    for (name, chunk, window) in [
-        ("Reader 1 MiB x 4", 1 << 20, 4),
-        ("Reader 1 MiB x 8", 1 << 20, 8),
-        ("Reader 256 KiB x 4", 256 << 10, 4),
-        ("Reader 256 KiB x 16", 256 << 10, 16),
-        ("Reader 128 KiB x 32", 128 << 10, 32),
+    let mut ways: Vec<(Side, Option<ReaderOptions>, usize)> = vec![
+        (Side::new("Reader (default)"), Some(ReaderOptions::new()), 0),
+        (Side::new("read_at 1 MiB loop"), None, 0),
+    ];
+    for (name, chunk, window, on) in [
+        ("Reader 1 MiB x 4", 1 << 20, 4, 0),
+        ("Reader 1 MiB x 8", 1 << 20, 8, 0),
+        ("Reader 256 KiB x 4", 256 << 10, 4, 0),
+        ("Reader 256 KiB x 16", 256 << 10, 16, 0),
+        ("Reader 128 KiB x 32", 128 << 10, 32, 0),
+        (
+            "default, no pool",
+            ReaderOptions::DEFAULT_CHUNK,
+            ReaderOptions::DEFAULT_WINDOW,
+            1,
+        ),
+        ("1 MiB x 4, no pool", 1 << 20, 4, 1),
+        ("1 MiB x 4, 1 MiB frames", 1 << 20, 4, 2),
+        ("1 MiB x 4, huge frames", 1 << 20, 4, 3),
     ] {
         let options = ReaderOptions::new().chunk(chunk).window(window);
-        ways.push((Side::new(name), Some(options)));
+        ways.push((Side::new(name), Some(options), on));
     }
     // fio at the default's block size and depth (the `vs fio` column), and at 1 MiB x 4.
     let (chunk, window) = (ReaderOptions::DEFAULT_CHUNK, ReaderOptions::DEFAULT_WINDOW);
@@ -326,7 +351,8 @@ async fn read_cases(path: &Path, rounds: usize, quick: bool, part: &str) {
     for r in 0..=scan_rounds {
         let n = ways.len();
         for k in 0..n {
-            let (side, options) = &mut ways[(k + r) % n];
+            let (side, options, on) = &mut ways[(k + r) % n];
+            let file = &files[*on];
             let meter = Meter::start();
             let mut seen = 0u64;
             match options {
@@ -373,6 +399,12 @@ async fn read_cases(path: &Path, rounds: usize, quick: bool, part: &str) {
     let mut sides: Vec<&Side> = ways.iter().map(|w| &w.0).collect();
     if fio_here {
         sides.extend(fio_sides.iter().map(|f| &f.0));
+    }
+    if let Some(stats) = files[3].pool().map(|pool| pool.stats()) {
+        println!(
+            "the pool of 1 MiB frames on huge pages: {:?}, {} fixed reads, {} plain",
+            stats.tiers[0].status, stats.fixed_ops, stats.plain_ops
+        );
     }
     for side in sides {
         println!(

@@ -12,11 +12,14 @@ use super::{
 /// [`window`](Self::window) of them in flight.
 ///
 /// The defaults, 256 KiB chunks 8 in flight (2 MiB), come from `cargo bench --features
-/// compio-19 --bench direct` (benches/RESULTS.md, "Reader defaults"): scanning 1 GiB, they were
-/// as fast as 1 MiB chunks 4 in flight or faster on ext4 over a loop device on tmpfs, and 1.1x
-/// to 1.6x faster on this machine's virtio disk, in the same runs; and a chunk of 256 KiB fits
-/// the largest frames of the runtime's default pool, so the reads are `READ_FIXED` without
-/// asking. Devices that split large requests anyway (`max_sectors_kb`) lose nothing by it.
+/// compio-19 --bench direct` (benches/RESULTS.md, "Reader defaults"). A chunk of 256 KiB fits
+/// the largest frames of the runtime's default pool, so the reads are `READ_FIXED` and the
+/// kernel pins no pages per read: scanning 1 GiB, 1.2x to 1.6x faster than 1 MiB chunks 4 in
+/// flight (plain buffers: no default tier holds 1 MiB) on this machine's virtio disk, and as
+/// fast or faster on ext4 over a loop device on tmpfs, in the same runs. Without a pool the
+/// two shapes ran alike. With a pool of larger frames of its own (best on huge pages:
+/// [`FixedPool::with_huge_pages`](crate::fixed::FixedPool::with_huge_pages)), a scan may use
+/// larger chunks.
 ///
 /// ```
 /// use jdb_alloc::direct::ReaderOptions;
