@@ -306,6 +306,32 @@ pub(super) use compio_version;
 
 #[cfg(all(test, any(feature = "compio-19", feature = "compio-20")))]
 mod tests {
+    /// The bytes of the buffers the tests read into and write from.
+    const LEN: usize = 256 << 10;
+
+    /// A pipe, `[read end, write end]`, with `flags` beside `O_CLOEXEC`.
+    fn pipe(flags: i32) -> [i32; 2] {
+        let mut fds = [0; 2];
+        let flags = libc::O_CLOEXEC | flags;
+        // SAFETY: `fds` has room for the two descriptors.
+        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), flags) }, 0);
+        fds
+    }
+
+    /// Whether the recycler lends the block at `at` again: to one of the next 8 buffers of
+    /// `LEN` bytes, or (`frames`) to one of the next 8 frames of that size.
+    fn lent_again(at: usize, frames: bool) -> bool {
+        use crate::{AlignedBuf, Frame};
+
+        let next: Vec<AlignedBuf> = (0..8).map(|_| AlignedBuf::with_cap(LEN).unwrap()).collect();
+        let next_frames: Vec<Frame> = (0..8)
+            .filter(|_| frames)
+            .flat_map(|_| AlignedBuf::with_cap(LEN).unwrap().into_frames(LEN).unwrap())
+            .collect();
+        next.iter().any(|b| b.as_ptr() as usize == at)
+            || next_frames.iter().any(|f| f.as_ptr() as usize == at)
+    }
+
     /// A read of a plain buffer still in flight when its runtime drops (here of a pipe nobody
     /// writes, which never completes): compio 0.19 and 0.20 drop the operation after closing
     /// the ring, and the buffer must not go back to the recycler, whose next buffer of that
@@ -317,12 +343,10 @@ mod tests {
             fn $name() {
                 use std::os::fd::FromRawFd;
 
-                use crate::{AlignedBuf, Frame, direct::Compio};
+                use self::{LEN, lent_again, pipe};
+                use crate::{AlignedBuf, direct::Compio};
 
-                const LEN: usize = 256 << 10;
-                let mut fds = [0; 2];
-                // SAFETY: `fds` has room for the two descriptors.
-                assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+                let fds = pipe(0);
                 let rt = $compio::runtime::Runtime::new().unwrap();
                 let (buf_at, frame_at) = rt.block_on(async {
                     // SAFETY: the pipe's read end was just opened and nothing else owns it.
@@ -351,17 +375,14 @@ mod tests {
                     at
                 });
                 drop(rt);
-                let next: Vec<AlignedBuf> =
-                    (0..8).map(|_| AlignedBuf::with_cap(LEN).unwrap()).collect();
-                let frames: Vec<Frame> = (0..8)
-                    .flat_map(|_| AlignedBuf::with_cap(LEN).unwrap().into_frames(LEN).unwrap())
-                    .collect();
-                let lent = |at: usize| {
-                    next.iter().any(|b| b.as_ptr() as usize == at)
-                        || frames.iter().any(|f| f.as_ptr() as usize == at)
-                };
-                assert!(!lent(buf_at), "the buffer read into was lent again");
-                assert!(!lent(frame_at), "the frame read into was lent again");
+                assert!(
+                    !lent_again(buf_at, true),
+                    "the buffer read into was lent again"
+                );
+                assert!(
+                    !lent_again(frame_at, true),
+                    "the frame read into was lent again"
+                );
                 // SAFETY: the write end is open and owned by nothing else; closing it ends the
                 // kernel's read, whose memory stays kept.
                 unsafe { libc::close(fds[1]) };
@@ -377,13 +398,10 @@ mod tests {
             fn $name() {
                 use std::os::fd::FromRawFd;
 
+                use self::{LEN, lent_again, pipe};
                 use crate::{AlignedBuf, direct::Compio};
 
-                const LEN: usize = 256 << 10;
-                let mut fds = [0; 2];
-                let flags = libc::O_CLOEXEC | libc::O_NONBLOCK;
-                // SAFETY: `fds` has room for the two descriptors.
-                assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), flags) }, 0);
+                let fds = pipe(libc::O_NONBLOCK);
                 let page = [0u8; 4096];
                 // SAFETY: the write end is open; each write sends bytes of a live local.
                 while unsafe { libc::write(fds[1], page.as_ptr().cast(), page.len()) } > 0 {}
@@ -406,10 +424,8 @@ mod tests {
                     at
                 });
                 drop(rt);
-                let next: Vec<AlignedBuf> =
-                    (0..8).map(|_| AlignedBuf::with_cap(LEN).unwrap()).collect();
                 assert!(
-                    next.iter().all(|b| b.as_ptr() as usize != at),
+                    !lent_again(at, false),
                     "the buffer written from was lent again"
                 );
                 // SAFETY: the read end is open and owned by nothing else. (A write still in
@@ -435,11 +451,10 @@ mod tests {
                     task::{Context, Poll, Waker},
                 };
 
+                use self::pipe;
                 use crate::{AlignedBuf, direct::Compio, fixed::$fixed};
 
-                let mut fds = [0; 2];
-                // SAFETY: `fds` has room for the two descriptors.
-                assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+                let fds = pipe(0);
                 let rt = $compio::runtime::Runtime::new().unwrap();
                 rt.block_on(async {
                     // SAFETY: the pipe's read end was just opened and nothing else owns it.
@@ -477,13 +492,11 @@ mod tests {
             fn $name() {
                 use std::{future::Future, os::fd::FromRawFd, pin::Pin, task::Poll};
 
+                use self::{LEN, lent_again, pipe};
                 use crate::{AlignedBuf, direct::Compio};
 
                 type Read = Pin<Box<dyn Future<Output = ()>>>;
-                const LEN: usize = 256 << 10;
-                let mut fds = [0; 2];
-                // SAFETY: `fds` has room for the two descriptors.
-                assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+                let fds = pipe(0);
                 let mut kept: Option<(Read, usize)> = None;
                 let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     let rt = $compio::runtime::Runtime::new().unwrap();
@@ -511,10 +524,8 @@ mod tests {
                 assert!(unwound.is_err());
                 let (read, at) = kept.take().unwrap();
                 drop(read);
-                let next: Vec<AlignedBuf> =
-                    (0..8).map(|_| AlignedBuf::with_cap(LEN).unwrap()).collect();
                 assert!(
-                    next.iter().all(|b| b.as_ptr() as usize != at),
+                    !lent_again(at, false),
                     "the buffer read into was lent again"
                 );
                 // SAFETY: the write end is open and owned by nothing else.

@@ -197,9 +197,9 @@ macro_rules! version_api {
             "Waits until compio has reported the result of every `read_fixed_at` / \
              `write_fixed_at` started on the current runtime, and of every read and write of \
              this version's `DirectFile` and appenders (frames and plain buffers alike; not \
-             those started from a thread-local destructor), or dropped it, also those whose futures were dropped (a lost `select!`, a timeout): \
-             the kernel is then done with their memory, which is freed, or waits in futures \
-             still alive. Returns at once if \
+             those started from a thread-local destructor), or dropped it, also those whose \
+             futures were dropped (a lost `select!`, a timeout): the kernel is then done with \
+             their memory, which is freed, or waits in futures still alive. Returns at once if \
              there are none, or outside a runtime. (compio 0.17 reports successful results \
              only: a failed operation whose future is alive and not polled again keeps it \
              waiting.)\n\n",

@@ -261,8 +261,9 @@ impl<D: AsRawFd, M: OpMemory> IoOp<D, M> {
     }
 }
 
-/// Memory of operations dropped unfinished after their ring closed: kept for the life of the
-/// process (reachable, so leak checkers do not report it), since the kernel may still use it.
+/// Memory of operations dropped while the kernel may still use it (see
+/// [`maybe_in_flight`](IoOp::maybe_in_flight)): kept for the life of the process, reachable, so
+/// that leak checkers do not report it.
 static KEPT: std::sync::Mutex<Vec<Box<dyn Send>>> = std::sync::Mutex::new(Vec::new());
 
 impl<D, M: OpMemory> Drop for IoOp<D, M> {
