@@ -226,6 +226,63 @@ macro_rules! shared_cases {
             });
         }
 
+        /// A waker that looks at the log when woken (as a `wake` that polls at once may): the
+        /// log wakes its tasks once it has let go of its state, so the call finds it free
+        /// instead of panicking with the state borrowed.
+        #[test]
+        fn a_waker_may_call_the_log_it_waits_on() {
+            use std::{
+                cell::RefCell,
+                sync::{
+                    Arc,
+                    atomic::{AtomicUsize, Ordering::Relaxed},
+                },
+                task::Wake,
+            };
+
+            thread_local! {
+                static LOG: RefCell<Option<SharedAppender>> = const { RefCell::new(None) };
+            }
+            struct Reenter(AtomicUsize);
+            impl Wake for Reenter {
+                fn wake(self: Arc<Self>) {
+                    self.wake_by_ref();
+                }
+                fn wake_by_ref(self: &Arc<Self>) {
+                    LOG.with(|log| {
+                        if let Some(log) = &*log.borrow() {
+                            std::hint::black_box((log.len(), log.synced_len()));
+                        }
+                    });
+                    self.0.fetch_add(1, Relaxed);
+                }
+            }
+
+            let tmp = Scratch::new(concat!($module, "-shared-reenter"));
+            run(async {
+                let log = Appender::new(DirectFile::create(&tmp.0).await.unwrap()).into_shared();
+                LOG.with(|l| *l.borrow_mut() = Some(log.clone()));
+                let reenter = Arc::new(Reenter(AtomicUsize::new(0)));
+                let waker = Waker::from(reenter.clone());
+                let mut cx = Context::from_waker(&waker);
+                // Polled by hand with that waker; the runtime runs the worker in between.
+                let pos = {
+                    let mut commit = pin!(log.commit(b"woken"));
+                    loop {
+                        if let Poll::Ready(res) = commit.as_mut().poll(&mut cx) {
+                            break res.unwrap();
+                        }
+                        spawn(async {}).await.unwrap();
+                    }
+                };
+                assert_eq!((pos, log.synced_len()), (0, 5));
+                assert!(reenter.0.load(Relaxed) >= 1, "the commit was woken");
+                LOG.with(|l| l.borrow_mut().take());
+                let file = log.close().await.unwrap().unwrap();
+                assert_eq!(&file.read_at(0, 100).await.unwrap()[..], b"woken");
+            });
+        }
+
         /// A commit polled once (so queued), then dropped while it waits for the sync.
         fn commit_then_cancel(log: &SharedAppender, rec: &[u8]) {
             let mut commit = pin!(log.commit(rec));

@@ -18,7 +18,7 @@ use std::{
     future::poll_fn,
     io,
     rc::Rc,
-    task::{Poll, Waker},
+    task::{Context, Poll, Waker},
 };
 
 use super::{Appender, Compio, DirectFile, FinishError, TailMode};
@@ -56,6 +56,10 @@ struct State<R: Compio> {
     waiters: Vec<Waker>,
     /// Tasks waiting for room in the queue (woken when the worker takes a batch).
     room: Vec<Waker>,
+    /// Tasks to wake, and whether to wake the worker, once the state is let go of
+    /// ([`Inner::update`]).
+    wakes: Vec<Waker>,
+    wake_worker: bool,
     /// The most bytes `pending` holds before `append` waits for the worker to take them.
     bound: usize,
     /// The alignment and tail mode of the appender (a `NeverRewrite` sync pads `len`).
@@ -105,9 +109,7 @@ impl<R: Compio> State<R> {
         if durable {
             self.want = self.want.max(end);
         }
-        if let Some(w) = &self.worker {
-            w.wake_by_ref();
-        }
+        self.wake_worker = true;
         Ok(at)
     }
 
@@ -119,9 +121,8 @@ impl<R: Compio> State<R> {
     }
 
     fn wake_all(&mut self) {
-        for w in self.waiters.drain(..).chain(self.room.drain(..)) {
-            w.wake();
-        }
+        self.wakes.append(&mut self.waiters);
+        self.wakes.append(&mut self.room);
     }
 
     fn fail(&mut self, what: String, e: &io::Error) {
@@ -137,6 +138,28 @@ impl<R: Compio> State<R> {
 
 struct Inner<R: Compio> {
     state: RefCell<State<R>>,
+}
+
+impl<R: Compio> Inner<R> {
+    /// Runs `f` on the state, then wakes the tasks it chose once the state is let go of: a
+    /// waker may run code that looks at this log (a `wake` that polls, or calls `len`), which
+    /// must find the state free.
+    fn update<T>(&self, f: impl FnOnce(&mut State<R>) -> T) -> T {
+        let (out, wakes, worker) = {
+            let mut st = self.state.borrow_mut();
+            let out = f(&mut st);
+            let worker = if std::mem::take(&mut st.wake_worker) {
+                st.worker.clone()
+            } else {
+                None
+            };
+            (out, std::mem::take(&mut st.wakes), worker)
+        };
+        for w in wakes.into_iter().chain(worker) {
+            w.wake();
+        }
+        out
+    }
 }
 
 /// One [`Appender`] shared by many tasks of its runtime, with group commit; made by
@@ -247,6 +270,8 @@ impl<R: Compio> Appender<R> {
             worker: None,
             waiters: Vec::new(),
             room: Vec::new(),
+            wakes: Vec::new(),
+            wake_worker: false,
             bound: options
                 .staging_len()
                 .saturating_add(options.write_behind_len()),
@@ -302,52 +327,27 @@ async fn work<R: Compio>(inner: Rc<Inner<R>>, mut log: Appender<R>) {
     let inner = &*inner;
     let mut batch = Vec::new();
     loop {
-        let next = poll_fn(|cx| {
-            let mut st = inner.state.borrow_mut();
-            if st.failure.is_none() && (!st.pending.is_empty() || st.want > st.synced) {
-                batch.clear();
-                std::mem::swap(&mut batch, &mut st.pending);
-                let sync = st.want > st.synced;
-                if sync && st.tail == TailMode::NeverRewrite {
-                    // The appender's sync pads the stream to its page: the next record goes
-                    // after the padding.
-                    st.len = st.len.next_multiple_of(st.align);
-                }
-                // Room in the queue for those that waited.
-                for w in st.room.drain(..) {
-                    w.wake();
-                }
-                return Poll::Ready(Work::Batch { sync });
-            }
-            if st.closing {
-                return Poll::Ready(Work::Close);
-            }
-            if st.handles == 0 {
-                return Poll::Ready(Work::Drop);
-            }
-            st.worker = Some(cx.waker().clone());
-            Poll::Pending
-        })
-        .await;
+        let next = poll_fn(|cx| inner.update(|st| work_poll(st, cx, &mut batch))).await;
         match next {
             Work::Batch { sync } => {
                 if !batch.is_empty() {
                     if let Err(e) = log.append(&batch).await {
-                        inner.state.borrow_mut().fail("write".to_owned(), &e);
+                        inner.update(|st| st.fail("write".to_owned(), &e));
                         continue;
                     }
                 }
                 if sync {
                     let res = log.sync().await;
-                    let mut st = inner.state.borrow_mut();
-                    st.syncs += 1;
-                    match res {
-                        Ok(()) => {
-                            st.synced = log.synced_len();
-                            st.wake_all();
+                    inner.update(|st| {
+                        st.syncs += 1;
+                        match res {
+                            Ok(()) => {
+                                st.synced = log.synced_len();
+                                st.wake_all();
+                            }
+                            Err(e) => st.fail("sync".to_owned(), &e),
                         }
-                        Err(e) => st.fail("sync".to_owned(), &e),
-                    }
+                    });
                 }
             }
             Work::Close => {
@@ -365,12 +365,13 @@ async fn work<R: Compio>(inner: Rc<Inner<R>>, mut log: Appender<R>) {
                     Some(e) => Err(FinishError::new(e, log.into_file().await)),
                     None => log.finish().await,
                 };
-                let mut st = inner.state.borrow_mut();
-                if res.is_ok() {
-                    st.synced = st.len;
-                }
-                st.closed = Some(res);
-                st.wake_all();
+                inner.update(|st| {
+                    if res.is_ok() {
+                        st.synced = st.len;
+                    }
+                    st.closed = Some(res);
+                    st.wake_all();
+                });
                 break;
             }
             Work::Drop => break,
@@ -378,6 +379,32 @@ async fn work<R: Compio>(inner: Rc<Inner<R>>, mut log: Appender<R>) {
     }
     inner.state.borrow_mut().ended = true;
     gone.1 = true;
+}
+
+/// The worker's next step: a batch taken from `st` into `batch`, the close, the end, or a
+/// wait for more (its waker left in `st`).
+fn work_poll<R: Compio>(st: &mut State<R>, cx: &Context<'_>, batch: &mut Vec<u8>) -> Poll<Work> {
+    if st.failure.is_none() && (!st.pending.is_empty() || st.want > st.synced) {
+        batch.clear();
+        std::mem::swap(batch, &mut st.pending);
+        let sync = st.want > st.synced;
+        if sync && st.tail == TailMode::NeverRewrite {
+            // The appender's sync pads the stream to its page: the next record goes
+            // after the padding.
+            st.len = st.len.next_multiple_of(st.align);
+        }
+        // Room in the queue for those that waited.
+        st.wakes.append(&mut st.room);
+        return Poll::Ready(Work::Batch { sync });
+    }
+    if st.closing {
+        return Poll::Ready(Work::Close);
+    }
+    if st.handles == 0 {
+        return Poll::Ready(Work::Drop);
+    }
+    st.worker = Some(cx.waker().clone());
+    Poll::Pending
 }
 
 impl<R: Compio> SharedAppender<R> {
@@ -535,18 +562,14 @@ impl<R: Compio> SharedAppender<R> {
     /// # fn main() {}
     /// ```
     pub async fn sync(&self) -> io::Result<()> {
-        let target = {
-            let mut st = self.inner.state.borrow_mut();
+        let target = self.inner.update(|st| {
             if let Some(e) = st.refusal("sync") {
                 return Err(e);
             }
-            let target = st.len;
-            st.want = st.want.max(target);
-            if let Some(w) = &st.worker {
-                w.wake_by_ref();
-            }
-            target
-        };
+            st.want = st.want.max(st.len);
+            st.wake_worker = true;
+            Ok(st.len)
+        })?;
         self.durable(target, "sync").await
     }
 
@@ -647,15 +670,12 @@ impl<R: Compio> SharedAppender<R> {
     /// # fn main() {}
     /// ```
     pub async fn close(self) -> Option<Result<DirectFile<R>, FinishError<R>>> {
-        {
-            let mut st = self.inner.state.borrow_mut();
-            if st.closing {
-                return None;
-            }
-            st.closing = true;
-            if let Some(w) = &st.worker {
-                w.wake_by_ref();
-            }
+        let first = self.inner.update(|st| {
+            st.wake_worker = !st.closing;
+            !std::mem::replace(&mut st.closing, true)
+        });
+        if !first {
+            return None;
         }
         let inner = self.inner.clone();
         drop(self);
@@ -682,17 +702,18 @@ impl<R: Compio> SharedAppender<R> {
         op: &str,
     ) -> io::Result<u64> {
         poll_fn(|cx| {
-            let mut st = self.inner.state.borrow_mut();
-            if let Some(e) = st.refusal(op) {
-                return Poll::Ready(Err(e));
-            }
-            if st.pending.is_empty() || st.pending.len() < st.bound {
-                return Poll::Ready(st.enqueue(parts, durable));
-            }
-            if !st.room.iter().any(|w| w.will_wake(cx.waker())) {
-                st.room.push(cx.waker().clone());
-            }
-            Poll::Pending
+            self.inner.update(|st| {
+                if let Some(e) = st.refusal(op) {
+                    return Poll::Ready(Err(e));
+                }
+                if st.pending.is_empty() || st.pending.len() < st.bound {
+                    return Poll::Ready(st.enqueue(parts, durable));
+                }
+                if !st.room.iter().any(|w| w.will_wake(cx.waker())) {
+                    st.room.push(cx.waker().clone());
+                }
+                Poll::Pending
+            })
         })
         .await
     }
@@ -728,13 +749,12 @@ impl<R: Compio> Clone for SharedAppender<R> {
 
 impl<R: Compio> Drop for SharedAppender<R> {
     fn drop(&mut self) {
-        let mut st = self.inner.state.borrow_mut();
-        st.handles -= 1;
-        if st.handles == 0 {
-            if let Some(w) = st.worker.take() {
-                w.wake();
+        self.inner.update(|st| {
+            st.handles -= 1;
+            if st.handles == 0 {
+                st.wakes.extend(st.worker.take());
             }
-        }
+        });
     }
 }
 
