@@ -17,9 +17,9 @@ use super::{
 /// kernel pins no pages per read: scanning 1 GiB, 1.2x to 1.5x faster than 1 MiB chunks 4 in
 /// flight (plain buffers: no default tier holds 1 MiB) on this machine's virtio disk, and
 /// 0.93x to 1.09x (within the noise) on ext4 over a loop device on tmpfs, in the same runs.
-/// Without a pool the two shapes ran alike. With a pool of larger frames of its own (best on huge pages:
-/// [`FixedPool::with_huge_pages`](crate::fixed::FixedPool::with_huge_pages)), a scan may use
-/// larger chunks.
+/// Without a pool the two shapes ran alike. With a pool of larger frames of its own (best on
+/// huge pages: [`FixedPool::with_huge_pages`](crate::fixed::FixedPool::with_huge_pages)), a
+/// scan may use larger chunks.
 ///
 /// ```
 /// use jdb_alloc::direct::ReaderOptions;
