@@ -31,7 +31,8 @@
 //! bytes (`/proc/self/io` `read_bytes` / `write_bytes`: what the process made the block layer
 //! move), and for appends the space the file takes (`st_blocks`). `JDB_BENCH_QUICK=1` runs
 //! fewer rounds; `JDB_BENCH_FILTER=reads`, `appends`, `pool`, `queue` or `commits` runs one
-//! part.
+//! part. Everything runs on `compio19::runtime()` (its ring set up as fio's); with
+//! `JDB_RUNTIME=default`, on compio's default runtime instead.
 //!
 //! - Group commit (`commits`, see `direct_commit`): 1, 8 and 64 writers committing 128 B and
 //!   1 KiB records, `SharedAppender` against one `fdatasync` per record and std `Mutex<File>`.
@@ -379,14 +380,21 @@ fn main() {
     // `JDB_BENCH_FILTER=reads`, `=appends`, `=pool`, `=queue` or `=commits` runs one part.
     let filter = std::env::var("JDB_BENCH_FILTER").unwrap_or_default();
 
-    Runtime::new().unwrap().block_on(async {
+    let default_runtime = std::env::var("JDB_RUNTIME").is_ok_and(|v| v == "default");
+    let runtime = if default_runtime {
+        Runtime::new()
+    } else {
+        jdb_alloc::direct::compio19::runtime()
+    };
+    runtime.unwrap().block_on(async {
         let file = Rc::new(prepare(&path, size).await);
         let files = (file.clone(), Rc::new(std::fs::File::open(&path).unwrap()));
         println!(
-            "{} ({} MiB, alignment {}), {rounds} rounds per side, medians, compio 0.19",
+            "{} ({} MiB, alignment {}), {rounds} rounds per side, medians, compio 0.19 ({} runtime)",
             path.display(),
             size >> 20,
-            file.alignment()
+            file.alignment(),
+            if default_runtime { "default" } else { "compio19::runtime()" }
         );
         println!(
             "\n{:<20} {:<20} {:>9} {:>9} {:>9} {:>10} {:>9}",

@@ -1,6 +1,8 @@
 //! The crate's main job, shaped like a small storage engine and with no `unsafe` anywhere:
-//! every file is opened for `O_DIRECT` through compio 0.19, every byte is checked, and each
-//! phase is timed beside the plain way of doing the same, in the same run.
+//! every file is opened for `O_DIRECT` through compio 0.19, on the runtime
+//! [`compio19::runtime`](jdb_alloc::direct::compio19::runtime) builds (its ring set up as
+//! fio's), every byte is checked, and each phase is timed beside the plain way of doing the
+//! same, in the same run.
 //!
 //! ```text
 //! cargo run --release --features compio-19 --example direct_io -- [OPTIONS] [DIR]
@@ -42,15 +44,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use compio_19::{
-    BufResult,
-    runtime::{self, Runtime},
-};
+use compio_19::{BufResult, runtime};
 use jdb_alloc::{
     AlignedBuf, DioSource, HugePages, dio_align,
     direct::{
         AppenderOptions, DirectBuf, EndReason, FRAME_HEADER,
-        compio19::{Appender, DirectFile, Records},
+        compio19::{self, Appender, DirectFile, Records},
         frame_header,
     },
     fixed::compio19 as fixed_io,
@@ -287,7 +286,8 @@ impl Row {
 /// Runs the five phases in `dir`; returns the summary line.
 fn run_in(dir: &Path, options: &Options) -> Result<String, Failure> {
     check_direct_io(dir, "directory")?;
-    let runtime = Runtime::new().map_err(|e| format!("cannot start the compio runtime: {e}"))?;
+    let runtime =
+        compio19::runtime().map_err(|e| format!("cannot start the compio runtime: {e}"))?;
     let (rows, commits) = runtime.block_on(async {
         let phase = |name: &'static str| move |e: Failure| format!("{name}: {e}");
         let (commit, acks) = wal(dir, options.writers)

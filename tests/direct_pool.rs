@@ -108,6 +108,37 @@ macro_rules! pool_cases {
             });
         }
 
+        /// This crate's runtime (its ring set up as fio's) is an io_uring one, on which the
+        /// pool registers and the same reads and appends are fixed operations with the same
+        /// data.
+        #[test]
+        fn the_crate_runtime_does_fixed_io() {
+            let _turn = turn();
+            let tmp = Scratch::new(concat!(stringify!($direct), "-pool-runtime"));
+            jdb_alloc::direct::$direct::runtime()
+                .unwrap()
+                .block_on(async {
+                    let pool = FixedPool::new(&[(SMALL, 4), (BIG, 2)]).unwrap();
+                    let file = DirectFile::create(&tmp.0)
+                        .await
+                        .unwrap()
+                        .with_pool(pool.clone());
+                    let model = workload(file).await;
+                    let stats = pool.stats();
+                    assert_eq!(pool.status(), FixedStatus::Registered);
+                    assert!(stats.fixed_ops >= 8, "{stats:?}");
+                    assert_eq!((stats.plain_ops, stats.misses), (0, 0), "{stats:?}");
+                    let views = DirectFile::open(&tmp.0)
+                        .await
+                        .unwrap()
+                        .read_many(&[(0, model.len()), (7, 70_000)])
+                        .await
+                        .unwrap();
+                    assert_eq!(&views[0][..], &model[..]);
+                    assert_eq!(&views[1][..], &model[7..70_007]);
+                });
+        }
+
         /// The registration refused by the memlock limit: the same data, through plain
         /// operations with the pool's frames.
         #[test]

@@ -684,13 +684,14 @@ fn print_row(name: &str, cells: &[Figure], header: bool) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// This crate: jdb_alloc::direct::compio19 on a compio 0.19 runtime.
+// This crate: jdb_alloc::direct::compio19 on the compio 0.19 runtime it builds (its ring set
+// up as fio's: `compio19::runtime`).
 
 mod ours {
     use super::*;
 
     pub fn run(env: &Env, work: &Work, way: Way) -> Res<Outcome> {
-        let rt = compio::runtime::Runtime::new().map_err(ctx("compio runtime"))?;
+        let rt = jdb_alloc::direct::compio19::runtime().map_err(ctx("compio runtime"))?;
         rt.block_on(async {
             match work {
                 Work::Reads { len, offsets } => reads(env, *len, offsets.clone(), way).await,

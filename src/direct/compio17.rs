@@ -1,12 +1,19 @@
 //! Direct I/O files on compio 0.17 runtimes (compio-fs 0.10, compio-buf 0.7).
 //!
 //! ```
-//! use jdb_alloc::direct::compio17::{Appender, DirectFile};
+//! use jdb_alloc::direct::compio17::{self, Appender, DirectFile};
 //!
 //! # let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/doc-scratch");
 //! # std::fs::create_dir_all(&dir).unwrap();
 //! let path = dir.join(format!("direct17-{}.log", std::process::id()));
-//! compio::runtime::Runtime::new().unwrap().block_on(async {
+//! // A compio runtime, its ring set up for storage I/O (`Runtime::new()` works too); to add
+//! // settings of your own: `RuntimeBuilder::new().with_proactor(compio17::proactor())`.
+//! let runtime: compio::runtime::Runtime = compio17::runtime().unwrap();
+//! # let _own: compio::runtime::Runtime = compio::runtime::RuntimeBuilder::new()
+//! #     .with_proactor(compio17::proactor())
+//! #     .build()
+//! #     .unwrap();
+//! runtime.block_on(async {
 //!     let mut log = Appender::new(DirectFile::create(&path).await?);
 //!     let at = log.append(b"a record").await?;
 //!     log.sync().await?;
@@ -42,4 +49,5 @@ super::backend::compio_version! {
     set_init: SetBufInit::set_buf_init,
     fixed: crate::fixed::compio17,
     runtime: compio_runtime_10,
+    driver: compio_driver_10,
 }

@@ -2,12 +2,19 @@
 //!
 //! ```
 //! use compio_19 as compio; // in your crate: plain `compio` 0.19
-//! use jdb_alloc::direct::compio19::{Appender, DirectFile};
+//! use jdb_alloc::direct::compio19::{self, Appender, DirectFile};
 //!
 //! # let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/doc-scratch");
 //! # std::fs::create_dir_all(&dir).unwrap();
 //! let path = dir.join(format!("direct19-{}.log", std::process::id()));
-//! compio::runtime::Runtime::new().unwrap().block_on(async {
+//! // A compio runtime, its ring set up for storage I/O (`Runtime::new()` works too); to add
+//! // settings of your own: `RuntimeBuilder::new().with_proactor(compio19::proactor())`.
+//! let runtime: compio::runtime::Runtime = compio19::runtime().unwrap();
+//! # let _own: compio::runtime::Runtime = compio::runtime::RuntimeBuilder::new()
+//! #     .with_proactor(compio19::proactor())
+//! #     .build()
+//! #     .unwrap();
+//! runtime.block_on(async {
 //!     let mut log = Appender::new(DirectFile::create(&path).await?);
 //!     let at = log.append(b"a record").await?;
 //!     log.sync().await?;
@@ -43,4 +50,5 @@ super::backend::compio_version! {
     set_init: SetLen::advance_to,
     fixed: crate::fixed::compio19,
     runtime: compio_runtime_12,
+    driver: compio_driver_12,
 }
