@@ -7,7 +7,8 @@
 /// capacity and the trait method `$set_init` that raises its length (`SetBufInit::set_buf_init`
 /// in 0.7, `advance_to` from 0.8), and the fixed-frame functions of module `$fixed`; the
 /// runtime crate `$rt` (for `spawn`) and its driver crate `$driver` (for [`runtime`]'s ring
-/// settings); the `FileExt` trait of that version for compio's `File` and for `DirectFile`, and its
+/// settings), and for the examples the module's name `$module` and the name the tests give that
+/// compio version's crate, `$compio`; the `FileExt` trait of that version for compio's `File` and for `DirectFile`, and its
 /// `AsyncRead` for `Reader`.
 macro_rules! compio_version {
     (
@@ -20,7 +21,9 @@ macro_rules! compio_version {
         set_init: $set_init_trait:ident :: $set_init:ident,
         fixed: $fixed:path,
         runtime: $rt:ident,
-        driver: $driver:ident $(,)?
+        driver: $driver:ident,
+        module: $module:literal,
+        compio: $compio:literal $(,)?
     ) => {
         impl $crate::direct::sealed::Sealed for $marker {}
 
@@ -308,6 +311,18 @@ macro_rules! compio_version {
         /// each completion while it runs; with them it posts completions when the runtime next
         /// enters the kernel, which a compio runtime does to wait for them anyway. For a
         /// runtime of your own: `RuntimeBuilder::new().with_proactor(proactor())`.
+        ///
+        /// ```
+        #[doc = concat!("use ", $compio, " as compio; // in your crate: plain `compio`")]
+        ///
+        #[doc = concat!("let mut proactor = jdb_alloc::direct::", $module, "::proactor();")]
+        /// proactor.capacity(256); // settings of your own on top
+        /// let runtime = compio::runtime::RuntimeBuilder::new()
+        ///     .with_proactor(proactor)
+        ///     .build()?;
+        /// assert_eq!(runtime.block_on(async { 1 + 1 }), 2);
+        /// # std::io::Result::Ok(())
+        /// ```
         pub fn proactor() -> $driver::ProactorBuilder {
             let mut builder = $driver::ProactorBuilder::new();
             builder.coop_taskrun(true).taskrun_flag(true);
@@ -322,6 +337,23 @@ macro_rules! compio_version {
         /// on compio's default runtime (0.78-0.82x in a tighter loop); scans, appends and group
         /// commits ran alike, and so did everything on the disk, where the device sets the
         /// pace (benches/RESULTS.md, "The runtime").
+        ///
+        /// ```
+        #[doc = concat!("use jdb_alloc::direct::", $module, "::{self, DirectFile};")]
+        ///
+        /// # let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/doc-scratch");
+        /// # std::fs::create_dir_all(&dir)?;
+        #[doc = concat!("let path = dir.join(format!(\"runtime-", $module, "-{}.dat\", std::process::id()));")]
+        /// std::fs::write(&path, b"hello, ring")?;
+        #[doc = concat!("let runtime = ", $module, "::runtime()?;")]
+        /// let bytes = runtime.block_on(async {
+        ///     let file = DirectFile::open(&path).await?;
+        ///     std::io::Result::Ok(file.read_exact_at(7, 4).await?.to_vec())
+        /// })?;
+        /// assert_eq!(bytes, b"ring");
+        /// # std::fs::remove_file(&path)?;
+        /// # std::io::Result::Ok(())
+        /// ```
         ///
         /// # Errors
         /// compio's error building its default runtime.

@@ -50,4 +50,6 @@ super::backend::compio_version! {
     fixed: crate::fixed::compio17,
     runtime: compio_runtime_10,
     driver: compio_driver_10,
+    module: "compio17",
+    compio: "compio",
 }

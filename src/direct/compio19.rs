@@ -51,4 +51,6 @@ super::backend::compio_version! {
     fixed: crate::fixed::compio19,
     runtime: compio_runtime_12,
     driver: compio_driver_12,
+    module: "compio19",
+    compio: "compio_19",
 }

@@ -51,4 +51,6 @@ super::backend::compio_version! {
     fixed: crate::fixed::compio20,
     runtime: compio_runtime_13,
     driver: compio_driver_13,
+    module: "compio20",
+    compio: "compio_20",
 }
