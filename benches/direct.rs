@@ -31,7 +31,7 @@
 //! bytes (`/proc/self/io` `read_bytes` / `write_bytes`: what the process made the block layer
 //! move), and for appends the space the file takes (`st_blocks`). `JDB_BENCH_QUICK=1` runs
 //! fewer rounds; `JDB_BENCH_FILTER=reads`, `appends`, `pool`, `queue` or `commits` runs one
-//! part. Everything runs on `compio19::runtime()` (its ring set up as fio's); with
+//! part. Everything runs on `compio19::runtime()` (its ring with `COOP_TASKRUN`); with
 //! `JDB_RUNTIME=default`, on compio's default runtime instead.
 //!
 //! - Group commit (`commits`, see `direct_commit`): 1, 8 and 64 writers committing 128 B and

@@ -1,8 +1,8 @@
 //! The crate's main job, shaped like a small storage engine and with no `unsafe` anywhere:
 //! every file is opened for `O_DIRECT` through compio 0.19, on the runtime
-//! [`compio19::runtime`](jdb_alloc::direct::compio19::runtime) builds (its ring set up as
-//! fio's), every byte is checked, and each phase is timed beside the plain way of doing the
-//! same, in the same run.
+//! [`compio19::runtime`](jdb_alloc::direct::compio19::runtime) builds (its ring with
+//! `COOP_TASKRUN`), every byte is checked, and each phase is timed beside the plain way of
+//! doing the same, in the same run.
 //!
 //! ```text
 //! cargo run --release --features compio-19 --example direct_io -- [OPTIONS] [DIR]

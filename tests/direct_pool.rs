@@ -108,7 +108,7 @@ macro_rules! pool_cases {
             });
         }
 
-        /// This crate's runtime (its ring set up as fio's) is an io_uring one, on which the
+        /// This crate's runtime (its ring with `COOP_TASKRUN`) is an io_uring one, on which the
         /// pool registers and the same reads and appends are fixed operations with the same
         /// data.
         #[test]

@@ -685,7 +685,7 @@ fn print_row(name: &str, cells: &[Figure], header: bool) {
 
 // ---------------------------------------------------------------------------------------------
 // This crate: jdb_alloc::direct::compio19 on the compio 0.19 runtime it builds (its ring set
-// up as fio's: `compio19::runtime`).
+// up with COOP_TASKRUN: `compio19::runtime`).
 
 mod ours {
     use super::*;

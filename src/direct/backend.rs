@@ -306,11 +306,12 @@ macro_rules! compio_version {
         };
 
         /// The io_uring settings [`runtime`] builds its ring with: compio's defaults, plus
-        /// `IORING_SETUP_COOP_TASKRUN` and `IORING_SETUP_TASKRUN_FLAG` (Linux 5.19), as fio's
-        /// `io_uring` engine sets them. Without them the kernel interrupts the thread to post
-        /// each completion while it runs; with them it posts completions when the runtime next
-        /// enters the kernel, which a compio runtime does to wait for them anyway. For a
-        /// runtime of your own: `RuntimeBuilder::new().with_proactor(proactor())`.
+        /// `IORING_SETUP_COOP_TASKRUN` (Linux 5.19), which fio's `io_uring` engine sets too, and
+        /// `IORING_SETUP_TASKRUN_FLAG`, by which compio's driver sees completions waiting to be
+        /// posted. Without them the kernel interrupts the running thread to post completions;
+        /// with them it posts them when the runtime next enters the kernel, which a compio
+        /// runtime does to wait for them anyway. For a runtime of your own:
+        /// `RuntimeBuilder::new().with_proactor(proactor())`.
         ///
         /// ```
         #[doc = concat!("use ", $compio, " as compio; // in your crate: plain `compio`")]
