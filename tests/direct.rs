@@ -846,6 +846,34 @@ macro_rules! direct_cases {
             });
         }
 
+        /// Runs the test `test` of this binary again as a child, under `strace -f` with
+        /// `options`, its trace written to `trace`; `spec` in `CHILD` tells it what to do.
+        fn traced(
+            options: &[&str],
+            trace: &std::path::Path,
+            test: &str,
+            spec: String,
+        ) -> std::process::Output {
+            std::process::Command::new("strace")
+                .arg("-f")
+                .args(options)
+                .arg("-o")
+                .arg(trace)
+                .arg(std::env::current_exe().unwrap())
+                .args([test, "--exact", "--test-threads=1"])
+                .env(CHILD, spec)
+                // LeakSanitizer refuses to run under ptrace (the AddressSanitizer pass).
+                .env(
+                    "ASAN_OPTIONS",
+                    format!(
+                        "{}:detect_leaks=0",
+                        std::env::var("ASAN_OPTIONS").unwrap_or_default()
+                    ),
+                )
+                .output()
+                .expect("strace runs")
+        }
+
         /// `create` syncs the new name in its directory: seen with strace (compio's own
         /// syncs go through io_uring, which strace does not see, so the plain `fsync` of the
         /// directory is the only one in the trace).
@@ -864,16 +892,12 @@ macro_rules! direct_cases {
             }
             let tmp = Scratch::new(concat!($module, "-create"));
             let trace = Scratch(tmp.0.with_extension("strace"));
-            let out = std::process::Command::new("strace")
-                .args(["-f", "-y", "-e", "trace=fsync,fdatasync", "-o"])
-                .arg(&trace.0)
-                .arg(std::env::current_exe().unwrap())
-                .args([concat!($module, "::create_syncs_the_directory_entry"), "--exact", "--test-threads=1"])
-                .env(CHILD, format!("create:{}", tmp.0.display()))
-                // LeakSanitizer refuses to run under ptrace (the AddressSanitizer pass).
-                .env("ASAN_OPTIONS", format!("{}:detect_leaks=0", std::env::var("ASAN_OPTIONS").unwrap_or_default()))
-                .output()
-                .expect("strace runs");
+            let out = traced(
+                &["-y", "-e", "trace=fsync,fdatasync"],
+                &trace.0,
+                concat!($module, "::create_syncs_the_directory_entry"),
+                format!("create:{}", tmp.0.display()),
+            );
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert!(out.status.success() && tmp.0.exists(), "{}: {stderr}", out.status);
             let log = std::fs::read_to_string(&trace.0).unwrap();
@@ -898,6 +922,56 @@ macro_rules! direct_cases {
                 unsynced_dir.display()
             );
             std::fs::remove_dir_all(&unsynced).unwrap();
+        }
+
+        /// `runtime()` sets its ring up with `COOP_TASKRUN` and `TASKRUN_FLAG`, and
+        /// `Runtime::new()` with neither: seen with strace in `io_uring_setup`'s flags (compio
+        /// also sets up a small probe ring; the largest ring is the runtime's).
+        #[test]
+        fn runtime_sets_up_its_ring_with_coop_taskrun() {
+            if let Ok(spec) = std::env::var(CHILD) {
+                if let Some(path) = spec.strip_prefix("runtime:") {
+                    let ours = spec.contains(".ours");
+                    let rt = if ours {
+                        jdb_alloc::direct::$direct::runtime().unwrap()
+                    } else {
+                        Runtime::new().unwrap()
+                    };
+                    rt.block_on(async {
+                        let file = DirectFile::create(path).await.unwrap();
+                        let view = file.read_at(0, 10).await.unwrap();
+                        assert!(view.is_empty());
+                    });
+                }
+                return;
+            }
+            for way in ["ours", "default"] {
+                let tmp = Scratch::new(&format!("{}-runtime.{way}", $module));
+                let trace = Scratch(tmp.0.with_extension("strace"));
+                let out = traced(
+                    &["-e", "trace=io_uring_setup"],
+                    &trace.0,
+                    concat!($module, "::runtime_sets_up_its_ring_with_coop_taskrun"),
+                    format!("runtime:{}", tmp.0.display()),
+                );
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                assert!(out.status.success(), "{}: {stderr}", out.status);
+                let log = std::fs::read_to_string(&trace.0).unwrap();
+                // `io_uring_setup(entries, {flags=...`: the ring with the most entries.
+                let entries = |line: &str| -> u32 {
+                    let after = line.split("io_uring_setup(").nth(1).unwrap_or("");
+                    after.split(',').next().unwrap_or("").trim().parse().unwrap_or(0)
+                };
+                let ring = log
+                    .lines()
+                    .filter(|l| l.contains("io_uring_setup(") && l.trim_end().ends_with(|c: char| c.is_ascii_digit()))
+                    .max_by_key(|l| entries(l))
+                    .unwrap_or_else(|| panic!("no io_uring_setup in the trace:\n{log}"));
+                let flags = ["IORING_SETUP_COOP_TASKRUN", "IORING_SETUP_TASKRUN_FLAG"];
+                let set = flags.map(|f| ring.contains(f));
+                let want = way == "ours";
+                assert_eq!(set, [want, want], "{way}: {ring}");
+            }
         }
 
         /// `from_file` asks the alignment of the file it is given, not of what its path names
