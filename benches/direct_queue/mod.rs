@@ -5,7 +5,9 @@
 //!
 //! - `read_many`: 1,000 ranges of 100 B-32 KiB at random in a 1 GiB file (`JDB_QUEUE_SIZE`
 //!   bytes), and 1,000 clustered in 8 MiB; against a loop of `read_exact_at`, and fio replaying
-//!   the same aligned reads (an iolog) at depth 32. Device reads and bytes come from the block
+//!   the same aligned reads (an iolog) at depth 32; and `read_each`, the same reads handed over
+//!   as they complete, its views dropped at once (fio's way: it reuses its 32 buffers) or kept
+//!   to the end (as `read_many` keeps them). Device reads and bytes come from the block
 //!   device's `stat` (what reached the device, merges included).
 //! - `Reader`: a scan of the whole file, with the default options and others (through the
 //!   runtime's default pool, without a pool, and with a pool of 1 MiB frames on ordinary and on
@@ -163,6 +165,17 @@ pub async fn queue_cases(path: &Path, rounds: usize, quick: bool, data: &[u8]) {
     }
 }
 
+/// How a `read_many` row reads its set.
+enum Way {
+    Many(ReadManyOptions),
+    /// `read_each`, the views dropped as they come or kept to the end.
+    Each {
+        keep: bool,
+    },
+    /// One `read_exact_at` after the other.
+    Loop,
+}
+
 /// `read_many` and the scans, on a file of `JDB_QUEUE_SIZE` bytes beside `path`.
 async fn read_cases(path: &Path, rounds: usize, quick: bool, part: &str) {
     let size: u64 = std::env::var("JDB_QUEUE_SIZE")
@@ -196,9 +209,14 @@ async fn read_cases(path: &Path, rounds: usize, quick: bool, part: &str) {
         } else {
             "1,000 random"
         };
-        let mut ways: Vec<(Side, Option<ReadManyOptions>)> = vec![
-            (Side::new("read_many"), Some(ReadManyOptions::new())),
-            (Side::new("read_exact_at loop"), None),
+        let mut ways: Vec<(Side, Way)> = vec![
+            (Side::new("read_many"), Way::Many(ReadManyOptions::new())),
+            (Side::new("read_exact_at loop"), Way::Loop),
+            (
+                Side::new("read_each, views dropped"),
+                Way::Each { keep: false },
+            ),
+            (Side::new("read_each, views kept"), Way::Each { keep: true }),
         ];
         if clustered {
             for (name, options) in [
@@ -213,14 +231,14 @@ async fn read_cases(path: &Path, rounds: usize, quick: bool, part: &str) {
                     ReadManyOptions::new().max_gap(128 << 10),
                 ),
             ] {
-                ways.push((Side::new(name), Some(options)));
+                ways.push((Side::new(name), Way::Many(options)));
             }
         } else {
             for depth in [8, 64] {
                 let options = ReadManyOptions::new().depth(depth);
                 ways.push((
                     Side::new(format!("read_many, depth {depth}")),
-                    Some(options),
+                    Way::Many(options),
                 ));
             }
         }
@@ -231,15 +249,29 @@ async fn read_cases(path: &Path, rounds: usize, quick: bool, part: &str) {
             asked = set.iter().map(|r| r.1 as f64).sum();
             let n = ways.len();
             for k in 0..n {
-                let (side, options) = &mut ways[(k + r) % n];
+                let (side, way) = &mut ways[(k + r) % n];
                 let before = dev_reads(&stat);
                 let meter = Meter::start();
-                match options {
-                    Some(options) => {
+                match way {
+                    Way::Many(options) => {
                         let views = file.read_many_with(&set, *options).await.unwrap();
                         black_box(views.iter().map(|v| v[0]).sum::<u8>());
                     }
-                    None => {
+                    Way::Each { keep } => {
+                        let mut kept = Vec::with_capacity(if *keep { set.len() } else { 0 });
+                        let mut sum = 0u8;
+                        file.read_each(&set, |_, view| {
+                            sum = sum.wrapping_add(view[0]);
+                            if *keep {
+                                kept.push(view);
+                            }
+                            Ok(())
+                        })
+                        .await
+                        .unwrap();
+                        black_box((sum, kept));
+                    }
+                    Way::Loop => {
                         for &(pos, len) in &set {
                             black_box(file.read_exact_at(pos, len).await.unwrap()[0]);
                         }
