@@ -1,8 +1,9 @@
 //! The shared log (`Appender::into_shared`, group commit) through compio 0.17 (`v17::`), 0.19
 //! (`v19::`) and 0.20 (`v20::`) runtimes, on real `O_DIRECT` files: many tasks against a model,
 //! batching, a lone commit, a cancelled commit, fail-stop on a real `ENOSPC` (a small ext4,
-//! needs root), the runtime dropped under it, and a child process with 64 committing tasks
-//! killed with SIGKILL after a random number of acknowledgements.
+//! needs root), the runtime dropped under it (and dropped while its thread unwinds, with a
+//! remote handle waiting), and a child process with 64 committing tasks killed with SIGKILL
+//! after a random number of acknowledgements.
 #![cfg(all(
     target_os = "linux",
     any(feature = "compio-17", feature = "compio-19", feature = "compio-20")
@@ -543,6 +544,45 @@ macro_rules! shared_cases {
                 // Closed: the remote handle is refused.
                 assert!(remote.commit(b"late").await.is_err());
             });
+        }
+
+        #[test]
+        fn remote_calls_end_once_the_logs_thread_died_unwinding() {
+            let tmp = Scratch::new(concat!($module, "-shared-remote-unwound"));
+            let path = tmp.0.clone();
+            let (give, take) = std::sync::mpsc::channel();
+            let log_thread = std::thread::spawn(move || {
+                let rt = Runtime::new().unwrap();
+                let (log, remote) = rt.block_on(async {
+                    let log = Appender::new(DirectFile::create(&path).await.unwrap()).into_shared();
+                    let remote = log.remote();
+                    assert_eq!(remote.commit(b"durable").await.unwrap(), 0);
+                    (log, remote)
+                });
+                give.send(remote.clone()).unwrap();
+                // The runtime drops while the panic unwinds (its tasks, the remote handle's
+                // server among them, are then leaked by compio 0.19 and 0.20), then the thread
+                // ends.
+                let _log = log;
+                let _rt = rt;
+                panic!("the log's thread dies");
+            });
+            let remote = take.recv().unwrap();
+            assert!(log_thread.join().is_err(), "the log's thread panicked");
+            // The call ends with an error instead of waiting for ever (the bound only tells a
+            // hang from an answer).
+            let (answer, answered) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let res = Runtime::new().unwrap().block_on(remote.commit(b"late"));
+                answer.send(res.map_err(|e| e.to_string())).unwrap();
+            });
+            let res = answered
+                .recv_timeout(std::time::Duration::from_secs(120))
+                .expect("the remote call returned");
+            let err = res.unwrap_err();
+            assert!(err.contains("the log is gone"), "{err}");
+            let data = std::fs::read(&tmp.0).unwrap();
+            assert_eq!(&data[..7], b"durable");
         }
 
         /// The child: 64 tasks commit random records, printing each acknowledgement.

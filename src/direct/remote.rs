@@ -5,8 +5,22 @@
 //! a one-shot channel once the record is queued (`append`) or durable (`commit`, `sync`). The
 //! channels are futures-channel's: no runtime of their own, so the handle's futures run on any
 //! executor, or under a plain thread's `block_on`.
+//!
+//! The receiver and the reply senders of the requests being served live in a [`Served`], not
+//! in the tasks' futures: a runtime dropped while a panic unwinds leaks its tasks (compio 0.19
+//! and 0.20), so a reply sender held there would never be dropped and its caller would wait
+//! for ever. Each thread keeps a list of the `Served` of its logs, and its exit drops what they
+//! hold: every call still waiting, and every later one, then ends with an error.
 
-use std::{future::poll_fn, io, pin::Pin};
+use std::{
+    cell::{Cell, RefCell},
+    collections::HashMap,
+    future::poll_fn,
+    io,
+    pin::Pin,
+    rc::{Rc, Weak},
+    task::Poll,
+};
 
 use futures_channel::{mpsc, oneshot};
 use futures_core::Stream;
@@ -34,9 +48,10 @@ struct Request {
 /// requests arrive (from one handle, the order of the calls). Its futures are cancellation-safe
 /// as the local ones: a request sent is queued whole, whether or not its answer is awaited.
 /// Once the log's runtime is gone, or the log closed, every call is an error. (A runtime
-/// dropped while a panic unwinds is the exception: compio then leaks its tasks, the one that
-/// serves these requests among them, and a call waits for ever. Where the log's thread may
-/// panic, bound the calls with a timeout.)
+/// dropped while a panic unwinds is the exception while its thread lives on: compio 0.19 and
+/// 0.20 then leak its tasks, the one that serves these requests among them, and a call waits
+/// until that thread exits, when it ends with the error. A thread that catches the panic and
+/// goes on keeps them waiting.)
 ///
 /// ```
 /// # #[cfg(feature = "compio-19")]
@@ -88,35 +103,112 @@ impl<R: Compio> SharedAppender<R> {
     /// ```
     pub fn remote(&self) -> RemoteAppender {
         let (tx, rx) = mpsc::unbounded();
-        R::spawn(serve(self.clone(), rx));
+        let served = Rc::new(Served {
+            rx: RefCell::new(Some(rx)),
+            replies: RefCell::new(HashMap::new()),
+            next: Cell::new(0),
+        });
+        // (In a thread-local destructor the list is gone: the runtime's own end then ends the
+        // calls, as it does when it drops its tasks.)
+        let _ = EXIT.try_with(|exit| {
+            if let Ok(mut list) = exit.0.try_borrow_mut() {
+                list.retain(|s| s.strong_count() > 0);
+                list.push(Rc::downgrade(&served));
+            }
+        });
+        R::spawn(serve(self.clone(), served));
         RemoteAppender { tx }
     }
 }
 
+/// What the tasks serving one [`RemoteAppender`] (and its clones) hold, shared with the exit of
+/// the log's thread (see the module's docs).
+struct Served {
+    rx: RefCell<Option<mpsc::UnboundedReceiver<Request>>>,
+    /// The reply senders of the requests taken and not yet answered, by number.
+    replies: RefCell<HashMap<u64, oneshot::Sender<io::Result<u64>>>>,
+    next: Cell<u64>,
+}
+
+impl Served {
+    /// Keeps `reply` until [`answer`](Self::answer) takes it back by its number.
+    fn park(&self, reply: oneshot::Sender<io::Result<u64>>) -> u64 {
+        let id = self.next.get();
+        self.next.set(id + 1);
+        self.replies.borrow_mut().insert(id, reply);
+        id
+    }
+
+    fn answer(&self, id: u64, res: io::Result<u64>) {
+        let reply = self.replies.borrow_mut().remove(&id);
+        if let Some(reply) = reply {
+            let _ = reply.send(res);
+        }
+    }
+
+    /// Drops the receiver (the requests queued in it with it) and the parked replies: every
+    /// caller waiting gets the error. Never panics (it runs in a thread-local destructor), and
+    /// drops them outside the borrows.
+    fn end(&self) {
+        let rx = self.rx.try_borrow_mut().ok().and_then(|mut rx| rx.take());
+        let replies = self
+            .replies
+            .try_borrow_mut()
+            .map(|mut r| std::mem::take(&mut *r))
+            .unwrap_or_default();
+        drop((rx, replies));
+    }
+}
+
+/// The `Served` of the logs of this thread, ended when it exits.
+struct Exit(RefCell<Vec<Weak<Served>>>);
+
+impl Drop for Exit {
+    fn drop(&mut self) {
+        for served in self.0.get_mut().drain(..) {
+            if let Some(served) = served.upgrade() {
+                served.end();
+            }
+        }
+    }
+}
+
+thread_local! {
+    static EXIT: Exit = const { Exit(RefCell::new(Vec::new())) };
+}
+
 /// The log's side: queues each request's record in arrival order, and answers.
-async fn serve<R: Compio>(log: SharedAppender<R>, mut rx: mpsc::UnboundedReceiver<Request>) {
-    while let Some(Request { op, reply }) = poll_fn(|cx| Pin::new(&mut rx).poll_next(cx)).await {
+async fn serve<R: Compio>(log: SharedAppender<R>, served: Rc<Served>) {
+    loop {
+        let next = poll_fn(|cx| match served.rx.borrow_mut().as_mut() {
+            Some(rx) => Pin::new(rx).poll_next(cx),
+            None => Poll::Ready(None),
+        })
+        .await;
+        let Some(Request { op, reply }) = next else {
+            break;
+        };
+        let id = served.park(reply);
         match op {
             Op::Append(record) => {
-                let _ = reply.send(log.append(&record).await);
+                served.answer(id, log.append(&record).await);
             }
             Op::Commit(record) => match log.enqueue(&[&record], true, "commit").await {
                 Ok(at) => {
-                    let (log, end) = (log.clone(), at + record.len() as u64);
+                    let (log, served, end) =
+                        (log.clone(), served.clone(), at + record.len() as u64);
                     R::spawn(async move {
                         let res = log.durable(end, "commit").await.map(|()| at);
-                        let _ = reply.send(res);
+                        served.answer(id, res);
                     });
                 }
-                Err(e) => {
-                    let _ = reply.send(Err(e));
-                }
+                Err(e) => served.answer(id, Err(e)),
             },
             Op::Sync => {
-                let log = log.clone();
+                let (log, served) = (log.clone(), served.clone());
                 R::spawn(async move {
                     let res = log.sync().await.map(|()| log.synced_len());
-                    let _ = reply.send(res);
+                    served.answer(id, res);
                 });
             }
         }
