@@ -192,6 +192,9 @@ impl<R: Compio> Inner<R> {
 ///   `append`ed since the last sync may then be lost, as in a crash).
 /// - If the runtime is dropped first, the worker is dropped with it: its writes are cancelled
 ///   as a dropped [`Appender`]'s are, and the log counts as failed ("its runtime is gone").
+///   (A runtime dropped while a panic unwinds is the exception on compio 0.19 and 0.20: they
+///   leak its tasks, the worker among them, so a handle that outlives it, on a thread that
+///   caught the panic, waits for ever on a commit or sync. Drop the handles with the runtime.)
 ///
 /// ```
 /// # #[cfg(feature = "compio-19")]
