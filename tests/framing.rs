@@ -1,7 +1,8 @@
 //! Framed records through compio 0.17 (`v17::`), 0.19 (`v19::`) and 0.20 (`v20::`): a model of
 //! framed appends, syncs, crashes and reopens against what `Records` reads back and where
 //! `Appender::recover` goes on; and torn tails (cut at random, a page of garbage, a page of
-//! zeros, a flipped byte), each found, reported and cut.
+//! zeros, a flipped byte, a torn record before a `NeverRewrite` boundary, a page lost in the
+//! middle), each found, reported and cut, and what recovery keeps synced.
 #![cfg(all(
     target_os = "linux",
     any(feature = "compio-17", feature = "compio-19", feature = "compio-20")
@@ -281,6 +282,85 @@ macro_rules! framing_cases {
                 assert_eq!(log.len(), model[5].0);
                 let file = log.finish().await.unwrap();
                 assert_eq!(read_all(&file).await.0, model[..5]);
+            });
+        }
+
+        /// `NeverRewrite`: a torn record that starts mid-page is cut, not left before the page
+        /// boundary where the appender goes on (where the next scan would stop at it, before
+        /// the records synced after the recovery).
+        #[test]
+        fn never_rewrite_recovery_cuts_the_torn_record_before_the_boundary() {
+            let tmp = Scratch::new(concat!($module, "-nr-torn"));
+            let options = AppenderOptions::new().tail(TailMode::NeverRewrite);
+            run(async {
+                let file = DirectFile::create(&tmp.0).await.unwrap();
+                let mut log = Appender::with_options(file, options);
+                log.append_framed(&[1; 100]).await.unwrap();
+                log.sync().await.unwrap(); // padded to 4096
+                assert_eq!(log.append_framed(&[2; 100]).await.unwrap(), 4096);
+                assert_eq!(log.append_framed(&pattern(10_000, 3)).await.unwrap(), 4204);
+                log.flush().await.unwrap();
+                drop(log);
+                // A crash: the pages past the second one never landed.
+                std::fs::OpenOptions::new().write(true).open(&tmp.0).unwrap().set_len(8192).unwrap();
+
+                let file = DirectFile::open(&tmp.0).await.unwrap();
+                let (mut log, found) = Appender::recover(file, options).await.unwrap();
+                assert_eq!((found.records, found.end.at, found.cut), (2, 4204, 8192 - 4204));
+                assert!(matches!(found.end.reason, EndReason::Torn { .. }), "{}", found.end);
+                assert_eq!(log.append_framed(b"acknowledged").await.unwrap(), 8192);
+                log.sync().await.unwrap();
+                drop(log);
+                // The torn bytes are zeros now: the next recovery finds all three.
+                let data = std::fs::read(&tmp.0).unwrap();
+                assert!(data[4204..8192].iter().all(|&b| b == 0));
+                let file = DirectFile::open(&tmp.0).await.unwrap();
+                let (_log, found) = Appender::recover(file, options).await.unwrap();
+                assert_eq!((found.records, found.end.reason), (3, EndReason::EndOfFile), "{}", found.end);
+            });
+        }
+
+        /// A page of zeros at a page boundary is no padding (which never fills a page): a lost
+        /// page ends the log, and the records after it are not taken.
+        #[test]
+        fn a_lost_page_ends_the_log() {
+            let tmp = Scratch::new(concat!($module, "-lost-page"));
+            run(async {
+                let mut log = Appender::new(DirectFile::create(&tmp.0).await.unwrap());
+                for i in 0..4u64 {
+                    let at = log.append_framed(&pattern(4096 - FRAME_HEADER, i)).await.unwrap();
+                    assert_eq!(at, i * 4096); // a record a page
+                }
+                log.finish().await.unwrap();
+                let file = std::fs::OpenOptions::new().write(true).open(&tmp.0).unwrap();
+                file.write_all_at(&[0; 4096], 4096).unwrap();
+                file.sync_all().unwrap();
+                let file = DirectFile::open(&tmp.0).await.unwrap();
+                let (records, end) = read_all(&file).await;
+                assert_eq!(records.len(), 1, "records after the lost page taken: {end}");
+                assert_eq!((end.at, end.stop, end.reason), (4096, 4096, EndReason::Zeros));
+                drop(file);
+                let file = DirectFile::open(&tmp.0).await.unwrap();
+                let (log, found) = Appender::recover(file, AppenderOptions::new()).await.unwrap();
+                assert_eq!((found.records, found.cut, log.len()), (1, 3 * 4096, 4096));
+            });
+        }
+
+        /// What recovery finds is synced before it says so: after a process crash, bytes
+        /// written but never synced may still be in the device's cache.
+        #[test]
+        fn recovery_syncs_what_it_found() {
+            let tmp = Scratch::new(concat!($module, "-recover-sync"));
+            run(async {
+                let mut log = Appender::new(DirectFile::create(&tmp.0).await.unwrap());
+                log.append_framed(b"written, never synced").await.unwrap();
+                let file = log.finish_unsynced().await.unwrap();
+                assert_eq!(file.syncs(), 0);
+                drop(file); // the length is the log's end: nothing to cut
+                let file = DirectFile::open(&tmp.0).await.unwrap();
+                let (log, found) = Appender::recover(file, AppenderOptions::new()).await.unwrap();
+                assert_eq!((found.records, found.cut, log.synced_len()), (1, 0, 29));
+                assert_eq!(log.file().syncs(), 1, "synced_len says 29 bytes are durable");
             });
         }
     };

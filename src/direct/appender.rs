@@ -285,9 +285,11 @@ impl<R: Compio> Appender<R> {
     /// [`TailMode::NeverRewrite`] that page is left alone and the stream goes on at the next
     /// page boundary: the bytes in between are what the file holds there (zeros after a
     /// `sync`), or zeros the file is extended with where it ends before. The file is then cut
-    /// (or extended) to where the stream goes on, and synced, if its length differs: bytes past
-    /// it, flushed but never synced before a crash, are dropped, and the file's length says
-    /// where the log ends.
+    /// (or extended) to where the stream goes on, if its length differs (bytes past it, flushed
+    /// but never synced before a crash, are dropped, and the file's length says where the log
+    /// ends), and synced in any case: after a crash of the process, bytes written but never
+    /// synced may still sit in the device's cache, and [`synced_len`](Self::synced_len) says
+    /// `len` is durable.
     ///
     /// `len` is taken as given, and the cut is real: on a file of three 1,000-byte records,
     /// `resume(1500)` keeps half of the second and drops the third, and `resume(0)` empties
@@ -335,8 +337,8 @@ impl<R: Compio> Appender<R> {
         let end = len.max(start);
         if file_len != end {
             self.file.set_len(end).await?;
-            self.file.sync_data().await?;
         }
+        self.file.sync_data().await?;
         self.stage = Some(stage);
         self.tail = start;
         self.len = start + keep as u64;

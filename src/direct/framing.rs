@@ -10,7 +10,13 @@
 //! record's (the CRC32C of a zero length is not zero): it is padding (a flush's or a
 //! [`TailMode::NeverRewrite`](super::TailMode::NeverRewrite) sync's zeros up to a page
 //! boundary), skipped to the next boundary; so are fewer than eight zeros before a boundary
-//! where no valid record starts.
+//! where no valid record starts. Padding never fills a page, so zeros at a page boundary end
+//! the log: the records after a page lost to a crash are not taken.
+//!
+//! What no frame can tell: a page written again ([`TailMode::Rewrite`](super::TailMode::Rewrite))
+//! whose new version a crash lost while the next page landed reads as records, padding, then
+//! records; the scan takes the records after that padding, so the log found may miss records
+//! that were never synced (a synced record is never missed: its sync covered the page).
 
 use std::{fmt, io};
 
@@ -231,6 +237,11 @@ impl<'a, R: Compio> Records<'a, R> {
                 .try_into()
                 .expect("a header's bytes");
             if header == [0; FRAME_HEADER] {
+                if pos % self.align == 0 {
+                    // Padding never starts at a page boundary: a lost page, or the end.
+                    self.end_at_zeros(pos).await?;
+                    return Ok(None);
+                }
                 if !self.skip_padding(pos).await? {
                     return Ok(None);
                 }
@@ -311,17 +322,23 @@ impl<'a, R: Compio> Records<'a, R> {
         if self.file_len - upto >= FRAME_HEADER as u64 {
             self.fill(FRAME_HEADER).await?;
             if self.buf[self.off..][..FRAME_HEADER] == [0; FRAME_HEADER] {
-                let rest_zero = self.rest_is_zero().await?;
-                let reason = if rest_zero {
-                    EndReason::EndOfFile
-                } else {
-                    EndReason::Zeros
-                };
-                self.end = Some(self.stop(upto, reason));
+                self.end_at_zeros(upto).await?;
                 return Ok(false);
             }
         }
         Ok(true)
+    }
+
+    /// Ends the log at `pos`, where zeros start at a page boundary: a clean end if only zeros
+    /// follow (preallocated or padded space), else [`EndReason::Zeros`].
+    async fn end_at_zeros(&mut self, pos: u64) -> io::Result<()> {
+        let reason = if self.rest_is_zero().await? {
+            EndReason::EndOfFile
+        } else {
+            EndReason::Zeros
+        };
+        self.end = Some(self.stop(pos, reason));
+        Ok(())
     }
 
     /// Whether every byte from here to the end of the file is zero (preallocated or padded
@@ -377,7 +394,9 @@ pub struct Recovered {
     pub records: u64,
     /// Where and why the scan stopped; the appender goes on at `end.at`.
     pub end: LogEnd,
-    /// Bytes the file held past `end.at`, cut (a torn tail, padding, garbage).
+    /// Bytes the file held past `end.at`, cut (a torn tail, padding, garbage). With
+    /// [`TailMode::NeverRewrite`](super::TailMode::NeverRewrite) the file then holds zeros from
+    /// `end.at` to the next page boundary, where the appender goes on.
     pub cut: u64,
 }
 
@@ -414,10 +433,11 @@ impl<R: Compio> Appender<R> {
     }
 
     /// Reopens a log of framed records: scans `file` ([`Records`]), cuts what follows the
-    /// last whole record (a torn tail, padding, garbage; synced), and gives the appender that
-    /// goes on right after it, with what the scan found. No hole is left: with
+    /// last whole record (a torn tail, padding, garbage), syncs what is left, and gives the
+    /// appender that goes on right after it, with what the scan found. No hole is left: with
     /// [`TailMode::Rewrite`](super::TailMode::Rewrite) the next record follows the last one;
-    /// with `NeverRewrite` it starts at the next page boundary, past zeros the scan skips.
+    /// with `NeverRewrite` it starts at the next page boundary, past zeros the scan skips
+    /// (the cut made them zeros: the torn bytes before the boundary are gone too).
     ///
     /// # Errors
     /// A read's error, and those of [`resume`](Self::resume).
@@ -459,7 +479,7 @@ impl<R: Compio> Appender<R> {
         let found = scan(&file, u64::MAX).await?;
         let (records, end) = (found.records, found.end.expect("a scan to the end ends"));
         let file_len = file.len().await?;
-        let log = Self::with_options(file, options).resume(end.at).await?;
+        let log = Self::with_options(file, options).resume_cut(end.at).await?;
         Ok((
             log,
             Recovered {
@@ -523,6 +543,16 @@ impl<R: Compio> Appender<R> {
                     ),
                 ));
             }
+        }
+        self.resume_cut(len).await
+    }
+
+    /// [`resume`](Self::resume) at the end of a whole record, the file first cut there: with
+    /// `NeverRewrite`, `resume` leaves the bytes up to the next page boundary as they are, and
+    /// a torn record's head there would end the next scan before the records that follow it.
+    async fn resume_cut(self, len: u64) -> io::Result<Self> {
+        if self.file().len().await? > len {
+            self.file().set_len(len).await?;
         }
         self.resume(len).await
     }
