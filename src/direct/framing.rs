@@ -20,7 +20,7 @@
 
 use std::{fmt, io};
 
-use super::{Appender, AppenderOptions, Compio, DirectFile, Reader, SharedAppender};
+use super::{Appender, AppenderOptions, Compio, DirectFile, Reader, SharedAppender, TailMode};
 
 /// Bytes of a frame's header: the payload's length and the checksum, four bytes each.
 ///
@@ -547,12 +547,24 @@ impl<R: Compio> Appender<R> {
         self.resume_cut(len).await
     }
 
-    /// [`resume`](Self::resume) at the end of a whole record, the file first cut there: with
-    /// `NeverRewrite`, `resume` leaves the bytes up to the next page boundary as they are, and
-    /// a torn record's head there would end the next scan before the records that follow it.
+    /// [`resume`](Self::resume) at the end of a whole record. With `NeverRewrite`, `resume`
+    /// leaves the bytes up to the next page boundary as they are, and a torn record's head
+    /// there would end the next scan before the records that follow it: unless those bytes are
+    /// zeros already (padding, left alone), the file is first cut at `len`, which makes them
+    /// zeros. The filesystem then writes the page `len` is in again; a `NeverRewrite` sync
+    /// ends at a page boundary, so that page holds nothing a sync covered.
     async fn resume_cut(self, len: u64) -> io::Result<Self> {
-        if self.file().len().await? > len {
-            self.file().set_len(len).await?;
+        let file_len = self.file().len().await?;
+        let boundary = len.next_multiple_of(self.file().alignment() as u64);
+        if self.options().tail_mode() == TailMode::NeverRewrite && file_len > len {
+            let upto = boundary.min(file_len);
+            let gap = self
+                .file()
+                .read_exact_at(len, (upto - len) as usize)
+                .await?;
+            if gap.iter().any(|&b| b != 0) {
+                self.file().set_len(len).await?;
+            }
         }
         self.resume(len).await
     }
