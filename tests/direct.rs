@@ -577,6 +577,31 @@ macro_rules! direct_cases {
             });
         }
 
+        /// A flush right after an in-place `append_buf` (nothing staged) leaves no write in
+        /// flight: it used to send a write of nothing and not wait for it (its frame then
+        /// stayed out of the pool past the appender, and compio 0.17 leaks an operation still
+        /// in flight when its runtime drops).
+        #[test]
+        fn a_flush_with_nothing_staged_leaves_no_write_in_flight() {
+            let tmp = Scratch::new(concat!($module, "-flush-empty"));
+            run(async {
+                let file = DirectFile::create(&tmp.0).await.unwrap();
+                let mut log = Appender::with_options(file, AppenderOptions::new().staging(4096));
+                let pool = log.file().pool().cloned().expect("the runtime's default pool");
+                let in_use = || pool.stats().tiers.iter().map(|t| t.in_use).sum::<usize>();
+                log.append(&[1; 100]).await.unwrap();
+                log.flush().await.unwrap(); // a staging frame, and a partial page staged again
+                assert_eq!(log.append(&[3; 3996]).await.unwrap(), 100); // at 4096, nothing staged
+                let mut buf = AlignedBuf::with_cap(8192).unwrap();
+                buf.extend(&pattern(8192, 2)).unwrap();
+                let BufResult(at, _) = log.append_buf(buf).await;
+                assert_eq!(at.unwrap(), 4096); // whole pages, written in place
+                log.flush().await.unwrap();
+                drop(log);
+                assert_eq!(in_use(), 0, "a frame is still out: a write left in flight");
+            });
+        }
+
         #[test]
         fn a_cancelled_append_leaves_the_appender_refusing() {
             let tmp = Scratch::new(concat!($module, "-cancel"));

@@ -603,6 +603,15 @@ impl<R: Compio> Appender<R> {
         self.broken = true;
         let mut stage = self.take_stage()?;
         let staged = stage.len();
+        if staged == 0 {
+            // Nothing staged (after an `append_buf` that wrote in place): no write of nothing,
+            // only the writes behind to wait for.
+            self.stage = Some(stage);
+            self.reap(0).await?;
+            self.flushed = self.len;
+            self.broken = false;
+            return Ok(());
+        }
         let padded = staged.next_multiple_of(self.align());
         // The pages go out as one more write behind, so that a flush whose future is dropped
         // leaves its write where `settle` finds it; the partial last page, which the next
@@ -843,7 +852,8 @@ impl<R: Compio> Appender<R> {
     /// `broken` stays set, as the caller set it, and its error is returned.
     async fn reap(&mut self, bound: usize) -> io::Result<()> {
         loop {
-            let done = if self.behind_bytes > bound {
+            // A bound of 0 waits for every write, whatever its length.
+            let done = if self.behind_bytes > bound || (bound == 0 && self.behind.len() > 0) {
                 self.behind.front().await
             } else {
                 self.behind.try_front().await
