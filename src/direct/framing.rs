@@ -13,10 +13,11 @@
 //! where no valid record starts. Padding never fills a page, so zeros at a page boundary end
 //! the log: the records after a page lost to a crash are not taken.
 //!
-//! What no frame can tell: a page written again ([`TailMode::Rewrite`](super::TailMode::Rewrite))
-//! whose new version a crash lost while the next page landed reads as records, padding, then
-//! records; the scan takes the records after that padding, so the log found may miss records
-//! that were never synced (a synced record is never missed: its sync covered the page).
+//! What no frame can tell: a page that a flush writes again (its partial last page, in either
+//! tail mode) whose new version a crash lost while the next page landed reads as records,
+//! padding, then records; the scan takes the records after that padding, so the log found may
+//! miss records that were never synced (a synced record is never missed: its sync covered the
+//! page).
 
 use std::{fmt, io};
 
@@ -86,9 +87,9 @@ pub enum EndReason {
     /// The header's checksum does not match its length and payload: a torn or overwritten
     /// record, or bytes that are not a record.
     Checksum,
-    /// A page boundary that padding led to holds zeros where a record would start, and
-    /// records or bytes other than zeros follow later: the log ends at the padding, what is
-    /// past it is not read.
+    /// A page boundary holds zeros where a record would start (padding never fills a page:
+    /// a lost page, or a boundary that padding led to), and records or bytes other than zeros
+    /// follow later: the log ends there, what is past it is not taken.
     Zeros,
 }
 
@@ -437,7 +438,7 @@ impl<R: Compio> Appender<R> {
     /// appender that goes on right after it, with what the scan found. No hole is left: with
     /// [`TailMode::Rewrite`](super::TailMode::Rewrite) the next record follows the last one;
     /// with `NeverRewrite` it starts at the next page boundary, past zeros the scan skips
-    /// (the cut made them zeros: the torn bytes before the boundary are gone too).
+    /// (padding, or torn bytes the cut made zeros).
     ///
     /// # Errors
     /// A read's error, and those of [`resume`](Self::resume).
@@ -551,12 +552,13 @@ impl<R: Compio> Appender<R> {
     /// leaves the bytes up to the next page boundary as they are, and a torn record's head
     /// there would end the next scan before the records that follow it: unless those bytes are
     /// zeros already (padding, left alone), the file is first cut at `len`, which makes them
-    /// zeros. The filesystem then writes the page `len` is in again; a `NeverRewrite` sync
-    /// ends at a page boundary, so that page holds nothing a sync covered.
+    /// zeros. The filesystem then writes the page `len` is in again; in a log written with
+    /// `NeverRewrite`, whose syncs end at page boundaries, that page holds nothing a sync
+    /// covered (in one written with `Rewrite` it may, as `Rewrite`'s own flushes do).
     async fn resume_cut(self, len: u64) -> io::Result<Self> {
         let file_len = self.file().len().await?;
         let boundary = len.next_multiple_of(self.file().alignment() as u64);
-        if self.options().tail_mode() == TailMode::NeverRewrite && file_len > len {
+        if self.options().tail_mode() != TailMode::Rewrite && file_len > len {
             let upto = boundary.min(file_len);
             let gap = self
                 .file()
