@@ -22,6 +22,7 @@ use std::{
 };
 
 use super::{Appender, Compio, DirectFile, FinishError, TailMode};
+use crate::fixed::{FixedStatus, RuntimeToken};
 
 /// The first failure of a shared log: every call after it is refused with it.
 #[derive(Clone)]
@@ -67,6 +68,8 @@ struct State<R: Compio> {
     tail: TailMode,
     /// The file's path, for messages.
     path: String,
+    /// The runtime the worker runs on, where this crate can tell.
+    runtime: Option<RuntimeToken>,
 }
 
 impl<R: Compio> State<R> {
@@ -89,6 +92,27 @@ impl<R: Compio> State<R> {
             )));
         }
         None
+    }
+
+    /// The refusal of a wait off the log's runtime, where it would never end: only the worker
+    /// answers, and it runs on the log's runtime, which is then gone (dropped while a panic
+    /// unwound, its tasks leaked) or not running.
+    fn off_runtime(&self, op: &str) -> Option<io::Error> {
+        let ours = self.runtime.as_ref()?;
+        let elsewhere = match RuntimeToken::current() {
+            Ok(now) => !now.same(ours),
+            Err(why) => why == FixedStatus::NoRuntime,
+        };
+        elsewhere.then(|| {
+            io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                format!(
+                    "{op} on the shared log of {}: not on the log's runtime, which is gone or \
+                     not running (the wait would never end); {} bytes are durable",
+                    self.path, self.synced
+                ),
+            )
+        })
     }
 
     /// Queues `parts`, as one record, and returns its position; with `durable`, asks the
@@ -192,9 +216,11 @@ impl<R: Compio> Inner<R> {
 ///   `append`ed since the last sync may then be lost, as in a crash).
 /// - If the runtime is dropped first, the worker is dropped with it: its writes are cancelled
 ///   as a dropped [`Appender`]'s are, and the log counts as failed ("its runtime is gone").
-///   (A runtime dropped while a panic unwinds is the exception on compio 0.19 and 0.20: they
-///   leak its tasks, the worker among them, so a handle that outlives it, on a thread that
-///   caught the panic, waits for ever on a commit or sync. Drop the handles with the runtime.)
+///   A runtime dropped while a panic unwinds leaks its tasks on compio 0.19 and 0.20, the
+///   worker among them, so nothing marks the log failed: a handle that outlives it, on a thread
+///   that caught the panic, is refused instead whenever a call would wait ("not on the log's
+///   runtime"; a record it queued first is never written). So is a wait on any runtime but the
+///   log's, or outside one.
 ///
 /// ```
 /// # #[cfg(feature = "compio-19")]
@@ -281,6 +307,7 @@ impl<R: Compio> Appender<R> {
             align: self.file().alignment() as u64,
             tail: options.tail_mode(),
             path: self.file().path().display().to_string(),
+            runtime: RuntimeToken::current().ok(),
         };
         let inner = Rc::new(Inner {
             state: RefCell::new(state),
@@ -688,6 +715,8 @@ impl<R: Compio> SharedAppender<R> {
                 Some(res) => Poll::Ready(Some(res)),
                 // The worker went with its runtime, and the file with it.
                 None if st.ended => Poll::Ready(None),
+                // As with the runtime gone: the file went with the leaked worker.
+                None if st.off_runtime("close").is_some() => Poll::Ready(None),
                 None => {
                     st.wait(cx.waker());
                     Poll::Pending
@@ -712,6 +741,9 @@ impl<R: Compio> SharedAppender<R> {
                 if st.pending.is_empty() || st.pending.len() < st.bound {
                     return Poll::Ready(st.enqueue(parts, durable));
                 }
+                if let Some(e) = st.off_runtime(op) {
+                    return Poll::Ready(Err(e));
+                }
                 if !st.room.iter().any(|w| w.will_wake(cx.waker())) {
                     st.room.push(cx.waker().clone());
                 }
@@ -733,6 +765,9 @@ impl<R: Compio> SharedAppender<R> {
             }
             if st.ended {
                 return Poll::Ready(Err(st.refusal(op).expect("closing")));
+            }
+            if let Some(e) = st.off_runtime(op) {
+                return Poll::Ready(Err(e));
             }
             st.wait(cx.waker());
             Poll::Pending

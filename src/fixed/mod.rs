@@ -117,6 +117,25 @@ use ring::{MAX_ENTRY, Ring};
 
 use crate::{AlignedBuf, Frame, Frames, Result};
 
+/// Which runtime is current, as a token to compare: the current runtime's ring as this crate
+/// knows it (made on first use). Equal tokens name the same live runtime; a runtime that is gone
+/// (dropped while a panic unwinds included, see the module docs) is never current again, and the
+/// token held keeps its `Ring` from being taken for another's.
+#[derive(Clone)]
+pub(crate) struct RuntimeToken(Arc<Ring>);
+
+impl RuntimeToken {
+    /// The current runtime's token, or why there is none (no runtime, not io_uring, the thread
+    /// exiting).
+    pub(crate) fn current() -> std::result::Result<Self, FixedStatus> {
+        pool::current_ring().map(Self)
+    }
+
+    pub(crate) fn same(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
 /// Whether a fixed frame's registration is in effect, and if not, why.
 ///
 /// Every status but [`Registered`](Self::Registered) means fixed operations on the frame fall
