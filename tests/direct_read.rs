@@ -106,7 +106,7 @@ macro_rules! read_cases {
         /// What `read_many` must answer for `ranges` of a file holding `model`: the views' bytes,
         /// or the error's kind and the index it names.
         fn expected(model: &[u8], ranges: &[(u64, usize)]) -> Result<Vec<Vec<u8>>, (ErrorKind, usize)> {
-            if let Some(i) = ranges.iter().position(|&(pos, len)| len > 0 && pos.checked_add(len as u64).and_then(|e| e.checked_next_multiple_of(PAGE_SIZE as u64)).is_none()) {
+            if let Some(i) = ranges.iter().position(|&(pos, len)| len > 0 && pos.checked_add(len as u64).is_none()) {
                 return Err((ErrorKind::InvalidInput, i));
             }
             if let Some(i) = ranges.iter().position(|&(pos, len)| len > 0 && pos + len as u64 > model.len() as u64) {
@@ -422,6 +422,60 @@ macro_rules! read_cases {
         }
 
         /// `ReadView`s (shared ones too) may go to other threads.
+        /// Positions up to `u64::MAX` read nothing, as the docs say of those at or past
+        /// `i64::MAX`; only a range whose end overflows is refused. (Ranges that fit but whose
+        /// pages rounded past `u64::MAX` used to be refused, and a `Reader` there failed on every
+        /// call.)
+        #[test]
+        fn ranges_near_the_largest_offsets_read_nothing() {
+            let (tmp, _) = model_file(concat!($module, "-read-far"), 10_000, 7);
+            run(async {
+                let file = DirectFile::open(&tmp.0).await.unwrap();
+                for pos in [i64::MAX as u64 - 1, i64::MAX as u64, u64::MAX - 10, u64::MAX - 5] {
+                    assert!(file.read_at(pos, 5).await.unwrap().is_empty(), "{pos}");
+                    let err = file.read_exact_at(pos, 5).await.unwrap_err();
+                    assert_eq!(err.kind(), ErrorKind::UnexpectedEof, "{pos}");
+                    let views = file.read_many(&[(0, 3), (pos, 0)]).await.unwrap();
+                    assert_eq!((views[0].len(), views[1].len()), (3, 0));
+                    assert!(file.reader(pos).next_chunk().await.unwrap().is_none(), "{pos}");
+                }
+                let err = file.read_at(u64::MAX, 1).await.unwrap_err();
+                assert_eq!(err.kind(), ErrorKind::InvalidInput);
+            });
+        }
+
+        /// A chunk too large for one read is clamped to one: the scan still gives the file.
+        #[test]
+        fn a_huge_chunk_still_scans() {
+            let (tmp, bytes) = model_file(concat!($module, "-read-huge-chunk"), 10_000, 8);
+            run(async {
+                let file = DirectFile::open(&tmp.0).await.unwrap();
+                let mut reader = file.reader_with(0, ReaderOptions::new().chunk(usize::MAX).window(2));
+                let mut got = Vec::new();
+                while let Some(view) = reader.next_chunk().await.unwrap() {
+                    got.extend_from_slice(&view);
+                }
+                assert_eq!(got, bytes);
+            });
+        }
+
+        /// A pooled read that ends at an end of file on a page boundary keeps its frame, as at
+        /// any other end (it used to copy the bytes to a plain buffer and read once more).
+        #[test]
+        fn a_read_to_an_aligned_end_keeps_its_frame() {
+            let (tmp, bytes) = model_file(concat!($module, "-read-aligned-end"), 2 * PAGE_SIZE, 9);
+            run(async {
+                let file = DirectFile::open(&tmp.0).await.unwrap();
+                let pool = file.pool().cloned().expect("the runtime's default pool");
+                let in_use = || pool.stats().tiers.iter().map(|t| t.in_use).sum::<usize>();
+                let view = file.read_at(100, 10_000).await.unwrap();
+                assert_eq!(&view[..], &bytes[100..]);
+                assert_eq!(in_use(), 1, "the view holds the frame it was read into");
+                drop(view);
+                assert_eq!(in_use(), 0);
+            });
+        }
+
         #[test]
         fn views_are_send_and_sync() {
             fn send_sync<T: Send + Sync>() {}

@@ -340,13 +340,13 @@ impl<R: Compio> DirectFile<R> {
         Ok(ReadView::new(source, start, had, pos))
     }
 
-    /// The aligned pages `[first, end)` that cover `[pos, pos + len)`; `None` past `u64::MAX`.
+    /// The aligned pages `[first, end)` that cover `[pos, pos + len)`, no further than the
+    /// largest file offset (`i64::MAX`: nothing is read past it, and `end <= first` there);
+    /// `None` if `pos + len` overflows.
     pub(super) fn pages_of(&self, pos: u64, len: usize) -> Option<(u64, u64)> {
         let align = self.align as u64;
-        let end = pos
-            .checked_add(len as u64)?
-            .checked_next_multiple_of(align)?;
-        Some((pos - pos % align, end))
+        let end = pos.checked_add(len as u64)?.min(i64::MAX as u64);
+        Some((pos - pos % align, end.next_multiple_of(align)))
     }
 
     /// Reads the aligned pages `[first, end)` (no further than the file goes: see
@@ -436,6 +436,11 @@ impl<R: Compio> DirectFile<R> {
         let (res, frame) = R::read_fixed(&self.file, frame, first).await;
         let got = res?;
         if got == span || got == 0 || got % self.align != 0 {
+            return Ok(Ok(frame));
+        }
+        // Short at a boundary: most often the end of a file whose length is a multiple of the
+        // alignment, where the frame is kept as for any other end.
+        if first + got as u64 >= self.len().await? {
             return Ok(Ok(frame));
         }
         let mut buf = AlignedBuf::with_cap(span).map_err(|e| {

@@ -4,7 +4,7 @@
 use std::{io, mem::MaybeUninit};
 
 use super::{
-    Compio, DirectFile, ReadView,
+    Compio, DirectFile, REQUEST_MAX, ReadView,
     join::{BoxFuture, Window},
 };
 
@@ -49,7 +49,8 @@ impl ReaderOptions {
     }
 
     /// Bytes per read (and per view of [`Reader::next_chunk`]); rounded up to the file's
-    /// alignment, at least one unit. Reads start at multiples of it, except the first.
+    /// alignment, at least one unit and at most about 2 GiB (the kernel's largest single
+    /// read). Reads start at multiples of it, except the first.
     pub const fn chunk(mut self, bytes: usize) -> Self {
         self.chunk = bytes;
         self
@@ -164,7 +165,8 @@ impl<R: Compio> DirectFile<R> {
     /// first [`next_chunk`](Reader::next_chunk) or read.
     pub fn reader_with(&self, pos: u64, options: ReaderOptions) -> Reader<'_, R> {
         let align = self.alignment();
-        let chunk = options.chunk.max(1).div_ceil(align).saturating_mul(align);
+        // At most one request's worth: rounding up then stays far from overflow.
+        let chunk = options.chunk.clamp(1, REQUEST_MAX).div_ceil(align) * align;
         Reader {
             file: self,
             chunk: chunk as u64,
@@ -274,8 +276,17 @@ impl<'a, R: Compio> Reader<'a, R> {
     async fn fill(&mut self) {
         while self.window.len() < self.window_len {
             let at = self.ahead;
+            if at >= i64::MAX as u64 {
+                // No file goes past the largest file offset: the end, with no read (whose range
+                // could run past `u64::MAX`).
+                let end: BoxFuture<'a, Ahead> =
+                    Box::pin(async move { (Ok(ReadView::empty(at)), 1) });
+                self.window.push(end).await;
+                continue;
+            }
+            // Below `i64::MAX` plus one chunk (at most `REQUEST_MAX`): no overflow.
             let len = (self.chunk - at % self.chunk) as usize;
-            self.ahead = at.saturating_add(len as u64);
+            self.ahead = at + len as u64;
             let file = self.file;
             let read: BoxFuture<'a, Ahead> =
                 Box::pin(async move { (file.read_at(at, len).await, len) });
