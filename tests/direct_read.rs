@@ -476,6 +476,38 @@ macro_rules! read_cases {
             });
         }
 
+        /// A reader at the end of the file, polled again and again (following a log), issues
+        /// one read a call, not a window's worth; and reads ahead again once the file grows.
+        #[test]
+        fn a_reader_at_the_end_reads_one_chunk_a_call() {
+            let (tmp, mut bytes) = model_file(concat!($module, "-read-follow"), 10_000, 10);
+            run(async {
+                let file = DirectFile::open(&tmp.0).await.unwrap();
+                let pool = file.pool().cloned().expect("the runtime's default pool");
+                let ops = || {
+                    let s = pool.stats();
+                    s.fixed_ops + s.plain_ops
+                };
+                let mut reader = file.reader_with(0, ReaderOptions::new().chunk(4096).window(8));
+                let mut got = Vec::new();
+                while let Some(view) = reader.next_chunk().await.unwrap() {
+                    got.extend_from_slice(&view);
+                }
+                let before = ops();
+                for _ in 0..10 {
+                    assert!(reader.next_chunk().await.unwrap().is_none());
+                }
+                assert!(ops() - before <= 10, "{} reads for 10 calls at the end", ops() - before);
+                let more = pattern(50_000, 11);
+                grow(&tmp.0, &more);
+                bytes.extend_from_slice(&more);
+                while let Some(view) = reader.next_chunk().await.unwrap() {
+                    got.extend_from_slice(&view);
+                }
+                assert_eq!(got, bytes);
+            });
+        }
+
         #[test]
         fn views_are_send_and_sync() {
             fn send_sync<T: Send + Sync>() {}

@@ -88,7 +88,8 @@ type Ahead = (io::Result<ReadView>, usize);
 /// - [`next_chunk`](Self::next_chunk) gives the bytes in consecutive [`ReadView`]s, with no
 ///   copy: views into the buffers the reads went to (frames of the file's pool when it has
 ///   them, as for [`DirectFile::read_at`]). `None` at the end of the file; a file that has
-///   grown since is read on from there by the next call, so a reader can follow a log.
+///   grown since is read on from there by the next call, so a reader can follow a log: after
+///   an end it reads one chunk a call, and reads ahead again once a whole chunk comes back.
 /// - compio's `AsyncRead` (of the compio version the file is for), so that code written for
 ///   a stream (`read_exact` of a header, then of the body) runs on it unchanged; it copies
 ///   from the views into the caller's buffer.
@@ -153,6 +154,10 @@ pub struct Reader<'a, R: Compio> {
     rest: Option<ReadView>,
     /// The answer of a `next_chunk` that waits for the reads ahead before giving it.
     settling: Option<io::Result<ReadView>>,
+    /// The last answer met the end of the file: one read at a time until a whole chunk comes
+    /// back (a caller that follows a growing file polls here, and each poll would otherwise
+    /// read a whole window past the end).
+    at_end: bool,
 }
 
 impl<R: Compio> DirectFile<R> {
@@ -176,6 +181,7 @@ impl<R: Compio> DirectFile<R> {
             window: Window::new(),
             rest: None,
             settling: None,
+            at_end: false,
         }
     }
 }
@@ -218,6 +224,7 @@ impl<'a, R: Compio> Reader<'a, R> {
             };
             match res {
                 Ok(view) if view.len() == asked => {
+                    self.at_end = false;
                     self.pos = view.pos() + view.len() as u64;
                     // Keep the window full while the caller works on this view.
                     self.fill().await;
@@ -234,6 +241,7 @@ impl<'a, R: Compio> Reader<'a, R> {
         let res = self.settling.take().expect("set before the wait");
         if let Ok(view) = &res {
             self.pos = view.pos() + view.len() as u64;
+            self.at_end = true;
         }
         self.ahead = self.pos;
         match res {
@@ -272,9 +280,10 @@ impl<'a, R: Compio> Reader<'a, R> {
         }
     }
 
-    /// Issues reads until the window is full.
+    /// Issues reads until the window is full (one read, at the end of the file).
     async fn fill(&mut self) {
-        while self.window.len() < self.window_len {
+        let window = if self.at_end { 1 } else { self.window_len };
+        while self.window.len() < window {
             let at = self.ahead;
             if at >= i64::MAX as u64 {
                 // No file goes past the largest file offset: the end, with no read (whose range
