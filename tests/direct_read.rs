@@ -439,6 +439,14 @@ macro_rules! read_cases {
                     assert_eq!((views[0].len(), views[1].len()), (3, 0));
                     assert!(file.reader(pos).next_chunk().await.unwrap().is_none(), "{pos}");
                 }
+                // Several of them together, merged or not: the range past the end is named.
+                let far = [(0, 3), (u64::MAX - 10, 5), (u64::MAX - 5, 5), (i64::MAX as u64, 9)];
+                for gap in [0, 1 << 20] {
+                    let options = ReadManyOptions::new().max_gap(gap);
+                    let err = file.read_many_with(&far, options).await.unwrap_err();
+                    assert_eq!(err.kind(), ErrorKind::UnexpectedEof);
+                    assert!(err.to_string().contains("range 1 "), "{err}");
+                }
                 let err = file.read_at(u64::MAX, 1).await.unwrap_err();
                 assert_eq!(err.kind(), ErrorKind::InvalidInput);
             });

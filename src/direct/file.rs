@@ -341,12 +341,13 @@ impl<R: Compio> DirectFile<R> {
     }
 
     /// The aligned pages `[first, end)` that cover `[pos, pos + len)`, no further than the
-    /// largest file offset (`i64::MAX`: nothing is read past it, and `end <= first` there);
+    /// largest file offset (`i64::MAX`: nothing is read past it, and `end == first` there);
     /// `None` if `pos + len` overflows.
     pub(super) fn pages_of(&self, pos: u64, len: usize) -> Option<(u64, u64)> {
         let align = self.align as u64;
+        let first = pos - pos % align;
         let end = pos.checked_add(len as u64)?.min(i64::MAX as u64);
-        Some((pos - pos % align, end.next_multiple_of(align)))
+        Some((first, end.next_multiple_of(align).max(first)))
     }
 
     /// Reads the aligned pages `[first, end)` (no further than the file goes: see
