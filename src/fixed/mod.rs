@@ -119,9 +119,9 @@ use crate::{AlignedBuf, Frame, Frames, Result};
 
 /// Which runtime is current, as a token to compare: the current runtime's ring as this crate
 /// knows it (made on first use). Equal tokens name the same live runtime; a runtime that is gone
-/// (dropped while a panic unwinds included, see the module docs) is never current again, and the
-/// token held keeps its `Ring` from being taken for another's.
-#[derive(Clone)]
+/// (dropped while a panic unwinds included, see the module docs) is never current again: a later
+/// runtime gets a `Ring` of its own, and the token held keeps the old one allocated, so the two
+/// never share an address.
 pub(crate) struct RuntimeToken(Arc<Ring>);
 
 impl RuntimeToken {
