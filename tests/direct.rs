@@ -602,6 +602,112 @@ macro_rules! direct_cases {
             });
         }
 
+        /// `zero_fill` keeps what was appended before it, the appends after it leave the file's
+        /// length alone (they write over the zeros), and `finish` cuts the file to the log.
+        #[test]
+        fn zero_fill_lays_out_the_file_ahead_of_the_log() {
+            let tmp = Scratch::new(concat!($module, "-zero-fill"));
+            run(async {
+                let file = DirectFile::create(&tmp.0).await.unwrap();
+                let mut log = Appender::with_options(file, AppenderOptions::new().staging(8192));
+                let mut model = pattern(5000, 1);
+                log.append(&model).await.unwrap();
+                log.flush().await.unwrap(); // flushed, not synced: zero_fill keeps it
+                log.zero_fill(300_000).await.unwrap();
+                let laid = 300_000u64.next_multiple_of(PAGE_SIZE as u64);
+                assert_eq!(log.file().len().await.unwrap(), laid);
+                log.zero_fill(4096).await.unwrap(); // the file is longer already: nothing
+                assert_eq!(log.file().len().await.unwrap(), laid);
+                for i in 0..40 {
+                    let record = pattern(1000 + 97 * i, i as u64);
+                    assert_eq!(log.append(&record).await.unwrap(), model.len() as u64);
+                    model.extend_from_slice(&record);
+                    if i % 7 == 0 {
+                        log.sync().await.unwrap();
+                        assert_eq!(log.file().len().await.unwrap(), laid, "a sync moved the end");
+                    }
+                }
+                let view = log.read_at(0, model.len()).await.unwrap();
+                assert!(view[..] == model[..]);
+                let file = log.finish().await.unwrap();
+                assert_eq!(file.len().await.unwrap(), model.len() as u64);
+                assert!(file.read_exact_at(0, model.len()).await.unwrap()[..] == model[..]);
+            });
+        }
+
+        /// Over a preallocated file: the zeros go over the space past the log (the file's
+        /// length stays the preallocated one), and the log reads back whole.
+        #[test]
+        fn zero_fill_over_preallocated_space() {
+            let tmp = Scratch::new(concat!($module, "-zero-fill-prealloc"));
+            run(async {
+                let file = DirectFile::create(&tmp.0).await.unwrap();
+                let options = AppenderOptions::new().preallocate(1 << 20);
+                let mut log = Appender::with_options(file, options);
+                let mut model = pattern(6000, 3);
+                log.append(&model).await.unwrap();
+                log.sync().await.unwrap();
+                assert_eq!(log.file().len().await.unwrap(), 1 << 20);
+                log.zero_fill(512 << 10).await.unwrap();
+                assert_eq!(log.file().len().await.unwrap(), 1 << 20);
+                let more = pattern(9000, 4);
+                log.append(&more).await.unwrap();
+                model.extend_from_slice(&more);
+                let file = log.finish().await.unwrap();
+                assert!(file.read_exact_at(0, model.len()).await.unwrap()[..] == model[..]);
+                assert_eq!(file.len().await.unwrap(), model.len() as u64);
+            });
+        }
+
+        /// An appender at offset 0 of a file that holds bytes does not zero over them, and a
+        /// length past the largest file offset is refused; neither breaks the appender.
+        #[test]
+        fn zero_fill_refuses_what_it_must_not_write() {
+            let tmp = Scratch::new(concat!($module, "-zero-fill-refused"));
+            std::fs::write(&tmp.0, b"someone else's bytes").unwrap();
+            run(async {
+                let mut log = Appender::new(DirectFile::open(&tmp.0).await.unwrap());
+                let err = log.zero_fill(1 << 20).await.unwrap_err();
+                assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+                assert!(err.to_string().contains("would overwrite"), "{err}");
+                let mut log = log.resume(20).await.unwrap();
+                let err = log.zero_fill(u64::MAX).await.unwrap_err();
+                assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+                assert!(err.to_string().contains(&u64::MAX.to_string()), "{err}");
+                log.zero_fill(1 << 20).await.unwrap();
+                log.append(b", and ours").await.unwrap();
+                log.finish().await.unwrap();
+            });
+            assert_eq!(std::fs::read(&tmp.0).unwrap(), b"someone else's bytes, and ours");
+        }
+
+        /// Framed records over a laid-out file, the appender dropped as a crash would: the
+        /// scan stops at the zeros, finds every synced record, and the log goes on there.
+        #[test]
+        fn a_zero_filled_log_recovers_at_its_last_record() {
+            let tmp = Scratch::new(concat!($module, "-zero-fill-recover"));
+            run(async {
+                let file = DirectFile::create(&tmp.0).await.unwrap();
+                let mut log = Appender::new(file);
+                log.zero_fill(1 << 20).await.unwrap();
+                for i in 0..30 {
+                    log.append_framed(&pattern(300 + i * 50, i as u64)).await.unwrap();
+                }
+                log.sync().await.unwrap();
+                let end = log.len();
+                drop(log);
+                let file = DirectFile::open(&tmp.0).await.unwrap();
+                assert_eq!(file.len().await.unwrap(), 1 << 20);
+                let (mut log, found) = Appender::recover(file, AppenderOptions::new()).await.unwrap();
+                assert_eq!((found.records, log.len()), (30, end));
+                log.append_framed(b"after the crash").await.unwrap();
+                log.finish().await.unwrap();
+                let file = DirectFile::open(&tmp.0).await.unwrap();
+                let (_, found) = Appender::recover(file, AppenderOptions::new()).await.unwrap();
+                assert_eq!(found.records, 31);
+            });
+        }
+
         #[test]
         fn a_cancelled_append_leaves_the_appender_refusing() {
             let tmp = Scratch::new(concat!($module, "-cancel"));

@@ -2,6 +2,8 @@
 //! and 1 KiB, each waiting until its record is durable, three ways in the same run:
 //!
 //! - `SharedAppender`: one task per writer on the runtime, `commit` each record (group commit);
+//!   and the same over a file laid out ahead (`Appender::zero_fill`, before the clock starts),
+//!   whose syncs commit no file-system metadata;
 //! - one `fdatasync` per record: the same tasks around one `Appender` behind an async lock,
 //!   `append` + `sync` per record (what a user writes today);
 //! - std: one thread per writer, `Mutex<File>`, `write_all` + `sync_data` per record.
@@ -32,6 +34,7 @@ enum Way {
     Shared,
     SyncPerRecord,
     StdMutex,
+    SharedZeroFilled,
 }
 
 impl Way {
@@ -40,6 +43,7 @@ impl Way {
             Self::Shared => "SharedAppender commit",
             Self::SyncPerRecord => "Appender, sync per record",
             Self::StdMutex => "std Mutex<File>",
+            Self::SharedZeroFilled => "SharedAppender, zero_fill",
         }
     }
 }
@@ -77,8 +81,14 @@ async fn round(way: Way, out: &Path, writers: usize, each: usize, len: usize) ->
     let record: Rc<[u8]> = (0..len).map(|i| (i % 251) as u8).collect();
     // The clock starts once the file is made: a round times its commits only.
     let (start, lat) = match way {
-        Way::Shared => {
-            let log = Appender::new(DirectFile::create(out).await.unwrap()).into_shared();
+        Way::Shared | Way::SharedZeroFilled => {
+            let mut log = Appender::new(DirectFile::create(out).await.unwrap());
+            if way == Way::SharedZeroFilled {
+                // Room for every record, each padded to a page at worst.
+                let most = writers * each * len.next_multiple_of(4096);
+                log.zero_fill(most as u64).await.unwrap();
+            }
+            let log = log.into_shared();
             let start = Instant::now();
             let lat = on_tasks(writers, each, move || {
                 let (log, record) = (log.clone(), record.clone());
@@ -175,7 +185,12 @@ pub async fn commit_cases(path: &Path, rounds: usize, quick: bool) {
         "\n{:<22} {:<27} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}",
         "commits", "way", "records/s", "vs 1/rec", "p50 µs", "p99 µs", "p99/sync", "p99/p99₁"
     );
-    let ways = [Way::Shared, Way::SyncPerRecord, Way::StdMutex];
+    let ways = [
+        Way::Shared,
+        Way::SyncPerRecord,
+        Way::StdMutex,
+        Way::SharedZeroFilled,
+    ];
     let mut one_sync = None;
     for len in [128, 1024] {
         for writers in [1, 8, 64] {

@@ -125,6 +125,9 @@ impl AppenderOptions {
     /// step, no `fallocate` on this filesystem), the appender stops preallocating
     /// ([`Appender::options`] then says `0`) and its writes extend the file as without the
     /// setting; a full disk is the error of the write that does not fit.
+    /// The blocks `fallocate` gives are marked unwritten, and a sync after the first write to
+    /// one commits its conversion: for syncs that cost only a cache flush, lay the file out
+    /// with [`Appender::zero_fill`] instead.
     ///
     /// ```
     /// use jdb_alloc::direct::AppenderOptions;
@@ -235,7 +238,8 @@ pub struct Appender<R: Compio> {
     synced: u64,
     /// Set while an operation is under way; still set if it failed or its future was dropped.
     broken: bool,
-    /// Set by `resume`: the file may hold bytes, the appender goes on after them.
+    /// Set by `resume` and `zero_fill`: the file may hold bytes, the appender goes on after
+    /// them (over them, for the zeros).
     resumed: bool,
     /// Writes behind, oldest first: every byte before `tail` is written once they complete.
     behind: Window<'static, (io::Result<()>, Buffer)>,
@@ -659,6 +663,103 @@ impl<R: Compio> Appender<R> {
             return Err(e);
         }
         self.synced = self.len;
+        self.broken = false;
+        Ok(())
+    }
+
+    /// Lays the file out ahead of the log: flushes, writes zeros from the end of the log's
+    /// last page to `len` (whole pages) and syncs, so that the appends up to `len` land on blocks already
+    /// allocated and written, and leave the file's length alone. Their syncs then commit no
+    /// file-system metadata, only the device's cache flush. Without this, ext4 and XFS commit
+    /// their journal in every `fdatasync` after a write that allocated or converted blocks or
+    /// moved the end of the file. That is each sync of a log whose batches span new pages:
+    /// about twice a flush here (benches/RESULTS.md, "Group commit"). Do it when a log
+    /// segment is made, before it takes commits, as PostgreSQL fills its WAL segments with
+    /// zeros; the zeros are written once, at the device's sequential speed.
+    ///
+    /// The file is then longer than the log, as with [`AppenderOptions::preallocate`]:
+    /// [`finish`](Self::finish) cuts it to [`len`](Self::len); after a crash its length no
+    /// longer says where the log ends. Frame the records and [`recover`](Self::recover) (it
+    /// stops at the zeros), or [`resume`](Self::resume) at a length you kept. Either cuts
+    /// the file where the log goes on, so fill it again after a reopen. A `len` the log
+    /// already reaches does nothing; space [`preallocate`](AppenderOptions::preallocate)d
+    /// before `len` is written too (its blocks are unwritten until then).
+    ///
+    /// ```
+    /// # #[cfg(feature = "compio-19")]
+    /// # fn main() -> std::io::Result<()> {
+    /// # use compio_19 as compio;
+    /// use jdb_alloc::direct::compio19::{Appender, DirectFile};
+    /// # let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/doc-scratch");
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # let path = dir.join(format!("zero-fill-{}.log", std::process::id()));
+    /// compio::runtime::Runtime::new()?.block_on(async {
+    ///     let mut log = Appender::new(DirectFile::create(&path).await?);
+    ///     log.zero_fill(1 << 20).await?;
+    ///     log.append(b"a record").await?;
+    ///     log.sync().await?; // one device flush, no journal commit
+    ///     assert_eq!(log.file().len().await?, 1 << 20);
+    ///     let file = log.finish().await?;
+    ///     assert_eq!(file.len().await?, 8);
+    ///     std::io::Result::Ok(())
+    /// })?;
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(not(feature = "compio-19"))]
+    /// # fn main() {}
+    /// ```
+    ///
+    /// # Errors
+    /// As [`flush`](Self::flush); [`io::ErrorKind::InvalidInput`] for a `len` past the
+    /// largest file offset; the error of a write of zeros or of the sync, which leaves the
+    /// appender unusable, as a failed sync does (the sync would have covered the records
+    /// flushed before it).
+    pub async fn zero_fill(&mut self, len: u64) -> io::Result<()> {
+        let align = self.align();
+        let Some(to) = len
+            .checked_next_multiple_of(align as u64)
+            .filter(|&to| to <= i64::MAX as u64)
+        else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("zero_fill({len}): past the largest file offset"),
+            ));
+        };
+        self.flush().await?;
+        // Past the log's last page the file holds nothing of the log: zeros (a sync's padding,
+        // preallocated space, which is written here too) or no bytes at all; a file the
+        // appender does not own was refused by `flush`.
+        let from = self.len.next_multiple_of(align as u64);
+        if to <= from {
+            return Ok(());
+        }
+        self.broken = true;
+        // 1 MiB a write: sequential writes of that size run at the device's speed.
+        let chunk = (1 << 20).min(to - from) as usize;
+        let zeros = AlignedBuf::zeroed(chunk).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::OutOfMemory,
+                format!("zero_fill({len}): zeros: {e}"),
+            )
+        })?;
+        let (mut at, mut zeros) = (from, zeros);
+        while at < to {
+            let n = chunk.min((to - at) as usize);
+            let (res, back) = self.file.write_all(zeros, n, at).await;
+            zeros = back;
+            if let Err(e) = res {
+                self.failure = Some(format!("zero_fill({len}): {e}"));
+                return Err(e);
+            }
+            at += n as u64;
+        }
+        if let Err(e) = self.file.sync_data().await {
+            self.failure = Some(format!("zero_fill({len}): sync_data: {e}"));
+            return Err(e);
+        }
+        // The bytes past the log are its own now: the first append at offset 0 goes over them.
+        self.resumed = true;
         self.broken = false;
         Ok(())
     }
