@@ -319,7 +319,8 @@ macro_rules! direct_cases {
 
         /// The appender options of crash test `mode`: the default ones in either tail mode, or
         /// (`behind`) small staging buffers, many of them written behind at once, and
-        /// (`prealloc`) the same into a file grown ahead of them.
+        /// (`prealloc`) the same into a file grown ahead of them; `zeroed` is the defaults, the
+        /// child laying the file out first.
         fn crash_options(mode: &str) -> AppenderOptions {
             match mode {
                 "never" => AppenderOptions::new().tail(TailMode::NeverRewrite),
@@ -336,6 +337,9 @@ macro_rules! direct_cases {
             run(async {
                 let file = DirectFile::create(path).await.unwrap();
                 let mut log = Appender::with_options(file, crash_options(mode));
+                if mode == "zeroed" {
+                    log.zero_fill(8 << 20).await.unwrap();
+                }
                 for i in 0..100_000u32 {
                     log.append(&crash_record(i)).await.unwrap();
                     if i % 3 == 2 {
@@ -399,6 +403,13 @@ macro_rules! direct_cases {
         #[test]
         fn synced_records_survive_sigkill_with_preallocation() {
             crash_parent(concat!($module, "::synced_records_survive_sigkill_with_preallocation"), "prealloc");
+        }
+
+        /// The same over a file laid out with zeros first (`zero_fill`): the syncs that then
+        /// commit no file-system metadata still make every reported byte durable.
+        #[test]
+        fn synced_records_survive_sigkill_after_zero_fill() {
+            crash_parent(concat!($module, "::synced_records_survive_sigkill_after_zero_fill"), "zeroed");
         }
 
         /// With preallocation the file is grown a step at a time ahead of the writes, every
