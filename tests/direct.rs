@@ -659,8 +659,18 @@ macro_rules! direct_cases {
                 log.append(&model).await.unwrap();
                 log.sync().await.unwrap();
                 assert_eq!(log.file().len().await.unwrap(), 1 << 20);
+                // ext4 and XFS report preallocated (unwritten) blocks as a hole.
+                let first_hole = || {
+                    use std::os::fd::AsRawFd;
+                    let f = std::fs::File::open(&tmp.0).unwrap();
+                    // SAFETY: `lseek` on a descriptor `f` owns and keeps open across the call;
+                    // it takes no memory.
+                    unsafe { libc::lseek(f.as_raw_fd(), 0, libc::SEEK_HOLE) }
+                };
+                assert!(first_hole() < 512 << 10, "preallocated space reads as written");
                 log.zero_fill(512 << 10).await.unwrap();
                 assert_eq!(log.file().len().await.unwrap(), 1 << 20);
+                assert_eq!(first_hole(), 512 << 10, "the space up to 512 KiB left unwritten");
                 let more = pattern(9000, 4);
                 log.append(&more).await.unwrap();
                 model.extend_from_slice(&more);
@@ -685,6 +695,10 @@ macro_rules! direct_cases {
                 let err = log.zero_fill(u64::MAX).await.unwrap_err();
                 assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
                 assert!(err.to_string().contains(&u64::MAX.to_string()), "{err}");
+                // More than the filesystem holds: refused before a zero is written.
+                let err = log.zero_fill(1 << 50).await.unwrap_err();
+                assert!(err.to_string().contains("zero_fill(1125899906842624)"), "{err}");
+                assert_eq!(log.file().len().await.unwrap(), 20);
                 log.zero_fill(1 << 20).await.unwrap();
                 log.append(b", and ours").await.unwrap();
                 log.finish().await.unwrap();
