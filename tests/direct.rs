@@ -733,6 +733,29 @@ macro_rules! direct_cases {
             });
         }
 
+        /// An `append_buf` dropped while its in-place write is in flight: `finish` refuses and
+        /// gives the file back only once that write landed, so a caller who resumes races
+        /// with nothing (the write used to be left to run on its own).
+        #[test]
+        fn a_dropped_append_buf_write_lands_before_finish_gives_the_file_back() {
+            let tmp = Scratch::new(concat!($module, "-append-buf-dropped"));
+            run(async {
+                let file = DirectFile::create(&tmp.0).await.unwrap();
+                let mut log = Appender::with_options(file, AppenderOptions::new().staging(4096));
+                let mut buf = AlignedBuf::with_cap(8 << 20).unwrap();
+                buf.extend(&pattern(8 << 20, 5)).unwrap();
+                {
+                    let mut append = std::pin::pin!(log.append_buf(buf));
+                    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+                    assert!(append.as_mut().poll(&mut cx).is_pending());
+                }
+                let err = log.finish().await.unwrap_err();
+                assert!(err.to_string().contains("unusable"), "{err}");
+                let file = err.into_file();
+                assert_eq!(file.len().await.unwrap(), 8 << 20, "the write had not landed");
+            });
+        }
+
         #[test]
         fn a_cancelled_append_leaves_the_appender_refusing() {
             let tmp = Scratch::new(concat!($module, "-cancel"));

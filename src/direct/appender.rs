@@ -12,7 +12,7 @@ use std::{fmt, io, os::fd::AsFd};
 use super::{
     Compio, DirectFile, FinishError, ReadView,
     buffer::Buffer,
-    file::write_buffer,
+    file::{write_all, write_buffer},
     join::{BoxFuture, Window, yield_now},
     sys,
     view::Source,
@@ -580,8 +580,24 @@ impl<R: Compio> Appender<R> {
             return R::buf_result(Err(e), record);
         }
         self.broken = true;
+        if let Err(e) = self.reap(0).await {
+            return R::buf_result(Err(e), record);
+        }
         self.reserve(self.tail + whole as u64);
-        let (res, record) = self.file.write_all(record, whole, self.tail).await;
+        // The write goes behind, alone there: a future dropped while it is in flight leaves it
+        // where `settle` finds it, so nothing lands after `finish` gives the file back.
+        let (file, align, pos) = (self.file.inner().clone(), self.align(), self.tail);
+        self.behind_bytes += record.len();
+        let write: BoxFuture<'static, _> = Box::pin(async move {
+            let (res, record) = write_all::<R>(&file, align, record, whole, pos).await;
+            (res, Buffer::Plain(record))
+        });
+        self.behind.push(write).await;
+        let (res, record) = self.behind.front().await.expect("the write just sent");
+        self.behind_bytes -= record.len();
+        let Buffer::Plain(record) = record else {
+            unreachable!("append_buf's write gives back the plain buffer it took")
+        };
         if let Err(e) = res {
             return R::buf_result(Err(e), record);
         }

@@ -522,17 +522,6 @@ impl<R: Compio> DirectFile<R> {
         R::buf_result(res, buf)
     }
 
-    /// Writes bytes `[0, end)` of `buf` (aligned, within its length) at `pos` (aligned), in
-    /// requests of at most [`REQUEST_MAX`], going on after short writes.
-    pub(super) async fn write_all(
-        &self,
-        buf: AlignedBuf,
-        end: usize,
-        pos: u64,
-    ) -> (io::Result<()>, AlignedBuf) {
-        write_all::<R>(&self.file, self.align, buf, end, pos).await
-    }
-
     /// An empty buffer of `cap` bytes for the appender: from the pool if it has a frame free.
     pub(super) fn buffer(&self, cap: usize) -> io::Result<Buffer> {
         Buffer::new(self.pool.as_ref(), cap)
@@ -621,7 +610,7 @@ impl<R: Compio> fmt::Debug for DirectFile<R> {
 /// Writes bytes `[0, end)` of `buf` (aligned, within its length) at `pos` (aligned) of `file`,
 /// whose alignment is `align`, in requests of at most [`REQUEST_MAX`], going on after short
 /// writes.
-async fn write_all<R: Compio>(
+pub(super) async fn write_all<R: Compio>(
     file: &R::File,
     align: usize,
     mut buf: AlignedBuf,
