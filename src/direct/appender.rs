@@ -684,8 +684,8 @@ impl<R: Compio> Appender<R> {
     }
 
     /// Lays the file out ahead of the log: flushes, writes zeros from the end of the log's
-    /// last page to `len` (whole pages) and syncs, so that the appends up to `len` land on blocks already
-    /// allocated and written, and leave the file's length alone. Their syncs then commit no
+    /// last page to `len` (whole pages) and syncs, so that the appends up to `len` land on
+    /// blocks already allocated and written, and leave the file's length alone. Their syncs then commit no
     /// file-system metadata, only the device's cache flush. Without this, ext4 and XFS commit
     /// their journal in every `fdatasync` after a write that allocated or converted blocks or
     /// moved the end of the file. That is each sync of a log whose batches span new pages:
@@ -699,9 +699,9 @@ impl<R: Compio> Appender<R> {
     /// stops at the zeros), or [`resume`](Self::resume) at a length you kept. Either cuts
     /// the file where the log goes on, so fill it again after a reopen; `recover` reads the
     /// zeros up to the end of the file to tell them from a lost page (a 64 MiB segment: 64 MiB
-    /// read at a reopen). A `len` the log
-    /// already reaches does nothing; space [`preallocate`](AppenderOptions::preallocate)d
-    /// before `len` is written too (its blocks are unwritten until then).
+    /// read at a reopen). A `len` the log already reaches does nothing; space
+    /// [`preallocate`](AppenderOptions::preallocate)d before `len` is written too (its blocks
+    /// are unwritten until then).
     ///
     /// ```
     /// # #[cfg(feature = "compio-19")]
