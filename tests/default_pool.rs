@@ -16,7 +16,10 @@ mod vm_pin;
 macro_rules! default_pool_cases {
     ($compio:ident, $direct:ident) => {
         use jdb_alloc::{
-            direct::$direct::{Appender, DirectFile},
+            direct::{
+                ReadView,
+                $direct::{Appender, DirectFile},
+            },
             fixed::{
                 DefaultPool, FixedStatus, default_pool, default_pool_setting, default_pool_tiers,
                 set_default_pool,
@@ -269,6 +272,163 @@ macro_rules! default_pool_cases {
                 fixed >= chunks as u64 && plain == 0 && misses == 0,
                 "{stats:?}"
             );
+        }
+
+        /// Scans `data` with `options`, checking every byte, and keeps the last view: gives the
+        /// reader's own pool (its tiers' lengths and counts, and stats) if it made one, and the
+        /// default pool's misses during the scan.
+        async fn scan(
+            file: &DirectFile,
+            data: &[u8],
+            options: jdb_alloc::direct::ReaderOptions,
+        ) -> (
+            Option<(Vec<(usize, usize)>, jdb_alloc::fixed::PoolStats)>,
+            u64,
+            ReadView,
+        ) {
+            let misses = || file.pool().map_or(0, |p| p.stats().misses);
+            let start = misses();
+            let mut reader = file.reader_with(0, options);
+            let (mut seen, mut last) = (Vec::new(), None);
+            while let Some(view) = reader.next_chunk().await.unwrap() {
+                seen.extend_from_slice(&view);
+                // Only the last is kept: one view held at a time, as the frames allow for.
+                if view.pos() as usize + view.len() == data.len() {
+                    last = Some(view);
+                }
+            }
+            assert!(seen == data, "the scan's bytes differ from the file's");
+            // The reader's own pool is the one of a single tier of its chunk's length.
+            let own = reader.pool().map(|p| p.stats()).filter(|stats| {
+                let tiers = &stats.tiers;
+                tiers.len() == 1 && tiers[0].frame_len == options.chunk_len()
+            });
+            let own = own.map(|stats| {
+                let tiers = stats
+                    .tiers
+                    .iter()
+                    .map(|t| (t.frame_len, t.frames))
+                    .collect();
+                (tiers, stats)
+            });
+            (own, misses() - start, last.expect("a view"))
+        }
+
+        /// Chunks longer than the default pool's frames: after its first window (plain
+        /// buffers, the pool's misses), the reader reads into registered frames of its own,
+        /// under the 8 MiB limit of these machines' users. The last view outlives the reader
+        /// and drops on another thread; its frame's registration is let go of then, while the
+        /// runtime lives.
+        #[test]
+        fn a_scan_of_long_chunks_reads_into_frames_of_its_own() {
+            use jdb_alloc::direct::ReaderOptions;
+
+            let _turn = turn();
+            let before = pinned();
+            limited(8 << 20, |rt| {
+                let tmp = Scratch::new(concat!(stringify!($direct), "_own_frames"));
+                rt.block_on(async {
+                    let data = crate::scratch::pattern(6 << 20, 4);
+                    std::fs::write(&tmp.0, &data).unwrap();
+                    let file = DirectFile::open(&tmp.0).await.unwrap();
+                    let options = ReaderOptions::new().chunk(512 << 10).window(3);
+                    let with_pool = pinned();
+                    let (own, misses, last) = scan(&file, &data, options).await;
+                    let (tiers, stats) = own.expect("a pool of the reader's own");
+                    assert_eq!(tiers, [(512 << 10, 4)]);
+                    // 12 chunks: the first 3 plain, the other 9 (and reads past the end) not.
+                    assert!(
+                        stats.fixed_ops >= 9 && stats.plain_ops == 0 && stats.misses == 0,
+                        "{stats:?}"
+                    );
+                    assert!(misses >= 3, "the first window's reads: {misses} misses");
+                    assert!(
+                        pinned() >= with_pool + (2 << 20),
+                        "the own frames are not pinned"
+                    );
+                    assert_eq!(&last[..], &data[data.len() - last.len()..]);
+                    std::thread::spawn(move || drop(last)).join().unwrap();
+                    // The reader and its last view gone: the runtime, run again, unpins them.
+                    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+                    while pinned() >= with_pool + (2 << 20) {
+                        assert!(std::time::Instant::now() < deadline, "still pinned");
+                        std::thread::yield_now();
+                        $compio::runtime::spawn(async {}).await.unwrap();
+                    }
+                });
+            });
+            unpinned(before);
+        }
+
+        /// Where the kernel refuses the reader's own pool (a 128 KiB limit, which the default
+        /// pool already fills), and for a file without a pool, the reads stay in plain buffers:
+        /// the same bytes, no error.
+        #[test]
+        fn long_chunks_read_plain_where_no_frames_can_be_had() {
+            use jdb_alloc::direct::ReaderOptions;
+
+            let _turn = turn();
+            let before = pinned();
+            limited(128 << 10, |rt| {
+                let tmp = Scratch::new(concat!(stringify!($direct), "_own_refused"));
+                rt.block_on(async {
+                    let data = crate::scratch::pattern(1 << 20, 5);
+                    std::fs::write(&tmp.0, &data).unwrap();
+                    let file = DirectFile::open(&tmp.0).await.unwrap();
+                    assert!(file.pool().is_some(), "a default pool");
+                    let options = ReaderOptions::new().chunk(64 << 10).window(2);
+                    let (own, misses, _) = scan(&file, &data, options).await;
+                    assert!(own.is_none(), "{own:?}");
+                    assert!(misses >= 16, "every chunk a miss: {misses}");
+                    let file = file.without_pool();
+                    let (own, _, _) = scan(&file, &data, options).await;
+                    assert!(own.is_none(), "{own:?}");
+                });
+            });
+            unpinned(before);
+        }
+
+        /// Readers' own pools hold `OWN_FRAMES_MAX` bytes at most, together: a second reader
+        /// that would pass it reads plain, and a third, made once the first has dropped, gets
+        /// frames again. (Where 64 MiB cannot be pinned, none gets any.)
+        #[test]
+        fn readers_own_frames_stay_within_their_budget() {
+            use jdb_alloc::direct::ReaderOptions;
+
+            let _turn = turn();
+            let tmp = Scratch::new(concat!(stringify!($direct), "_own_budget"));
+            let chunk = 12 << 20;
+            // Four frames of 12 MiB each: 48 MiB, one such pool under the 64 MiB budget.
+            assert!(
+                4 * chunk <= ReaderOptions::OWN_FRAMES_MAX
+                    && 8 * chunk > ReaderOptions::OWN_FRAMES_MAX
+            );
+            let can = crate::memlock::can_lock(ReaderOptions::OWN_FRAMES_MAX + (16 << 20));
+            let before = pinned();
+            Runtime::new().unwrap().block_on(async {
+                let data = crate::scratch::pattern(chunk + 5000, 6);
+                std::fs::write(&tmp.0, &data).unwrap();
+                let file = DirectFile::open(&tmp.0).await.unwrap();
+                let options = ReaderOptions::new().chunk(chunk).window(3);
+                let has_own = |reader: &jdb_alloc::direct::$direct::Reader<'_>| {
+                    reader
+                        .pool()
+                        .is_some_and(|p| p.stats().tiers[0].frame_len == chunk)
+                };
+                let mut first = file.reader_with(0, options);
+                let view = first.next_chunk().await.unwrap().unwrap();
+                assert!(view[..] == data[..chunk]);
+                assert_eq!(has_own(&first), can, "{first:?}");
+                let mut second = file.reader_with(0, options);
+                assert!(second.next_chunk().await.unwrap().unwrap()[..] == data[..chunk]);
+                assert!(!has_own(&second), "past the budget: {second:?}");
+                drop((first, second, view));
+                let mut third = file.reader_with(0, options);
+                assert!(third.next_chunk().await.unwrap().unwrap()[..] == data[..chunk]);
+                assert_eq!(has_own(&third), can, "{third:?}");
+            });
+            // The tests after this one size their pools by what is pinned.
+            unpinned(before);
         }
 
         /// One pool per runtime, pinned while its runtime lives and unpinned once it drops,

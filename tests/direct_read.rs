@@ -467,6 +467,26 @@ macro_rules! read_cases {
             });
         }
 
+        /// A window larger than any scan needs is cut to `MAX_IN_FLIGHT` bytes of reads: the scan
+        /// gives the file (before the cut, the first fill pushed reads without end).
+        #[test]
+        fn a_huge_window_still_scans() {
+            let (tmp, bytes) = model_file(concat!($module, "-read-huge-window"), 70_000, 10);
+            run(async {
+                let file = DirectFile::open(&tmp.0).await.unwrap();
+                let options = ReaderOptions::new().chunk(64 << 20).window(usize::MAX);
+                let mut reader = file.reader_with(0, options);
+                let mut got = Vec::new();
+                while let Some(view) = reader.next_chunk().await.unwrap() {
+                    got.extend_from_slice(&view);
+                }
+                assert_eq!(got, bytes);
+                let shown = format!("{reader:?}");
+                let window = ReaderOptions::MAX_IN_FLIGHT / (64 << 20);
+                assert!(shown.contains(&format!("window: {window},")), "{shown}");
+            });
+        }
+
         /// A pooled read that ends at an end of file on a page boundary keeps its frame, as at
         /// any other end (it used to copy the bytes to a plain buffer and read once more).
         #[test]

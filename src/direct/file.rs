@@ -323,6 +323,16 @@ impl<R: Compio> DirectFile<R> {
     /// [`io::ErrorKind::InvalidInput`] if `pos + len` overflows; [`io::ErrorKind::OutOfMemory`]
     /// if the buffer cannot be allocated; the `fstat`'s or the read's error.
     pub async fn read_at(&self, pos: u64, len: usize) -> io::Result<ReadView> {
+        self.read_at_in(self.pool.as_ref(), pos, len).await
+    }
+
+    /// [`read_at`](Self::read_at), drawing its frame from `pool` instead of the file's.
+    pub(super) async fn read_at_in(
+        &self,
+        pool: Option<&FixedPool>,
+        pos: u64,
+        len: usize,
+    ) -> io::Result<ReadView> {
         if len == 0 {
             return Ok(ReadView::empty(pos));
         }
@@ -332,7 +342,7 @@ impl<R: Compio> DirectFile<R> {
             ))
         })?;
         let source = self
-            .read_pages(first, end, || format!("read_at({pos}, {len})"))
+            .read_pages(pool, first, end, || format!("read_at({pos}, {len})"))
             .await?;
         let skip = (pos - first) as usize;
         let got = source.bytes().len();
@@ -351,11 +361,12 @@ impl<R: Compio> DirectFile<R> {
     }
 
     /// Reads the aligned pages `[first, end)` (no further than the file goes: see
-    /// [`read_end`](Self::read_end)) with one aligned read, into a frame of the file's pool if
-    /// it has one to spare, else a recycled buffer; `what` names the call in an allocation
-    /// error. The bytes read start at `first`; fewer than asked only at the end of the file.
+    /// [`read_end`](Self::read_end)) with one aligned read, into a frame of `pool` if it has
+    /// one to spare, else a recycled buffer; `what` names the call in an allocation error. The
+    /// bytes read start at `first`; fewer than asked only at the end of the file.
     pub(super) async fn read_pages(
         &self,
+        pool: Option<&FixedPool>,
         first: u64,
         end: u64,
         what: impl FnOnce() -> String,
@@ -368,10 +379,7 @@ impl<R: Compio> DirectFile<R> {
         // that length does, unless it is within two alignments of usize::MAX: then allocation
         // refuses it.
         let span = usize::try_from(end - first).unwrap_or(usize::MAX);
-        let frame = self
-            .pool
-            .as_ref()
-            .and_then(|p| p.try_acquire_near(span, span));
+        let frame = pool.and_then(|p| p.try_acquire_near(span, span));
         let buf = match frame {
             Some(frame) => match self.read_fixed_span(frame, span, first).await? {
                 Ok(frame) => return Ok(Source::Fixed(frame)),

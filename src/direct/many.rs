@@ -322,19 +322,22 @@ impl<R: Compio> DirectFile<R> {
             let (first, end) = (group.first, group.end);
             async move {
                 let what = || format!("a read of [{first}, {end})");
-                let res = self.read_pages(first, end, what).await.map_err(|source| {
-                    let ((pos, len), kind) = (ranges[index], source.kind());
-                    let path = self.path().display().to_string();
-                    let failed = crate::Error::RangeFailed {
-                        op,
-                        index,
-                        pos,
-                        len,
-                        path,
-                        source,
-                    };
-                    io::Error::new(kind, failed)
-                });
+                let res = self
+                    .read_pages(self.pool(), first, end, what)
+                    .await
+                    .map_err(|source| {
+                        let ((pos, len), kind) = (ranges[index], source.kind());
+                        let path = self.path().display().to_string();
+                        let failed = crate::Error::RangeFailed {
+                            op,
+                            index,
+                            pos,
+                            len,
+                            path,
+                            source,
+                        };
+                        io::Error::new(kind, failed)
+                    });
                 (group, res)
             }
         });

@@ -1,12 +1,17 @@
 //! [`Reader`]: a file read front to back, with a window of reads in flight ahead of the
 //! caller.
 
-use std::{io, mem::MaybeUninit};
+use std::{
+    io,
+    mem::MaybeUninit,
+    sync::atomic::{AtomicUsize, Ordering::Relaxed},
+};
 
 use super::{
     Compio, DirectFile, REQUEST_MAX, ReadView,
     join::{BoxFuture, Window},
 };
+use crate::fixed::{FixedPool, FixedStatus};
 
 /// How a [`Reader`] reads ahead: chunks of [`chunk`](Self::chunk) bytes, up to
 /// [`window`](Self::window) of them in flight.
@@ -17,9 +22,19 @@ use super::{
 /// kernel pins no pages per read: scanning 1 GiB, 1.2x to 1.5x faster than 1 MiB chunks 4 in
 /// flight (plain buffers: no default tier holds 1 MiB) on this machine's virtio disk, and
 /// 0.93x to 1.09x (within the noise) on ext4 over a loop device on tmpfs, in the same runs.
-/// Without a pool the two shapes ran alike. With a pool of larger frames of its own (best on
-/// huge pages: [`FixedPool::with_huge_pages`](crate::fixed::FixedPool::with_huge_pages)), a
-/// scan may use larger chunks.
+/// Without a pool the two shapes ran alike.
+///
+/// A chunk longer than the largest frame of the file's pool gets registered frames all the
+/// same, once the scan is under way: after its first window of reads (plain buffers), a
+/// reader makes a pool of its own, `window + 1` frames of one chunk (the reads in flight and
+/// the view the caller holds), and reads into it from then on; the frames go back to it as
+/// views drop, and its memory is unpinned once the reader and the last of its views have
+/// dropped. Not for a file without a pool
+/// ([`without_pool`](DirectFile::without_pool), or no default pool on this runtime): its
+/// reads stay in plain buffers. Readers' own pools hold at most
+/// [`OWN_FRAMES_MAX`](Self::OWN_FRAMES_MAX) bytes in all, at a time; a reader that would
+/// pass it, or whose pool the kernel refuses to register (`RLIMIT_MEMLOCK`), reads into plain
+/// buffers, as before.
 ///
 /// ```
 /// use jdb_alloc::direct::ReaderOptions;
@@ -39,6 +54,12 @@ impl ReaderOptions {
     pub const DEFAULT_CHUNK: usize = 256 << 10;
     /// The default window: 8 chunks in flight.
     pub const DEFAULT_WINDOW: usize = 8;
+    /// The most bytes a window may have in flight: 1 GiB. A larger window is cut to the reads
+    /// of that many bytes (one at least).
+    pub const MAX_IN_FLIGHT: usize = 1 << 30;
+    /// The most bytes the pools readers make for themselves hold together (64 MiB, of pinned
+    /// memory): see [`ReaderOptions`].
+    pub const OWN_FRAMES_MAX: usize = 64 << 20;
 
     /// Chunks of 256 KiB, 8 in flight.
     pub const fn new() -> Self {
@@ -56,7 +77,8 @@ impl ReaderOptions {
         self
     }
 
-    /// Reads in flight at a time (`0` counts as one: no read ahead).
+    /// Reads in flight at a time (`0` counts as one: no read ahead), no more than
+    /// [`MAX_IN_FLIGHT`](Self::MAX_IN_FLIGHT) bytes of chunks.
     pub const fn window(mut self, reads: usize) -> Self {
         self.window = reads;
         self
@@ -81,6 +103,54 @@ impl Default for ReaderOptions {
 
 /// A read of the window: the view, and how many bytes it asked for.
 type Ahead = (io::Result<ReadView>, usize);
+
+/// Bytes of the pools readers have made for themselves and still hold.
+static OWN_FRAMES: AtomicUsize = AtomicUsize::new(0);
+
+/// Where a [`Reader`]'s next reads take their frames.
+enum Frames {
+    /// The file's pool, whose frames are shorter than a chunk: after `reads_left` more reads,
+    /// a pool of the reader's own is tried.
+    Later { reads_left: usize },
+    /// The reader's own pool.
+    Own(OwnPool),
+    /// The file's pool, for good.
+    File,
+}
+
+/// A pool a reader made for itself, its bytes counted in [`OWN_FRAMES`] while it holds it.
+struct OwnPool {
+    pool: FixedPool,
+    bytes: usize,
+}
+
+impl OwnPool {
+    /// `frames` frames of `chunk` bytes, registered with the current runtime's ring; `None`
+    /// past [`ReaderOptions::OWN_FRAMES_MAX`], or when registration was refused.
+    fn new(chunk: usize, frames: usize) -> Option<Self> {
+        let bytes = chunk.checked_mul(frames)?;
+        // Counted before the pool is made, so that the budget holds across threads; given
+        // back here on failure, else when the `OwnPool` drops.
+        let before = OWN_FRAMES.fetch_add(bytes, Relaxed);
+        let pool = (before.saturating_add(bytes) <= ReaderOptions::OWN_FRAMES_MAX)
+            .then(|| FixedPool::new(&[(chunk, frames)]).ok())
+            .flatten()
+            .filter(|pool| pool.status() == FixedStatus::Registered);
+        match pool {
+            Some(pool) => Some(Self { pool, bytes }),
+            None => {
+                OWN_FRAMES.fetch_sub(bytes, Relaxed);
+                None
+            }
+        }
+    }
+}
+
+impl Drop for OwnPool {
+    fn drop(&mut self) {
+        OWN_FRAMES.fetch_sub(self.bytes, Relaxed);
+    }
+}
 
 /// Reads a [`DirectFile`] front to back from a position, with reads in flight ahead of the
 /// caller: made by [`DirectFile::reader`] or [`DirectFile::reader_with`].
@@ -158,6 +228,7 @@ pub struct Reader<'a, R: Compio> {
     /// back (a caller that follows a growing file polls here, and each poll would otherwise
     /// read a whole window past the end).
     at_end: bool,
+    frames: Frames,
 }
 
 impl<R: Compio> DirectFile<R> {
@@ -172,10 +243,20 @@ impl<R: Compio> DirectFile<R> {
         let align = self.alignment();
         // At most one request's worth: rounding up then stays far from overflow.
         let chunk = options.chunk.clamp(1, REQUEST_MAX).div_ceil(align) * align;
+        let window_len = options
+            .window
+            .clamp(1, (ReaderOptions::MAX_IN_FLIGHT / chunk).max(1));
+        let frames = match self.pool() {
+            Some(pool) if pool.largest_frame() < chunk => Frames::Later {
+                reads_left: window_len,
+            },
+            _ => Frames::File,
+        };
         Reader {
             file: self,
             chunk: chunk as u64,
-            window_len: options.window.max(1),
+            window_len,
+            frames,
             pos,
             ahead: pos,
             window: Window::new(),
@@ -198,6 +279,31 @@ impl<'a, R: Compio> Reader<'a, R> {
     /// The file it reads.
     pub fn file(&self) -> &'a DirectFile<R> {
         self.file
+    }
+
+    /// The pool its reads draw frames from now: its own, once it has made one (see
+    /// [`ReaderOptions`]), else the file's.
+    pub fn pool(&self) -> Option<&FixedPool> {
+        match &self.frames {
+            Frames::Own(own) => Some(&own.pool),
+            _ => self.file.pool(),
+        }
+    }
+
+    /// The pool for the next read, making the reader's own once the first window has been
+    /// read (plain buffers).
+    fn next_pool(&mut self) -> Option<FixedPool> {
+        if let Frames::Later { reads_left } = &mut self.frames {
+            match reads_left.checked_sub(1) {
+                Some(left) => *reads_left = left,
+                // `chunk` is at most `REQUEST_MAX`: a `usize`.
+                None => match OwnPool::new(self.chunk as usize, self.window_len + 1) {
+                    Some(own) => self.frames = Frames::Own(own),
+                    None => self.frames = Frames::File,
+                },
+            }
+        }
+        self.pool().cloned()
     }
 
     /// The next bytes of the file, from where the last view ended: a whole chunk (the first
@@ -297,8 +403,9 @@ impl<'a, R: Compio> Reader<'a, R> {
             let len = (self.chunk - at % self.chunk) as usize;
             self.ahead = at + len as u64;
             let file = self.file;
+            let pool = self.next_pool();
             let read: BoxFuture<'a, Ahead> =
-                Box::pin(async move { (file.read_at(at, len).await, len) });
+                Box::pin(async move { (file.read_at_in(pool.as_ref(), at, len).await, len) });
             self.window.push(read).await;
         }
     }
@@ -311,6 +418,7 @@ impl<R: Compio> std::fmt::Debug for Reader<'_, R> {
             .field("pos", &self.pos())
             .field("chunk", &self.chunk)
             .field("window", &self.window_len)
+            .field("own_frames", &matches!(self.frames, Frames::Own(_)))
             .field("in_flight", &self.window.len())
             .finish_non_exhaustive()
     }

@@ -430,8 +430,13 @@ impl FixedPool {
         }
     }
 
+    /// The frame length of the largest tier.
+    pub(crate) fn largest_frame(&self) -> usize {
+        self.inner.tiers.last().map_or(0, |t| t.frame_len)
+    }
+
     fn no_tier(&self, len: usize) -> Error {
-        let largest = self.inner.tiers.last().map_or(0, |t| t.frame_len);
+        let largest = self.largest_frame();
         Error::NoTier { len, largest }
     }
 }
