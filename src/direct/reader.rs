@@ -17,12 +17,12 @@ use crate::fixed::{FixedPool, FixedStatus};
 /// [`window`](Self::window) of them in flight.
 ///
 /// The defaults, 256 KiB chunks 8 in flight (2 MiB), come from `cargo bench --features
-/// compio-19 --bench direct` (benches/RESULTS.md, "Reader defaults"). A chunk of 256 KiB fits
-/// the largest frames of the runtime's default pool, so the reads are `READ_FIXED` and the
-/// kernel pins no pages per read: scanning 1 GiB, 1.2x to 1.5x faster than 1 MiB chunks 4 in
-/// flight (plain buffers: no default tier holds 1 MiB) on this machine's virtio disk, and
-/// 0.93x to 1.09x (within the noise) on ext4 over a loop device on tmpfs, in the same runs.
-/// Without a pool the two shapes ran alike.
+/// compio-19 --bench direct` (benches/RESULTS.md, "Reader defaults" and "Readers' own
+/// frames"). A chunk of 256 KiB fits the largest frames of the runtime's default pool, so the
+/// reads are `READ_FIXED` (the kernel pins no pages per read) with no memory pinned beyond
+/// that pool's, also under a small `RLIMIT_MEMLOCK`. Plain buffers cost this machine's virtio
+/// disk 1.2x to 1.5x in a 1 GiB scan. Longer chunks, 1 MiB 4 in flight, scanned 7% to 12%
+/// faster still, with frames of the reader's own (below).
 ///
 /// A chunk longer than the largest frame of the file's pool gets registered frames all the
 /// same, once the scan is under way: after its first window of reads (plain buffers), a
