@@ -960,6 +960,57 @@ macro_rules! direct_cases {
             });
         }
 
+        /// A large record whose buffer cannot be had (nothing written yet) is refused, and the
+        /// records appended before it are still there to sync and read: the appender is as it
+        /// was (it used to lose its staging buffer, and refuse every call after). The record
+        /// is a read-only `MAP_NORESERVE` mapping of zeros four times the size of the memory
+        /// and swap, which costs nothing; its aligned copy is what the kernel refuses.
+        #[test]
+        fn a_record_too_large_to_copy_leaves_the_appender_as_it_was() {
+            let tmp = Scratch::new(concat!($module, "-record-too-large"));
+            let overcommit = std::fs::read_to_string("/proc/sys/vm/overcommit_memory").unwrap();
+            if overcommit.trim() == "1" {
+                // Every allocation is granted there: no refusal to see.
+                return;
+            }
+            let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
+            let kib = |key: &str| -> usize {
+                let line = meminfo.lines().find(|l| l.starts_with(key)).unwrap();
+                line.split_whitespace().nth(1).unwrap().parse().unwrap()
+            };
+            let huge = 4 * (kib("MemTotal:") + kib("SwapTotal:")) << 10;
+            // SAFETY: a fresh anonymous read-only mapping, unmapped at the end of the test.
+            let ptr = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    huge,
+                    libc::PROT_READ,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                    -1,
+                    0,
+                )
+            };
+            assert_ne!(ptr, libc::MAP_FAILED);
+            // SAFETY: the mapping is `huge` readable bytes, alive until the `munmap` below,
+            // after the last use of the slice.
+            let record: &[u8] = unsafe { std::slice::from_raw_parts(ptr.cast(), huge) };
+            run(async {
+                let mut log = Appender::new(DirectFile::create(&tmp.0).await.unwrap());
+                let first = pattern(100, 1);
+                assert_eq!(log.append(&first).await.unwrap(), 0);
+                let err = log.append(record).await.unwrap_err();
+                assert_eq!(err.kind(), ErrorKind::OutOfMemory, "{err}");
+                assert!(err.to_string().contains(&format!("append of {huge} bytes")), "{err}");
+                log.sync().await.unwrap();
+                assert_eq!(&log.read_at(0, 100).await.unwrap()[..], &first[..]);
+                assert_eq!(log.append(b"more").await.unwrap(), 100);
+                let file = log.finish().await.unwrap();
+                assert_eq!(file.len().await.unwrap(), 104);
+            });
+            // SAFETY: mapped above with this length; `record` is not used after this.
+            assert_eq!(unsafe { libc::munmap(ptr, huge) }, 0);
+        }
+
         /// An appender made with `new` on a file that holds bytes does not write over them;
         /// `resume` goes on after them (`resume(0)` starts over on purpose).
         #[test]

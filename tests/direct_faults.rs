@@ -109,17 +109,41 @@ macro_rules! fault_cases {
                 assert_eq!(log.append(&record).await.unwrap(), 0);
                 log.sync().await.unwrap();
                 assert_eq!(log.options().preallocate_len(), 0);
+                // What `fallocate` could allocate before ENOSPC was let go of with the length
+                // it had moved (it used to stay: the file longer than the log until `finish`).
                 let held = log.file().len().await.unwrap();
-                assert!(
-                    held < 8 << 20,
-                    "the file holds {held} bytes in a filesystem of 8 MiB"
-                );
+                assert_eq!(held, 1 << 20, "the file holds {held} bytes, the log 1 MiB");
                 let file = log.finish().await.unwrap();
                 assert_eq!(file.len().await.unwrap(), 1 << 20);
                 assert_eq!(
                     &file.read_exact_at(0, 1 << 20).await.unwrap()[..],
                     &record[..]
                 );
+            });
+        }
+
+        /// `zero_fill` past what the filesystem holds is refused before any zero is written,
+        /// and leaves the file as it was: an appender at offset 0 still appends (ext4 had
+        /// moved the file's end over what it could allocate, and every append was then
+        /// refused as overwriting the file's bytes).
+        #[test]
+        fn a_zero_fill_without_room_leaves_the_file_as_it_was() {
+            let Some(fs) = SmallFs::new(concat!($module, "-zero-fill-enospc"), 16) else {
+                return;
+            };
+            let path = fs.dir.join("log");
+            run(async {
+                let mut log = Appender::new(DirectFile::create(&path).await.unwrap());
+                let err = log.zero_fill(64 << 20).await.unwrap_err();
+                assert_eq!(err.kind(), std::io::ErrorKind::StorageFull, "{err}");
+                assert_eq!(log.file().len().await.unwrap(), 0);
+                assert_eq!(log.append(b"a record").await.unwrap(), 0);
+                let file = log.finish().await.unwrap();
+                assert_eq!(file.len().await.unwrap(), 8);
+                // The same for the file's own `preallocate`.
+                let err = file.preallocate(64 << 20, false).await.unwrap_err();
+                assert_eq!(err.kind(), std::io::ErrorKind::StorageFull, "{err}");
+                assert_eq!(file.len().await.unwrap(), 8);
             });
         }
     };

@@ -476,7 +476,6 @@ impl<R: Compio> Appender<R> {
         }
         self.check_room(at, record.len())?;
         let mut stage = self.take_stage()?;
-        self.broken = true;
         let cap = stage.cap();
         let mut rest = record;
         if rest.len() >= cap {
@@ -484,11 +483,18 @@ impl<R: Compio> Appender<R> {
             // a buffer of their size, instead of one per staging buffer.
             let whole = (stage.len() + rest.len()) / self.align() * self.align();
             // A spare of up to twice the length will do: the write sends the length only.
-            let mut big = self
-                .buffer_of(whole, whole.saturating_mul(2))
-                .map_err(|e| {
-                    io::Error::new(e.kind(), format!("append of {} bytes: {e}", record.len()))
-                })?;
+            // Allocated before anything changes: a refusal leaves the appender as it was.
+            let mut big = match self.buffer_of(whole, whole.saturating_mul(2)) {
+                Ok(big) => big,
+                Err(e) => {
+                    self.stage = Some(stage);
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!("append of {} bytes: {e}", record.len()),
+                    ));
+                }
+            };
+            self.broken = true;
             let (head, tail) = rest.split_at(whole - stage.len());
             big.extend(&stage);
             big.extend(head);
@@ -497,6 +503,7 @@ impl<R: Compio> Appender<R> {
             self.tail += whole as u64;
             rest = tail;
         }
+        self.broken = true;
         while !rest.is_empty() {
             let n = rest.len().min(cap - stage.len());
             stage.extend(&rest[..n]);

@@ -553,7 +553,9 @@ impl<R: Compio> DirectFile<R> {
     ///
     /// # Errors
     /// The system call's (for example [`io::ErrorKind::Unsupported`] where the filesystem has
-    /// no `fallocate`), with a message naming the arguments.
+    /// no `fallocate`, or [`io::ErrorKind::StorageFull`]), with a message naming the arguments.
+    /// The file's length is then as it was (ext4 would leave it grown by what it could
+    /// allocate).
     pub async fn preallocate(&self, len: u64, keep_size: bool) -> io::Result<()> {
         sys::preallocate(self.file.as_fd(), 0, len, keep_size)
     }

@@ -70,6 +70,8 @@ pub(super) fn fs_name(fd: BorrowedFd<'_>) -> String {
 }
 
 /// `fallocate(2)` of `[offset, offset + len)`; `keep_size` leaves the file's length as it is.
+/// On failure the length is as before: ext4 keeps the blocks it could allocate before `ENOSPC`,
+/// and the length with them, which would leave a log's file longer than its records.
 pub(super) fn preallocate(
     fd: BorrowedFd<'_>,
     offset: u64,
@@ -84,11 +86,15 @@ pub(super) fn preallocate(
     } else {
         FallocateFlags::empty()
     };
+    let before = if keep_size { 0 } else { self::len(fd)? };
     rustix::fs::fallocate(fd, flags, offset, len).map_err(|e| {
-        io::Error::new(
-            io::Error::from(e).kind(),
-            format!("preallocate({len} bytes at {offset}, keep_size {keep_size}): {e}"),
-        )
+        let mut msg = format!("preallocate({len} bytes at {offset}, keep_size {keep_size}): {e}");
+        if !keep_size && self::len(fd).is_ok_and(|now| now > before) {
+            if let Err(back) = set_len(fd, before) {
+                msg += &format!("; the length it left could not be put back to {before}: {back}");
+            }
+        }
+        io::Error::new(io::Error::from(e).kind(), msg)
     })
 }
 
