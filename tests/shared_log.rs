@@ -660,6 +660,28 @@ macro_rules! shared_cases {
             assert_eq!(&data[..7], b"durable");
         }
 
+        /// A commit polled on another runtime than the log's (alive, not running) is refused
+        /// before its record is queued: the error means nothing of it is written (it used to
+        /// be queued, then refused its wait, and written by the log's runtime later).
+        #[test]
+        fn a_commit_off_the_logs_runtime_queues_nothing() {
+            let tmp = Scratch::new(concat!($module, "-shared-off-runtime"));
+            let home = Runtime::new().unwrap();
+            let log = home.block_on(async {
+                Appender::new(DirectFile::create(&tmp.0).await.unwrap()).into_shared()
+            });
+            let err = Runtime::new().unwrap().block_on(log.commit(b"elsewhere")).unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe, "{err}");
+            assert!(err.to_string().contains("not on the log's runtime"), "{err}");
+            assert_eq!(log.len(), 0, "the refused record was queued");
+            home.block_on(async {
+                assert_eq!(log.commit(b"home").await.unwrap(), 0);
+                let file = log.close().await.expect("the last handle").ok().unwrap();
+                assert_eq!(file.len().await.unwrap(), 4);
+            });
+            assert_eq!(std::fs::read(&tmp.0).unwrap(), b"home");
+        }
+
         /// The child: 64 tasks commit random records, printing each acknowledgement.
         fn crash_child(path: &str) {
             run(async {

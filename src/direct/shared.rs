@@ -223,7 +223,8 @@ impl<R: Compio> Inner<R> {
 ///   worker among them, so nothing marks the log failed: a handle that outlives it, on a thread
 ///   that caught the panic, is refused instead whenever a call would wait ("not on the log's
 ///   runtime"; a record it queued first is never written). So is a wait on any runtime but the
-///   log's, or outside one.
+///   log's, or outside one; a commit there is refused before its record is queued, so that its
+///   error means the record is not written (an `append` is queued, as it does not wait).
 ///
 /// ```
 /// # #[cfg(feature = "compio-19")]
@@ -739,6 +740,11 @@ impl<R: Compio> SharedAppender<R> {
         poll_fn(|cx| {
             self.inner.update(|st| {
                 if let Some(e) = st.refusal(op) {
+                    return Poll::Ready(Err(e));
+                }
+                // A commit off the log's runtime would be refused its wait for the sync: it
+                // is refused before it is queued, so that an error means nothing was written.
+                if let Some(e) = durable.then(|| st.off_runtime(op)).flatten() {
                     return Poll::Ready(Err(e));
                 }
                 if st.pending.is_empty() || st.pending.len() < st.bound {
