@@ -25,16 +25,20 @@ use crate::fixed::{FixedPool, FixedStatus};
 /// faster still, with frames of the reader's own (below).
 ///
 /// A chunk longer than the largest frame of the file's pool gets registered frames all the
-/// same, once the scan is under way: after its first window of reads (plain buffers), a
-/// reader makes a pool of its own, `window + 1` frames of one chunk (the reads in flight and
-/// the view the caller holds), and reads into it from then on; the frames go back to it as
-/// views drop, and its memory is unpinned once the reader and the last of its views have
-/// dropped. Not for a file without a pool
+/// same, once the scan is under way: when it has given a window of whole chunks (read into
+/// plain buffers), a reader makes a pool of its own, `window + 1` frames of one chunk (the
+/// reads in flight and the view the caller holds), and reads into it from then on. A reader
+/// of a chunk or two never makes one. The frames go back to it as views drop; its memory is
+/// unpinned, and its share of the budget below given back, once the reader and the last of
+/// its views have dropped, so a view kept long (in a cache) keeps all `window + 1` chunks
+/// pinned: copy what you keep. Not for a file without a pool
 /// ([`without_pool`](DirectFile::without_pool), or no default pool on this runtime): its
 /// reads stay in plain buffers. Readers' own pools hold at most
 /// [`OWN_FRAMES_MAX`](Self::OWN_FRAMES_MAX) bytes in all, at a time; a reader that would
-/// pass it, or whose pool the kernel refuses to register (`RLIMIT_MEMLOCK`), reads into plain
-/// buffers, as before.
+/// pass it, or that `RLIMIT_MEMLOCK` leaves no room for, reads into plain buffers, as
+/// before. (A read still in flight when a compio 0.17 runtime drops is leaked with its frame,
+/// and so is its pool's share: see "Dropped futures and the runtime's end" in the [module
+/// docs](super#costs-and-limits).)
 ///
 /// ```
 /// use jdb_alloc::direct::ReaderOptions;
@@ -109,46 +113,44 @@ static OWN_FRAMES: AtomicUsize = AtomicUsize::new(0);
 
 /// Where a [`Reader`]'s next reads take their frames.
 enum Frames {
-    /// The file's pool, whose frames are shorter than a chunk: after `reads_left` more reads,
-    /// a pool of the reader's own is tried.
-    Later { reads_left: usize },
+    /// The file's pool, whose frames are shorter than a chunk: once `views_left` more whole
+    /// chunks have been given, a pool of the reader's own is tried.
+    Later { views_left: usize },
     /// The reader's own pool.
-    Own(OwnPool),
+    Own(FixedPool),
     /// The file's pool, for good.
     File,
 }
 
-/// A pool a reader made for itself, its bytes counted in [`OWN_FRAMES`] while it holds it.
-struct OwnPool {
-    pool: FixedPool,
-    bytes: usize,
-}
-
-impl OwnPool {
-    /// `frames` frames of `chunk` bytes, registered with the current runtime's ring; `None`
-    /// past [`ReaderOptions::OWN_FRAMES_MAX`], or when registration was refused.
-    fn new(chunk: usize, frames: usize) -> Option<Self> {
-        let bytes = chunk.checked_mul(frames)?;
-        // Counted before the pool is made, so that the budget holds across threads; given
-        // back here on failure, else when the `OwnPool` drops.
-        let before = OWN_FRAMES.fetch_add(bytes, Relaxed);
-        let pool = (before.saturating_add(bytes) <= ReaderOptions::OWN_FRAMES_MAX)
-            .then(|| FixedPool::new(&[(chunk, frames)]).ok())
-            .flatten()
-            .filter(|pool| pool.status() == FixedStatus::Registered);
-        match pool {
-            Some(pool) => Some(Self { pool, bytes }),
-            None => {
-                OWN_FRAMES.fetch_sub(bytes, Relaxed);
-                None
-            }
+/// A pool for a reader of its own: `frames` frames of `chunk` bytes, registered with the
+/// current runtime's ring, its bytes counted in [`OWN_FRAMES`] until its memory goes (the
+/// pool and the last of its frames dropped); `None` past [`ReaderOptions::OWN_FRAMES_MAX`],
+/// or when registration was refused.
+fn own_pool(chunk: usize, frames: usize) -> Option<FixedPool> {
+    let bytes = chunk.checked_mul(frames)?;
+    // Counted before the pool is made, so that the budget holds across threads; given
+    // back here on failure, else when the pool's registration drops.
+    let before = OWN_FRAMES.fetch_add(bytes, Relaxed);
+    // Not tried where the memory-lock limit has no room for it: the kernel would fault in
+    // and pin every page before refusing.
+    let room = before.saturating_add(bytes) <= ReaderOptions::OWN_FRAMES_MAX
+        && crate::fixed::lockable() >= bytes;
+    let pool = room
+        .then(|| FixedPool::new(&[(chunk, frames)]).ok())
+        .flatten()
+        .filter(|pool| pool.status() == FixedStatus::Registered);
+    match pool {
+        Some(pool) => {
+            pool.charge(crate::fixed::Charge {
+                counter: &OWN_FRAMES,
+                bytes,
+            });
+            Some(pool)
         }
-    }
-}
-
-impl Drop for OwnPool {
-    fn drop(&mut self) {
-        OWN_FRAMES.fetch_sub(self.bytes, Relaxed);
+        None => {
+            OWN_FRAMES.fetch_sub(bytes, Relaxed);
+            None
+        }
     }
 }
 
@@ -248,7 +250,7 @@ impl<R: Compio> DirectFile<R> {
             .clamp(1, (ReaderOptions::MAX_IN_FLIGHT / chunk).max(1));
         let frames = match self.pool() {
             Some(pool) if pool.largest_frame() < chunk => Frames::Later {
-                reads_left: window_len,
+                views_left: window_len,
             },
             _ => Frames::File,
         };
@@ -285,23 +287,20 @@ impl<'a, R: Compio> Reader<'a, R> {
     /// [`ReaderOptions`]), else the file's.
     pub fn pool(&self) -> Option<&FixedPool> {
         match &self.frames {
-            Frames::Own(own) => Some(&own.pool),
+            Frames::Own(own) => Some(own),
             _ => self.file.pool(),
         }
     }
 
-    /// The pool for the next read, making the reader's own once the first window has been
-    /// read (plain buffers).
+    /// The pool for the next read, making the reader's own once a window of whole chunks has
+    /// been given (read into plain buffers).
     fn next_pool(&mut self) -> Option<FixedPool> {
-        if let Frames::Later { reads_left } = &mut self.frames {
-            match reads_left.checked_sub(1) {
-                Some(left) => *reads_left = left,
-                // `chunk` is at most `REQUEST_MAX`: a `usize`.
-                None => match OwnPool::new(self.chunk as usize, self.window_len + 1) {
-                    Some(own) => self.frames = Frames::Own(own),
-                    None => self.frames = Frames::File,
-                },
-            }
+        if let Frames::Later { views_left: 0 } = self.frames {
+            // `chunk` is at most `REQUEST_MAX`: a `usize`.
+            self.frames = match own_pool(self.chunk as usize, self.window_len + 1) {
+                Some(own) => Frames::Own(own),
+                None => Frames::File,
+            };
         }
         self.pool().cloned()
     }
@@ -330,6 +329,10 @@ impl<'a, R: Compio> Reader<'a, R> {
             };
             match res {
                 Ok(view) if view.len() == asked => {
+                    // Whole chunks given: the scan is under way.
+                    if let Frames::Later { views_left } = &mut self.frames {
+                        *views_left = views_left.saturating_sub(1);
+                    }
                     self.at_end = false;
                     self.pos = view.pos() + view.len() as u64;
                     // Keep the window full while the caller works on this view.

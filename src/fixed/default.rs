@@ -172,13 +172,21 @@ pub fn default_pool() -> Option<FixedPool> {
 
 /// [`DefaultPool::Auto`]'s budget on this thread.
 fn auto_budget() -> usize {
+    (lockable() / 2).min(DefaultPool::MAX_AUTO)
+}
+
+/// The bytes this thread may still register: `usize::MAX` with `CAP_IPC_LOCK` or no
+/// `RLIMIT_MEMLOCK`, else what the limit leaves over what the process has pinned (the kernel
+/// counts per user, so this is the most, not a promise).
+pub(crate) fn lockable() -> usize {
     let unlimited =
         capabilities(None).is_ok_and(|caps| caps.effective.contains(CapabilitySet::IPC_LOCK));
-    let limit = match getrlimit(Resource::Memlock).current {
-        Some(limit) if !unlimited => usize::try_from(limit).unwrap_or(usize::MAX),
-        _ => return DefaultPool::MAX_AUTO,
-    };
-    (limit.saturating_sub(pinned()) / 2).min(DefaultPool::MAX_AUTO)
+    match getrlimit(Resource::Memlock).current {
+        Some(limit) if !unlimited => {
+            usize::try_from(limit).map_or(usize::MAX, |limit| limit.saturating_sub(pinned()))
+        }
+        _ => usize::MAX,
+    }
 }
 
 /// The process's pinned memory (`VmPin` of `/proc/self/status`), in bytes; 0 if unknown.

@@ -107,9 +107,11 @@ use std::{
     sync::Arc,
 };
 
+pub(crate) use default::lockable;
 pub use default::{
     DefaultPool, default_pool, default_pool_setting, default_pool_tiers, set_default_pool,
 };
+pub(crate) use pool::Charge;
 use pool::Home;
 pub use pool::{Acquire, FixedPool, PoolStats, TierStats};
 pub use ring::TABLE_SLOTS;

@@ -26,8 +26,8 @@ use std::{
     future::Future,
     pin::Pin,
     sync::{
-        Arc, Mutex, MutexGuard, PoisonError,
-        atomic::{AtomicU64, Ordering::Relaxed},
+        Arc, Mutex, MutexGuard, OnceLock, PoisonError,
+        atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed},
     },
     task::{Context, Poll, Waker},
 };
@@ -45,6 +45,21 @@ pub(super) struct Home {
     frame_len: usize,
     fixed_ops: AtomicU64,
     plain_ops: AtomicU64,
+    /// Bytes counted for the tier's memory elsewhere, given back when the registration (the
+    /// pool's last handle and last frame) drops.
+    charge: OnceLock<Charge>,
+}
+
+/// `bytes` counted in `counter`, given back when dropped.
+pub(crate) struct Charge {
+    pub(crate) counter: &'static AtomicUsize,
+    pub(crate) bytes: usize,
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        self.counter.fetch_sub(self.bytes, Relaxed);
+    }
 }
 
 struct State {
@@ -82,6 +97,7 @@ impl Home {
             }),
             fixed_ops: AtomicU64::new(0),
             plain_ops: AtomicU64::new(0),
+            charge: OnceLock::new(),
         }
     }
 
@@ -427,6 +443,15 @@ impl FixedPool {
             waits: tiers.iter().map(|t| t.waits).sum(),
             misses: self.inner.misses.load(Relaxed),
             tiers,
+        }
+    }
+
+    /// Ties `charge` to the pool's memory: it drops when the last handle and the last frame
+    /// of the first tier are gone, not when the handle that made it does (one charge: a
+    /// second is given back at once).
+    pub(crate) fn charge(&self, charge: Charge) {
+        if let Some(tier) = self.inner.tiers.first() {
+            let _ = tier.home().charge.set(charge);
         }
     }
 
