@@ -51,7 +51,7 @@ peers: the same Direct I/O work with jdb_alloc (compio 0.19), glommio 0.9 and to
 usage: cargo run --release -- [--quick] [--rounds N]
 
   --quick      fewer reads and records per case and 3 rounds (about a quarter of the time)
-  --rounds N   rounds per case (default 5, or 3 with --quick); the sides alternate within a
+  --rounds N   rounds per case (default 9, or 3 with --quick); the sides alternate within a
                round and the table gives each side's median over the rounds
   --only TEXT  only the cases whose name contains TEXT
   --help       this text
@@ -89,7 +89,7 @@ fn parse_args() -> Res<Option<Args>> {
             other => return Err(format!("unknown argument {other:?} (see --help)")),
         }
     }
-    let rounds = rounds.unwrap_or(if quick { 3 } else { 5 });
+    let rounds = rounds.unwrap_or(if quick { 3 } else { 9 });
     Ok(Some(Args {
         quick,
         rounds,
