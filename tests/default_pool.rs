@@ -455,8 +455,9 @@ macro_rules! default_pool_cases {
             unpinned(before);
         }
 
-        /// A reader of a chunk or two (a header, a footer, a small file) makes no pool of its
-        /// own, whatever its chunk: one is made only once a window of whole chunks was given.
+        /// A reader of a chunk or two (a header, a footer, a small file) with the default
+        /// window makes no pool of its own, whatever its chunk: one is made only once a window
+        /// of whole chunks was given.
         #[test]
         fn a_short_reader_makes_no_pool_of_its_own() {
             use jdb_alloc::direct::ReaderOptions;

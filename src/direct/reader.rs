@@ -28,16 +28,16 @@ use crate::fixed::{FixedPool, FixedStatus};
 /// same, once the scan is under way: when it has given a window of whole chunks (read into
 /// plain buffers), a reader makes a pool of its own, `window + 1` frames of one chunk (the
 /// reads in flight and the view the caller holds), and reads into it from then on. A reader
-/// of a chunk or two never makes one. The frames go back to it as views drop; its memory is
-/// unpinned, and its share of the budget below given back, once the reader and the last of
-/// its views have dropped, so a view kept long (in a cache) keeps all `window + 1` chunks
-/// pinned: copy what you keep. Not for a file without a pool
-/// ([`without_pool`](DirectFile::without_pool), or no default pool on this runtime): its
-/// reads stay in plain buffers. Readers' own pools hold at most
-/// [`OWN_FRAMES_MAX`](Self::OWN_FRAMES_MAX) bytes in all, at a time; a reader that would
-/// pass it, or that `RLIMIT_MEMLOCK` leaves no room for, reads into plain buffers, as
-/// before. (A read still in flight when a compio 0.17 runtime drops is leaked with its frame,
-/// and so is its pool's share: see "Dropped futures and the runtime's end" in the [module
+/// that gives fewer whole chunks than its window never makes one. The frames go back to it as
+/// views drop; its memory is unpinned, and its share of the budget below given back, once the
+/// reader and the last of its views have dropped, so a view kept long (in a cache) keeps all
+/// `window + 1` chunks pinned: copy what you keep. Not for a file without a pool
+/// ([`without_pool`](DirectFile::without_pool), or no default pool on this runtime): its reads
+/// stay in plain buffers. Readers' own pools hold at most
+/// [`OWN_FRAMES_MAX`](Self::OWN_FRAMES_MAX) bytes in all, at a time; a reader that would pass
+/// it, or that `RLIMIT_MEMLOCK` leaves no room for, reads into plain buffers, as before. (A
+/// read still in flight when a compio 0.17 runtime drops is leaked with its frame, and so is
+/// its pool's share: see "Dropped futures and the runtime's end" in the [module
 /// docs](super#costs-and-limits).)
 ///
 /// ```
