@@ -17,12 +17,13 @@ use crate::fixed::{FixedPool, FixedStatus};
 /// [`window`](Self::window) of them in flight.
 ///
 /// The defaults, 256 KiB chunks 8 in flight (2 MiB), come from `cargo bench --features
-/// compio-19 --bench direct` (benches/RESULTS.md, "Reader defaults" and "Readers' own
-/// frames"). A chunk of 256 KiB fits the largest frames of the runtime's default pool, so the
-/// reads are `READ_FIXED` (the kernel pins no pages per read) with no memory pinned beyond
-/// that pool's, also under a small `RLIMIT_MEMLOCK`. Plain buffers cost this machine's virtio
-/// disk 1.2x to 1.5x in a 1 GiB scan. Longer chunks, 1 MiB 4 in flight, scanned 7% to 12%
-/// faster still, with frames of the reader's own (below).
+/// compio-19 --bench direct` (benches/RESULTS.md, "Reader defaults" and "Readers' own frames").
+/// A chunk of 256 KiB fits the largest frames of the runtime's default pool, so the reads are
+/// `READ_FIXED` (the kernel pins no pages per read) with no memory pinned beyond that pool's,
+/// also under a small `RLIMIT_MEMLOCK`. Plain buffers made a 1 GiB scan on this machine's
+/// virtio disk 1.2x to 1.5x slower on the days of "Reader defaults"; on a faster day, 0.92x to
+/// 1.17x at 256 KiB and 1.11x to 1.35x at 1 MiB. Longer chunks, 1 MiB 4 in flight, scanned 7%
+/// to 12% faster still, with frames of the reader's own (below).
 ///
 /// A chunk longer than the largest frame of the file's pool gets registered frames all the
 /// same, once the scan is under way: when it has given a window of whole chunks (read into
@@ -30,8 +31,9 @@ use crate::fixed::{FixedPool, FixedStatus};
 /// reads in flight and the view the caller holds), and reads into it from then on. A reader
 /// that gives fewer whole chunks than its window never makes one. The frames go back to it as
 /// views drop; its memory is unpinned, and its share of the budget below given back, once the
-/// reader and the last of its views have dropped, so a view kept long (in a cache) keeps all
-/// `window + 1` chunks pinned: copy what you keep. Not for a file without a pool
+/// reader and the last of its views have dropped (a view dropped on another thread: once the
+/// runtime runs again), so a view kept long (in a cache) keeps all `window + 1` chunks pinned:
+/// copy what you keep. Not for a file without a pool
 /// ([`without_pool`](DirectFile::without_pool), or no default pool on this runtime): its reads
 /// stay in plain buffers. Readers' own pools hold at most
 /// [`OWN_FRAMES_MAX`](Self::OWN_FRAMES_MAX) bytes in all, at a time; a reader that would pass
