@@ -1,7 +1,9 @@
-//! The `Appender`'s write-behind against a real fault, through compio 0.17 (`v17::`), 0.19
-//! (`v19::`) and 0.20 (`v20::`) runtimes: a small ext4 on a loop device (see
-//! `small_fs`) runs out of space while writes are behind; `sync` must fail, and so must every
-//! call after it, with no write left in flight, while what an earlier sync covered reads back. Needs root and loop devices.
+//! The `Appender` against real faults, through compio 0.17 (`v17::`), 0.19 (`v19::`) and 0.20
+//! (`v20::`) runtimes. A small ext4 on a loop device (see `small_fs`; needs root and loop
+//! devices) runs out of space while writes are behind: `sync` must fail, and so must every call
+//! after it, with no write left in flight, while what an earlier sync covered reads back. A
+//! child process whose `RLIMIT_DATA` is lowered under it cannot allocate: the call is refused
+//! and changes nothing.
 #![cfg(all(
     target_os = "linux",
     any(feature = "compio-17", feature = "compio-19", feature = "compio-20")
@@ -10,8 +12,62 @@
 mod scratch;
 mod small_fs;
 
-use scratch::pattern;
+use std::{path::Path, process::Command};
+
+use scratch::{Scratch, pattern};
 use small_fs::SmallFs;
+
+/// The environment variable that makes a test the child run under a lowered limit: the path
+/// of its file.
+const CHILD: &str = "JDB_DIRECT_FAULTS_CHILD";
+
+/// What a child prints once its test has passed (`--exact` with a wrong name runs nothing and
+/// succeeds).
+const CHILD_DONE: &str = "the child's test passed";
+
+/// Runs the test `name` of this binary again as a child, `CHILD` set to `path`, and checks
+/// that it ran and passed.
+fn run_child(name: &str, path: &Path) {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains(CHILD_DONE),
+        "child {name}: {}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Lowers this process's soft `RLIMIT_DATA` to the private writable memory it maps now
+/// (`VmData`) and `room` bytes more; returns the limits to put back.
+fn limit_data(room: u64) -> libc::rlimit {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmData:")).unwrap();
+    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let mut old = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `old` is a valid `rlimit` to write to.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_DATA, &mut old) }, 0);
+    let low = libc::rlimit {
+        rlim_cur: (kib << 10) + room,
+        rlim_max: old.rlim_max,
+    };
+    // SAFETY: `low` is a valid `rlimit`; a soft limit under the hard one is always allowed.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_DATA, &low) }, 0);
+    old
+}
+
+/// Puts back the limits `limit_data` returned.
+fn restore_data(old: libc::rlimit) {
+    // SAFETY: `old` is the valid `rlimit` read before, its hard limit unchanged since.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_DATA, &old) }, 0);
+}
 
 /// The cases, for the compio crate `$compio` and this crate's module `direct::$direct`.
 macro_rules! fault_cases {
@@ -22,7 +78,9 @@ macro_rules! fault_cases {
         };
         use $compio::runtime::Runtime;
 
-        use crate::{SmallFs, pattern};
+        use crate::{
+            CHILD, CHILD_DONE, Scratch, SmallFs, limit_data, pattern, restore_data, run_child,
+        };
 
         fn run<F: Future>(future: F) -> F::Output {
             Runtime::new().unwrap().block_on(future)
@@ -145,6 +203,49 @@ macro_rules! fault_cases {
                 assert_eq!(err.kind(), std::io::ErrorKind::StorageFull, "{err}");
                 assert_eq!(file.len().await.unwrap(), 8);
             });
+        }
+
+        /// An append that fills the staging buffer while no next one can be allocated (the
+        /// child's `RLIMIT_DATA` lowered under it) is refused and leaves the appender as it
+        /// was: it syncs, reads back, and takes the same record once there is memory again.
+        /// (It used to fail the appender, the records staged before lost.)
+        #[test]
+        fn a_refused_staging_buffer_leaves_the_appender_as_it_was() {
+            let Ok(path) = std::env::var(CHILD) else {
+                let tmp = Scratch::new(concat!($module, "-stage-refused"));
+                return run_child(
+                    concat!(
+                        $module,
+                        "::a_refused_staging_buffer_leaves_the_appender_as_it_was"
+                    ),
+                    &tmp.0,
+                );
+            };
+            // From `MAP_THRESHOLD` up a buffer is a mapping of its own, never a recycled one.
+            const STAGE: usize = 32 << 20;
+            run(async {
+                let file = DirectFile::create(&path).await.unwrap();
+                let options = AppenderOptions::new().staging(STAGE);
+                let mut log = Appender::with_options(file, options);
+                let first = pattern(100, 1);
+                assert_eq!(log.append(&first).await.unwrap(), 0);
+                // Fills the staging buffer, and is shorter than it: no large-record path.
+                let second = pattern(STAGE - 50, 2);
+                let old = limit_data(16 << 20);
+                let refused = log.append(&second).await;
+                restore_data(old);
+                let err = refused.unwrap_err();
+                assert_eq!(err.kind(), std::io::ErrorKind::OutOfMemory, "{err}");
+                assert!(err.to_string().contains("staging buffer"), "{err}");
+                assert_eq!(log.len(), 100);
+                log.sync().await.unwrap();
+                assert_eq!(&log.read_at(0, 100).await.unwrap()[..], &first[..]);
+                assert_eq!(log.append(&second).await.unwrap(), 100);
+                let file = log.finish().await.unwrap();
+                let all = file.read_exact_at(0, 100 + second.len()).await.unwrap();
+                assert!(all[..100] == first[..] && all[100..] == second[..]);
+            });
+            println!("{CHILD_DONE}");
         }
     };
 }

@@ -465,9 +465,11 @@ impl<R: Compio> Appender<R> {
     /// changes nothing and returns the current length.
     ///
     /// # Errors
-    /// [`io::ErrorKind::InvalidInput`] if the file would pass `u64::MAX` bytes; the error of a
-    /// write behind that has failed, or of the write the call waits for when the bound is
-    /// reached (the appender is then unusable, see the type's docs).
+    /// [`io::ErrorKind::InvalidInput`] if the file would pass `u64::MAX` bytes;
+    /// [`io::ErrorKind::OutOfMemory`] if a buffer the record needs (the next staging buffer,
+    /// or one for a large record's pages) cannot be had, the appender then as it was before
+    /// the call; the error of a write behind that has failed, or of the write the call waits
+    /// for when the bound is reached (the appender is then unusable, see the type's docs).
     pub async fn append(&mut self, record: &[u8]) -> io::Result<u64> {
         self.usable()?;
         let at = self.len;
@@ -478,6 +480,9 @@ impl<R: Compio> Appender<R> {
         let mut stage = self.take_stage()?;
         let cap = stage.cap();
         let mut rest = record;
+        // The buffer that takes over from a stage the record fills. (After a large record the
+        // stage is empty and what is left shorter than a page: none is needed.)
+        let mut next = None;
         if rest.len() >= cap {
             // A large record: one write of the staged bytes and the record's whole pages from
             // a buffer of their size, instead of one per staging buffer.
@@ -502,17 +507,25 @@ impl<R: Compio> Appender<R> {
             self.write_behind(big, self.tail).await?;
             self.tail += whole as u64;
             rest = tail;
+        } else if stage.len() + rest.len() >= cap {
+            // Taken before anything changes, as the large record's buffer is.
+            match self.fresh_stage() {
+                Ok(buf) => next = Some(buf),
+                Err(e) => {
+                    self.stage = Some(stage);
+                    return Err(e);
+                }
+            }
         }
         self.broken = true;
-        while !rest.is_empty() {
-            let n = rest.len().min(cap - stage.len());
-            stage.extend(&rest[..n]);
-            rest = &rest[n..];
-            if stage.len() == cap {
-                let full = std::mem::replace(&mut stage, self.fresh_stage()?);
-                self.write_behind(full, self.tail).await?;
-                self.tail += cap as u64;
-            }
+        // Both are shorter than `cap`: the stage fills at most once.
+        let n = rest.len().min(cap - stage.len());
+        stage.extend(&rest[..n]);
+        if let Some(next) = next {
+            let full = std::mem::replace(&mut stage, next);
+            self.write_behind(full, self.tail).await?;
+            self.tail += cap as u64;
+            stage.extend(&rest[n..]);
         }
         self.stage = Some(stage);
         self.len = at + record.len() as u64;
