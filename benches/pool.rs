@@ -9,7 +9,8 @@
 //!
 //! The pool is made on a compio 0.19 runtime, so its tiers are registered when the memlock
 //! limit allows. `acquire` is polled once by hand (it never waits here: a frame is free), so
-//! the figure is the pool's, not an executor's. `JDB_BENCH_QUICK=1` shortens the run.
+//! the figure is the pool's, not an executor's. `JDB_BENCH_QUICK=1` shortens the run. Last,
+//! the time `FixedPool::new` takes, as a `Reader` making its own frames pays it.
 
 #[path = "harness/mod.rs"]
 mod harness;
@@ -68,4 +69,33 @@ fn main() {
         assert_eq!((stats.waits, stats.misses), (0, 0));
     });
     bench.print_table("FixedPool: a frame acquired and dropped, against a recycled AlignedBuf");
+    Runtime::new().unwrap().block_on(async { pool_made() });
+}
+
+/// What making a pool costs the thread that makes it (a `Reader` makes one of `window + 1`
+/// chunks on its runtime's thread): the first of a fresh runtime, its memory faulted in and
+/// pinned, then the median of pools made again once the first has dropped (its memory
+/// recycled).
+fn pool_made() {
+    println!(
+        "\nFixedPool::new on a fresh runtime, as a Reader makes its own (first, then median of 9 remade)"
+    );
+    for (chunk, frames) in [(1 << 20, 5), (4 << 20, 5), (8 << 20, 8)] {
+        let time = || {
+            let started = std::time::Instant::now();
+            let pool = FixedPool::new(&[(chunk, frames)]).unwrap();
+            let took = started.elapsed();
+            (took, pool.status())
+        };
+        let (first, status) = time();
+        let mut again: Vec<_> = (0..9).map(|_| time().0).collect();
+        again.sort_unstable();
+        println!(
+            "{:>2} x {} MiB ({status:?}): first {:.3} ms, again {:.3} ms",
+            frames,
+            chunk >> 20,
+            first.as_secs_f64() * 1e3,
+            again[4].as_secs_f64() * 1e3
+        );
+    }
 }

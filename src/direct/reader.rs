@@ -29,7 +29,11 @@ use crate::fixed::{FixedPool, FixedStatus};
 /// same, once the scan is under way: when it has given a window of whole chunks (read into
 /// plain buffers), a reader makes a pool of its own, `window + 1` frames of one chunk (the
 /// reads in flight and the view the caller holds), and reads into it from then on. A reader
-/// that gives fewer whole chunks than its window never makes one. The frames go back to it as
+/// that gives fewer whole chunks than its window never makes one. Making it holds the
+/// runtime's thread while its memory is faulted in and pinned: here 2 to 6 ms for 1 MiB x 4
+/// (5 MiB) the first time, 35 µs once that memory is recycled, and 16 ms each time for a pool of
+/// 64 MiB (from [`MAP_THRESHOLD`](crate::MAP_THRESHOLD) up, a mapping of its own); `cargo
+/// bench --features compio-19 --bench pool` measures it. The frames go back to it as
 /// views drop; its memory is unpinned, and its share of the budget below given back, once the
 /// reader and the last of its views have dropped (a view dropped on another thread: once the
 /// runtime runs again), so a view kept long (in a cache) keeps all `window + 1` chunks pinned:
