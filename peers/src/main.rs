@@ -1,6 +1,7 @@
 //! The same Direct I/O work with this crate (`jdb_alloc::direct::compio19`), glommio 0.9 and
 //! tokio-uring 0.5, on the same file and the same offsets, sides interleaved over several
-//! rounds; prints the medians and ours / best peer (lower is better for us).
+//! rounds; prints the medians, ours / best peer, and the median of ours / the round's best
+//! peer (lower is better for us).
 //!
 //! `cargo run --release -- [--quick] [--rounds N]`; `--help` for more.
 
@@ -52,7 +53,8 @@ usage: cargo run --release -- [--quick] [--rounds N]
 
   --quick      fewer reads and records per case and 3 rounds (about a quarter of the time)
   --rounds N   rounds per case (default 9, or 3 with --quick); the sides alternate within a
-               round and the table gives each side's median over the rounds
+               round and the table gives each side's median over the rounds, ours over the
+               best peer's median, and (paired) the median of ours over the round's best peer
   --only TEXT  only the cases whose name contains TEXT
   --help       this text
 
@@ -612,6 +614,7 @@ fn run(args: &Args) -> Res<()> {
                 }
             }
         }
+        let paired = paired_ratio(&times, args.rounds);
         let cells: Vec<Figure> = (0..SIDES.len())
             .map(|s| {
                 if let Some(why) = unsupported(SIDES[s], case.way) {
@@ -623,7 +626,7 @@ fn run(args: &Args) -> Res<()> {
                 }
             })
             .collect();
-        print_row(&case.name, &cells, rows.is_empty());
+        print_row(&case.name, &cells, paired, rows.is_empty());
         rows.push((case.name, cells));
     }
     println!("\n(all cases in {:.1} s)", started.elapsed().as_secs_f64());
@@ -654,11 +657,35 @@ fn run(args: &Args) -> Res<()> {
     Ok(())
 }
 
-fn print_row(name: &str, cells: &[Figure], header: bool) {
+/// The median over the rounds of ours / the best peer of the same round, where ours and a
+/// peer ran every round. The sides of a round run back to back, so a slow minute of the
+/// machine weighs on all of them alike; the ratio of the medians can pair one side's quiet
+/// rounds with another's loaded ones.
+fn paired_ratio(times: &[Vec<Duration>; 3], rounds: usize) -> Option<f64> {
+    if times[0].len() != rounds {
+        return None;
+    }
+    let peers: Vec<&Vec<Duration>> = times[1..].iter().filter(|t| t.len() == rounds).collect();
+    let mut ratios: Vec<f64> = (0..rounds)
+        .map(|r| {
+            let best = peers.iter().map(|t| t[r]).min()?;
+            Some(times[0][r].as_secs_f64() / best.as_secs_f64())
+        })
+        .collect::<Option<_>>()?;
+    ratios.sort_unstable_by(f64::total_cmp);
+    let n = ratios.len();
+    Some(if n % 2 == 1 {
+        ratios[n / 2]
+    } else {
+        (ratios[n / 2 - 1] + ratios[n / 2]) / 2.0
+    })
+}
+
+fn print_row(name: &str, cells: &[Figure], paired: Option<f64>, header: bool) {
     if header {
         println!(
-            "\n{:<52} {:>9} {:>9} {:>11} {:>10}",
-            "case", "ours", "glommio", "tokio-uring", "ours/best"
+            "\n{:<52} {:>9} {:>9} {:>11} {:>10} {:>7}",
+            "case", "ours", "glommio", "tokio-uring", "ours/best", "paired"
         );
     }
     let show = |c: &Figure| match c {
@@ -675,8 +702,9 @@ fn print_row(name: &str, cells: &[Figure], header: bool) {
         (Some(ours), Some(best)) => format!("{:.2}", ours.as_secs_f64() / best.as_secs_f64()),
         _ => "-".into(),
     };
+    let paired = paired.map_or_else(|| "-".into(), |r| format!("{r:.2}"));
     println!(
-        "{name:<52} {:>9} {:>9} {:>11} {ratio:>10}",
+        "{name:<52} {:>9} {:>9} {:>11} {ratio:>10} {paired:>7}",
         show(&cells[0]),
         show(&cells[1]),
         show(&cells[2])
