@@ -11,10 +11,12 @@
 //!
 //! 1. **Write-ahead log**: `--writers` tasks (64 by default) commit framed records through one
 //!    [`SharedAppender`](jdb_alloc::direct::compio19::SharedAppender): the commits queued
-//!    during a write and `fdatasync` share the next. Plain: one `fdatasync` per record.
+//!    during a write and `fdatasync` share the next. Plain: one `fdatasync` per record. Both
+//!    files are laid out with zeros first ([`Appender::zero_fill`]), as a WAL segment is.
 //! 2. **Restart**: the log is dropped without a close, as a crash leaves it, with a torn record
 //!    (cut short mid-append) after the last acknowledged one; reopened with
-//!    [`Appender::recover`], which must find its end at the torn record and cut it, and
+//!    [`Appender::recover`], which must find its end at the torn record and cut it there (the
+//!    zeros the file was laid out with go too, and are laid out again), and
 //!    replayed with [`Records`] (reads ahead); every acknowledged record must be there, once,
 //!    byte for byte, and the log goes on after the last. Plain: each record's header, then its
 //!    payload, read one after the other.
@@ -324,7 +326,9 @@ async fn wal(dir: &Path, writers: usize) -> Result<(Row, Vec<(u64, u64)>), Failu
     let file = create(&path).await?;
     // Filesystems answer statx for files, not directories: ask again now that one exists.
     check_direct_io(&path, "file")?;
-    let log = Appender::new(file).into_shared();
+    let mut log = Appender::new(file);
+    lay_out(&mut log, writers * COMMITS_PER_WRITER).await?;
+    let log = log.into_shared();
     let started = Instant::now();
     let tasks: Vec<_> = (0..writers)
         .map(|w| {
@@ -354,6 +358,7 @@ async fn wal(dir: &Path, writers: usize) -> Result<(Row, Vec<(u64, u64)>), Failu
 
     let path = dir.join("wal-plain.log");
     let mut plain = Appender::new(create(&path).await?);
+    lay_out(&mut plain, PLAIN_COMMITS).await?;
     let started = Instant::now();
     for seed in 0..PLAIN_COMMITS as u64 {
         plain.append_framed(&record(seed)).await?;
@@ -414,7 +419,13 @@ async fn restart(path: &Path, acks: &[(u64, u64)]) -> Result<Row, Failure> {
         .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
     let (mut log, found) = Appender::recover(file, AppenderOptions::new()).await?;
     let recovered = started.elapsed();
-    if found.end.at != torn || !matches!(found.end.reason, EndReason::Torn { .. }) {
+    // In a file laid out with zeros the torn record's length is there, and its checksum
+    // fails; where its length runs past the file's end, it is torn.
+    let at_torn = matches!(
+        found.end.reason,
+        EndReason::Torn { .. } | EndReason::Checksum
+    );
+    if found.end.at != torn || !at_torn {
         return Err(format!(
             "the log's end was found at {}, not at the torn record at {torn}",
             found.end
@@ -447,9 +458,11 @@ async fn restart(path: &Path, acks: &[(u64, u64)]) -> Result<Row, Failure> {
     );
 
     let cut = found.cut;
-    println!("   the torn record cut: {cut} bytes past the last whole one");
+    println!("   cut after the last whole record: {cut} bytes, the torn one and the zeros past it");
 
-    // The log goes on right after its last record, over the torn one.
+    // The log goes on right after its last record, over the torn one, in a file laid out
+    // again (the cut took the zeros).
+    lay_out(&mut log, 1).await?;
     const AFTER: &[u8] = b"after the restart";
     let next = log.append_framed(AFTER).await?;
     if next != end {
@@ -830,9 +843,25 @@ fn bytes(seed: u64, len: usize) -> Vec<u8> {
     out
 }
 
-/// The log record `seed` commits: 50 to 2,000 bytes.
+/// The log record `seed` commits: 50 to [`RECORD_MAX`] bytes.
 fn record(seed: u64) -> Vec<u8> {
-    bytes(seed, 50 + (mix(seed ^ SALT) % 1951) as usize)
+    bytes(
+        seed,
+        50 + (mix(seed ^ SALT) % (RECORD_MAX as u64 - 49)) as usize,
+    )
+}
+
+/// The longest log record.
+const RECORD_MAX: usize = 2000;
+
+/// Lays a log's file out with zeros for `records` framed records of [`record`]'s lengths, as a
+/// WAL segment is made before it takes commits: their `fdatasync`s then commit no file-system
+/// metadata ([`Appender::zero_fill`]).
+async fn lay_out(log: &mut Appender, records: usize) -> Result<(), Failure> {
+    let len = (records * (FRAME_HEADER + RECORD_MAX)) as u64;
+    log.zero_fill(len)
+        .await
+        .map_err(|e| format!("cannot lay out {len} bytes of log: {e}").into())
 }
 
 /// The length of value `i`: 100 B to 32 KiB, spread evenly on a log scale.
