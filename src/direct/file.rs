@@ -381,7 +381,7 @@ impl<R: Compio> DirectFile<R> {
         let span = usize::try_from(end - first).unwrap_or(usize::MAX);
         let frame = pool.and_then(|p| p.try_acquire_near(span, span));
         let buf = match frame {
-            Some(frame) => match self.read_fixed_span(frame, span, first).await? {
+            Some(frame) => match self.read_fixed_span(frame, span, first, what).await? {
                 Ok(frame) => return Ok(Source::Fixed(frame)),
                 Err(buf) => buf,
             },
@@ -434,12 +434,14 @@ impl<R: Compio> DirectFile<R> {
     /// Reads `[first, first + span)` (aligned) into `frame`, whose capacity is `span`: one
     /// request, `READ_FIXED` where the frame's registration is in effect. Should the kernel
     /// stop short at an alignment boundary before the end of the file, the bytes so far go to
-    /// a plain buffer (`Err`) that [`read_span`](Self::read_span) goes on with.
+    /// a plain buffer (`Err`) that [`read_span`](Self::read_span) goes on with; `what` names
+    /// the read asked for, in the error if that buffer cannot be had.
     async fn read_fixed_span(
         &self,
         frame: FixedFrame,
         span: usize,
         first: u64,
+        what: impl FnOnce() -> String,
     ) -> io::Result<Result<FixedFrame, AlignedBuf>> {
         debug_assert_eq!(frame.cap(), span);
         let (res, frame) = R::read_fixed(&self.file, frame, first).await;
@@ -452,12 +454,8 @@ impl<R: Compio> DirectFile<R> {
         if first + got as u64 >= self.len().await? {
             return Ok(Ok(frame));
         }
-        let mut buf = AlignedBuf::with_cap(span).map_err(|e| {
-            io::Error::new(
-                io::ErrorKind::OutOfMemory,
-                format!("read of {span} bytes at {first}: {e}"),
-            )
-        })?;
+        let mut buf = AlignedBuf::with_cap(span)
+            .map_err(|e| io::Error::new(io::ErrorKind::OutOfMemory, format!("{}: {e}", what())))?;
         buf.extend(&frame[..got]).expect("span bytes fit");
         Ok(Err(buf))
     }
