@@ -12,7 +12,10 @@
 mod scratch;
 mod small_fs;
 
-use std::{path::Path, process::Command};
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
 
 use scratch::{Scratch, pattern};
 use small_fs::SmallFs;
@@ -41,6 +44,21 @@ fn run_child(name: &str, path: &Path) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// In the parent: runs the test `name` of this binary as a child, with a scratch file named for
+/// `scratch`, and gives `None`. In the child: the path of that file.
+fn child_path(name: &str, scratch: &str) -> Option<PathBuf> {
+    if let Ok(path) = std::env::var(CHILD) {
+        return Some(PathBuf::from(path));
+    }
+    let tmp = Scratch::new(scratch);
+    run_child(name, &tmp.0);
+    None
+}
+
+/// A buffer of this size or more is a mapping of its own (`MAP_THRESHOLD`), never a recycled
+/// one: under a limit lowered by less, a new one is refused.
+const STAGE: usize = 32 << 20;
 
 /// Lowers this process's soft `RLIMIT_DATA` to the private writable memory it maps now
 /// (`VmData`) and `room` bytes more; returns the limits to put back.
@@ -74,13 +92,14 @@ macro_rules! fault_cases {
     ($compio:ident, $direct:ident, $module:literal) => {
         use jdb_alloc::direct::{
             AppenderOptions,
-            $direct::{Appender, DirectFile},
+            $direct::{Appender, DirectFile, Records},
         };
         use $compio::runtime::Runtime;
 
-        use crate::{
-            CHILD, CHILD_DONE, Scratch, SmallFs, limit_data, pattern, restore_data, run_child,
-        };
+        use jdb_alloc::AlignedBuf;
+        use $compio::buf::BufResult;
+
+        use crate::{CHILD_DONE, STAGE, SmallFs, child_path, limit_data, pattern, restore_data};
 
         fn run<F: Future>(future: F) -> F::Output {
             Runtime::new().unwrap().block_on(future)
@@ -211,18 +230,13 @@ macro_rules! fault_cases {
         /// (It used to fail the appender, the records staged before lost.)
         #[test]
         fn a_refused_staging_buffer_leaves_the_appender_as_it_was() {
-            let Ok(path) = std::env::var(CHILD) else {
-                let tmp = Scratch::new(concat!($module, "-stage-refused"));
-                return run_child(
-                    concat!(
-                        $module,
-                        "::a_refused_staging_buffer_leaves_the_appender_as_it_was"
-                    ),
-                    &tmp.0,
-                );
+            let name = concat!(
+                $module,
+                "::a_refused_staging_buffer_leaves_the_appender_as_it_was"
+            );
+            let Some(path) = child_path(name, concat!($module, "-stage-refused")) else {
+                return;
             };
-            // From `MAP_THRESHOLD` up a buffer is a mapping of its own, never a recycled one.
-            const STAGE: usize = 32 << 20;
             run(async {
                 let file = DirectFile::create(&path).await.unwrap();
                 let options = AppenderOptions::new().staging(STAGE);
@@ -244,6 +258,105 @@ macro_rules! fault_cases {
                 let file = log.finish().await.unwrap();
                 let all = file.read_exact_at(0, 100 + second.len()).await.unwrap();
                 assert!(all[..100] == first[..] && all[100..] == second[..]);
+            });
+            println!("{CHILD_DONE}");
+        }
+
+        /// A framed record (header and payload, appended as parts) whose buffers are refused,
+        /// one that fills the staging buffer and one past it (the large-record path), leaves
+        /// no part of itself: the records after it are found by `recover`, none cut away. (The
+        /// header used to stay in, the appender usable, and `recover` stopped at it, losing the
+        /// synced records after it.)
+        #[test]
+        fn a_refused_framed_record_leaves_no_part_of_it() {
+            let name = concat!($module, "::a_refused_framed_record_leaves_no_part_of_it");
+            let Some(path) = child_path(name, concat!($module, "-framed-refused")) else {
+                return;
+            };
+            run(async {
+                let file = DirectFile::create(&path).await.unwrap();
+                let options = AppenderOptions::new().staging(STAGE);
+                let mut log = Appender::with_options(file, options);
+                let mut kept = vec![pattern(100, 1)];
+                log.append_framed(&kept[0]).await.unwrap();
+                for (i, len) in [STAGE - 50, STAGE + 8192].into_iter().enumerate() {
+                    let refused = pattern(len, 2);
+                    let len_before = log.len();
+                    let old = limit_data(16 << 20);
+                    let res = log.append_framed(&refused).await;
+                    restore_data(old);
+                    let err = res.unwrap_err();
+                    assert_eq!(err.kind(), std::io::ErrorKind::OutOfMemory, "{err}");
+                    assert_eq!(
+                        log.len(),
+                        len_before,
+                        "{len} bytes refused, yet some went in"
+                    );
+                    kept.push(pattern(10 + i, 3 + i as u64));
+                    log.append_framed(kept.last().unwrap()).await.unwrap();
+                }
+                log.sync().await.unwrap();
+                let synced = log.synced_len();
+                let file = log.finish().await.unwrap();
+                let (log, found) = Appender::recover(file, options).await.unwrap();
+                assert_eq!((found.records, found.cut, log.len()), (3, 0, synced));
+                let mut records = Records::new(log.file()).await.unwrap();
+                for want in &kept {
+                    assert_eq!(&records.next().await.unwrap().unwrap().1[..], &want[..]);
+                }
+                assert!(records.next().await.unwrap().is_none());
+            });
+            println!("{CHILD_DONE}");
+        }
+
+        /// `append_buf` of a record longer than the staging buffer, whose last partial page
+        /// needs a first staging buffer that is refused, appends nothing (it used to write the
+        /// whole pages, count them, and report the refusal); `flush` after an `append_buf` that
+        /// left nothing staged takes no buffer at all (it used to take one, and a refusal
+        /// failed the appender).
+        #[test]
+        fn a_refused_buffer_in_append_buf_or_flush_changes_nothing() {
+            let name = concat!(
+                $module,
+                "::a_refused_buffer_in_append_buf_or_flush_changes_nothing"
+            );
+            let Some(path) = child_path(name, concat!($module, "-append-buf-refused")) else {
+                return;
+            };
+            let record = |len: usize, seed: u64| {
+                let mut buf = AlignedBuf::with_cap(len).unwrap();
+                buf.extend(&pattern(len, seed)).unwrap();
+                buf
+            };
+            run(async {
+                let file = DirectFile::create(&path).await.unwrap();
+                let options = AppenderOptions::new().staging(STAGE);
+                let mut log = Appender::with_options(file, options);
+                let first = record(STAGE + 100, 1);
+                let old = limit_data(16 << 20);
+                let BufResult(res, first) = log.append_buf(first).await;
+                restore_data(old);
+                let err = res.unwrap_err();
+                assert_eq!(err.kind(), std::io::ErrorKind::OutOfMemory, "{err}");
+                assert_eq!(log.len(), 0);
+
+                // Exactly the staging size: written in place, nothing staged.
+                let second = record(STAGE, 2);
+                let BufResult(res, second) = log.append_buf(second).await;
+                assert_eq!(res.unwrap(), 0);
+                let old = limit_data(16 << 20);
+                let flushed = log.flush().await;
+                let synced = log.sync().await;
+                restore_data(old);
+                flushed.unwrap();
+                synced.unwrap();
+                assert_eq!(log.synced_len(), STAGE as u64);
+
+                let BufResult(res, first) = log.append_buf(first).await;
+                assert_eq!(res.unwrap(), STAGE as u64);
+                let file = log.finish().await.unwrap();
+                let all = file.read_exact_at(0, 2 * STAGE + 100).await.unwrap();
+                assert!(all[..STAGE] == second[..] && all[STAGE..] == first[..]);
             });
             println!("{CHILD_DONE}");
         }

@@ -465,72 +465,15 @@ impl<R: Compio> Appender<R> {
     /// changes nothing and returns the current length.
     ///
     /// # Errors
-    /// [`io::ErrorKind::InvalidInput`] if the file would pass `u64::MAX` bytes;
-    /// [`io::ErrorKind::OutOfMemory`] if a buffer the record needs (the next staging buffer,
-    /// or one for a large record's pages) cannot be had, the appender then as it was before
-    /// the call; the error of a write behind that has failed, or of the write the call waits
-    /// for when the bound is reached (the appender is then unusable, see the type's docs).
+    /// - [`io::ErrorKind::InvalidInput`] if the file would pass `u64::MAX` bytes.
+    /// - [`io::ErrorKind::OutOfMemory`], naming the buffer, if one the record needs (the next
+    ///   staging buffer, or one for a large record's pages) cannot be allocated: refused before
+    ///   anything changes, so the appender is as it was and the next call goes on.
+    /// - The error of a write behind that has failed, or of the write the call waits for when
+    ///   the bound is reached: the appender is then unusable (see the type's docs), whatever
+    ///   the error's kind.
     pub async fn append(&mut self, record: &[u8]) -> io::Result<u64> {
-        self.usable()?;
-        let at = self.len;
-        if record.is_empty() {
-            return Ok(at);
-        }
-        self.check_room(at, record.len())?;
-        let mut stage = self.take_stage()?;
-        let cap = stage.cap();
-        let mut rest = record;
-        // The buffer that takes over from a stage the record fills. (After a large record the
-        // stage is empty and what is left shorter than a page: none is needed.)
-        let mut next = None;
-        if rest.len() >= cap {
-            // A large record: one write of the staged bytes and the record's whole pages from
-            // a buffer of their size, instead of one per staging buffer.
-            let whole = (stage.len() + rest.len()) / self.align() * self.align();
-            // A spare of up to twice the length will do: the write sends the length only.
-            // Allocated before anything changes: a refusal leaves the appender as it was.
-            let mut big = match self.buffer_of(whole, whole.saturating_mul(2)) {
-                Ok(big) => big,
-                Err(e) => {
-                    self.stage = Some(stage);
-                    return Err(io::Error::new(
-                        e.kind(),
-                        format!("append of {} bytes: {e}", record.len()),
-                    ));
-                }
-            };
-            self.broken = true;
-            let (head, tail) = rest.split_at(whole - stage.len());
-            big.extend(&stage);
-            big.extend(head);
-            stage.clear();
-            self.write_behind(big, self.tail).await?;
-            self.tail += whole as u64;
-            rest = tail;
-        } else if stage.len() + rest.len() >= cap {
-            // Taken before anything changes, as the large record's buffer is.
-            match self.fresh_stage() {
-                Ok(buf) => next = Some(buf),
-                Err(e) => {
-                    self.stage = Some(stage);
-                    return Err(e);
-                }
-            }
-        }
-        self.broken = true;
-        // Both are shorter than `cap`: the stage fills at most once.
-        let n = rest.len().min(cap - stage.len());
-        stage.extend(&rest[..n]);
-        if let Some(next) = next {
-            let full = std::mem::replace(&mut stage, next);
-            self.write_behind(full, self.tail).await?;
-            self.tail += cap as u64;
-            stage.extend(&rest[n..]);
-        }
-        self.stage = Some(stage);
-        self.len = at + record.len() as u64;
-        self.broken = false;
-        Ok(at)
+        self.append_parts(&[record]).await
     }
 
     /// Appends one record made of `parts` (a header and a body, say), packed as if they were
@@ -558,20 +501,84 @@ impl<R: Compio> Appender<R> {
     /// ```
     ///
     /// # Errors
-    /// As [`append`](Self::append); a record that would pass the largest file offset is
-    /// refused whole, before any part is appended. A failure after the first part leaves the
-    /// appender unusable, as any failed append does.
+    /// As [`append`](Self::append), for the record as a whole: a record that would pass the
+    /// largest file offset, or whose buffers cannot be allocated, is refused before any part
+    /// is appended.
     pub async fn append_vectored(&mut self, parts: &[&[u8]]) -> io::Result<u64> {
+        self.append_parts(parts).await
+    }
+
+    /// Appends the bytes of `parts`, one after the other, as one record (see
+    /// [`append`](Self::append)).
+    async fn append_parts(&mut self, parts: &[&[u8]]) -> io::Result<u64> {
         self.usable()?;
         let at = self.len;
-        let total = parts
-            .iter()
-            .try_fold(0usize, |n, p| n.checked_add(p.len()))
-            .unwrap_or(usize::MAX);
-        self.check_room(at, total)?;
-        for part in parts {
-            self.append(part).await?;
+        let total = parts.iter().try_fold(0usize, |n, p| n.checked_add(p.len()));
+        let Some(total) = total else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "append of {} parts: more than usize::MAX bytes",
+                    parts.len()
+                ),
+            ));
+        };
+        if total == 0 {
+            return Ok(at);
         }
+        // Then `tail + staged + total` fits in a `u64`: no sum below overflows.
+        self.check_room(at, total)?;
+        let mut stage = self.take_stage()?;
+        let cap = stage.cap();
+        let mut rest = Parts::new(parts, total);
+        // The buffer that takes over from a stage the record fills. (After a large record the
+        // stage is empty and what is left shorter than a page: none is needed.)
+        let mut next = None;
+        if total >= cap {
+            // A large record: one write of the staged bytes and the record's whole pages from
+            // a buffer of their size, instead of one per staging buffer.
+            let whole = (stage.len() + total) / self.align() * self.align();
+            // A spare of up to twice the length will do: the write sends the length only.
+            // Allocated before anything changes: a refusal leaves the appender as it was.
+            let mut big = match self.buffer_of(whole, whole.saturating_mul(2)) {
+                Ok(big) => big,
+                Err(e) => {
+                    self.stage = Some(stage);
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!("append of {total} bytes: {e}"),
+                    ));
+                }
+            };
+            self.broken = true;
+            big.extend(&stage);
+            rest.move_into(&mut big, whole - stage.len());
+            stage.clear();
+            self.write_behind(big, self.tail).await?;
+            self.tail += whole as u64;
+        } else if stage.len() + total >= cap {
+            // Taken before anything changes, as the large record's buffer is.
+            match self.fresh_stage() {
+                Ok(buf) => next = Some(buf),
+                Err(e) => {
+                    self.stage = Some(stage);
+                    return Err(e);
+                }
+            }
+        }
+        self.broken = true;
+        // Both are shorter than `cap`: the stage fills at most once.
+        let n = rest.left.min(cap - stage.len());
+        rest.move_into(&mut stage, n);
+        if let Some(next) = next {
+            let full = std::mem::replace(&mut stage, next);
+            self.write_behind(full, self.tail).await?;
+            self.tail += cap as u64;
+            rest.move_into(&mut stage, rest.left);
+        }
+        self.stage = Some(stage);
+        self.len = at + total as u64;
+        self.broken = false;
         Ok(at)
     }
 
@@ -598,6 +605,15 @@ impl<R: Compio> Appender<R> {
             .and_then(|()| self.check_room(at, record.len()))
         {
             return R::buf_result(Err(e), record);
+        }
+        if record.len() > whole {
+            // The staging buffer for the bytes past the whole pages, taken before anything
+            // changes (none exists before the first copy): a refusal leaves the appender as
+            // it was, and the copy below needs no buffer.
+            match self.take_stage() {
+                Ok(stage) => self.stage = Some(stage),
+                Err(e) => return R::buf_result(Err(e), record),
+            }
         }
         self.broken = true;
         if let Err(e) = self.reap(0).await {
@@ -641,17 +657,20 @@ impl<R: Compio> Appender<R> {
             return Ok(());
         }
         self.broken = true;
-        let mut stage = self.take_stage()?;
+        let mut stage = match self.stage.take() {
+            Some(stage) if !stage.is_empty() => stage,
+            empty => {
+                // Nothing staged (after an `append_buf` that wrote in place, with or without
+                // a staging buffer yet): no write of nothing, and no buffer to take, only the
+                // writes behind to wait for.
+                self.stage = empty;
+                self.reap(0).await?;
+                self.flushed = self.len;
+                self.broken = false;
+                return Ok(());
+            }
+        };
         let staged = stage.len();
-        if staged == 0 {
-            // Nothing staged (after an `append_buf` that wrote in place): no write of nothing,
-            // only the writes behind to wait for.
-            self.stage = Some(stage);
-            self.reap(0).await?;
-            self.flushed = self.len;
-            self.broken = false;
-            return Ok(());
-        }
         let padded = staged.next_multiple_of(self.align());
         // The pages go out as one more write behind, so that a flush whose future is dropped
         // leaves its write where `settle` finds it; the partial last page, which the next
@@ -662,6 +681,7 @@ impl<R: Compio> Appender<R> {
         stage.pad_zeros(padded);
         self.send(stage, self.tail).await;
         self.reap(0).await?;
+        // A spare: the buffer just written came back and was kept (see `reap`).
         let mut next = self.fresh_stage()?;
         next.extend(&rest);
         self.stage = Some(next);
@@ -1022,8 +1042,14 @@ impl<R: Compio> Appender<R> {
                 self.behind_bytes = 0;
                 return Err(e);
             }
+            let stage_cap = self.stage_cap();
             let kept: usize = self.spare.iter().map(Buffer::cap).sum();
-            if kept + buf.cap() <= self.options.behind.max(self.stage_cap()) {
+            // One buffer of the staging size is kept whatever the others hold: a flush takes
+            // its next staging buffer once its write is back, where a refusal would fail the
+            // appender, and this one (its own, most often) is then there to take.
+            let first_stage =
+                buf.cap() == stage_cap && !self.spare.iter().any(|b| b.cap() == stage_cap);
+            if first_stage || kept + buf.cap() <= self.options.behind.max(stage_cap) {
                 buf.clear();
                 self.spare.push(buf);
             }
@@ -1059,6 +1085,44 @@ impl<R: Compio> Appender<R> {
         self.file
             .buffer(self.stage_cap())
             .map_err(|e| io::Error::new(e.kind(), format!("appender staging buffer: {e}")))
+    }
+}
+
+/// The bytes of a record given in parts, taken front to back.
+struct Parts<'p, 'b> {
+    /// What is left of the current part.
+    head: &'b [u8],
+    more: &'p [&'b [u8]],
+    /// Bytes left in all.
+    left: usize,
+}
+
+impl<'p, 'b> Parts<'p, 'b> {
+    fn new(parts: &'p [&'b [u8]], total: usize) -> Self {
+        Self {
+            head: &[],
+            more: parts,
+            left: total,
+        }
+    }
+
+    /// Moves the next `n` bytes (at most `left`) to the end of `buf`, which has room for them.
+    fn move_into(&mut self, buf: &mut Buffer, mut n: usize) {
+        debug_assert!(n <= self.left);
+        self.left -= n;
+        while n > 0 {
+            if self.head.is_empty() {
+                let Some((head, more)) = self.more.split_first() else {
+                    return;
+                };
+                (self.head, self.more) = (head, more);
+                continue;
+            }
+            let k = n.min(self.head.len());
+            buf.extend(&self.head[..k]);
+            self.head = &self.head[k..];
+            n -= k;
+        }
     }
 }
 
