@@ -1011,6 +1011,31 @@ macro_rules! direct_cases {
             assert_eq!(unsafe { libc::munmap(ptr, huge) }, 0);
         }
 
+        /// Records given in parts (empty ones among them) land as their concatenation, across
+        /// staging-buffer boundaries and through the large-record path, as `Vec` appends would.
+        #[test]
+        fn records_in_parts_equal_their_concatenation() {
+            let tmp = Scratch::new(concat!($module, "-parts"));
+            run(async {
+                let file = DirectFile::create(&tmp.0).await.unwrap();
+                let options = AppenderOptions::new().staging(8 << 10);
+                let mut log = Appender::with_options(file, options);
+                let mut model = Vec::new();
+                for i in 0..40u64 {
+                    let lens = [(i as usize * 977) % 5000, 0, (i as usize * 3011) % 30_000, 7];
+                    let parts: Vec<Vec<u8>> =
+                        lens.iter().enumerate().map(|(k, &n)| pattern(n, i * 4 + k as u64)).collect();
+                    let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+                    assert_eq!(log.append_vectored(&refs).await.unwrap(), model.len() as u64);
+                    model.extend(parts.concat());
+                    assert_eq!(log.len(), model.len() as u64);
+                }
+                assert_eq!(log.append_vectored(&[&[], &[]]).await.unwrap(), model.len() as u64);
+                let file = log.finish().await.unwrap();
+                assert_eq!(&file.read_exact_at(0, model.len()).await.unwrap()[..], &model[..]);
+            });
+        }
+
         /// An appender made with `new` on a file that holds bytes does not write over them;
         /// `resume` goes on after them (`resume(0)` starts over on purpose).
         #[test]

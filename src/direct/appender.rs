@@ -245,8 +245,9 @@ pub struct Appender<R: Compio> {
     behind: Window<'static, (io::Result<()>, Buffer)>,
     /// Bytes those writes send.
     behind_bytes: usize,
-    /// Buffers whose writes completed, for the next staging buffers and large records (at
-    /// most the write-behind bound's worth, and one staging buffer).
+    /// Buffers whose writes completed, for the next staging buffers and large records: at
+    /// most the larger of the write-behind bound and one staging buffer's worth, and one more
+    /// buffer of the staging size (see `reap`).
     spare: Vec<Buffer>,
     /// The first write's or sync's error, for the refusals after it.
     failure: Option<String>,
